@@ -1,0 +1,1 @@
+"""keyplane: a self-hosted key management plane."""
