@@ -1,0 +1,253 @@
+"""SigV4 verification of incoming requests: who signed it, for which region and service.
+
+Both forms are accepted: the `Authorization: AWS4-HMAC-SHA256 ...` header and the presigned query
+string (`X-Amz-Algorithm`, `X-Amz-Credential`, ...). The expected signature is computed by
+botocore's own `SigV4Auth` on an `AWSRequest` rebuilt from what arrived (same signed headers,
+timestamp and credential scope), so the server and every botocore-based client share one
+canonicalisation. Errors carry AWS's codes and wording; the caller's protocol layer renders them.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+from datetime import datetime, timedelta, timezone
+from email.utils import parsedate_to_datetime
+from typing import Callable, Iterable, Mapping
+from urllib.parse import unquote
+
+from botocore.auth import SIGV4_TIMESTAMP, SigV4Auth
+from botocore.awsrequest import AWSRequest, HTTPHeaders
+from botocore.credentials import ReadOnlyCredentials
+
+from keyplane.engine.errors import (
+    IncompleteSignatureException,
+    InvalidSignatureException,
+    MissingAuthenticationTokenException,
+    UnrecognizedClientException,
+)
+from keyplane.engine.identity import INVALID_TOKEN, Principal
+
+ALGORITHM = "AWS4-HMAC-SHA256"
+MAX_SKEW = timedelta(minutes=15)
+MAX_PRESIGN_EXPIRES = 604800  # a week, AWS's limit
+
+SIGNATURE_MISMATCH = ("The request signature we calculated does not match the signature you provided. "
+                      "Check your AWS Secret Access Key and signing method. "
+                      "Consult the service documentation for details.")
+MISSING_TOKEN = "Missing Authentication Token"
+
+Lookup = Callable[[str], "tuple[Principal, str, str | None] | None"]
+
+
+class _ExpectedSigner(SigV4Auth):
+    """botocore's SigV4 signer, told exactly which headers the client signed.
+
+    botocore picks headers by a blacklist when it signs; a verifier must use the client's list
+    instead (a client may legitimately sign `user-agent`, or leave out a header botocore would add).
+    The body hash comes from the bytes that arrived, which saves botocore re-preparing the request.
+    """
+
+    def __init__(self, credentials, service, region, signed_headers: list[str], body_hash: str):
+        super().__init__(credentials, service, region)
+        self._signed = signed_headers
+        self._body_hash = body_hash
+
+    def headers_to_sign(self, request):
+        out = HTTPHeaders()
+        for name in self._signed:
+            for value in request.headers.get_all(name) or ():
+                out[name] = value
+        return out
+
+    def payload(self, request):
+        return self._body_hash
+
+
+def _ts(dt: datetime) -> str:
+    return dt.astimezone(timezone.utc).strftime(SIGV4_TIMESTAMP)
+
+
+def _parse_query(query_string: str) -> list[tuple[str, str]]:
+    # RFC 3986 decoding (a '+' is a plus): SigV4 canonicalises from the decoded names and values.
+    pairs = []
+    for part in query_string.split("&") if query_string else ():
+        if not part:
+            continue
+        k, _, v = part.partition("=")
+        pairs.append((unquote(k), unquote(v)))
+    return pairs
+
+
+def _as_headers(headers) -> HTTPHeaders:
+    out = HTTPHeaders()
+    items = headers.items() if isinstance(headers, Mapping) else headers
+    for k, v in items:
+        if isinstance(k, bytes):
+            k = k.decode("latin-1")
+        if isinstance(v, bytes):
+            v = v.decode("latin-1")
+        out[k.lower()] = v
+    return out
+
+
+def _parse_authorization(value: str) -> dict:
+    algorithm, _, rest = value.strip().partition(" ")
+    fields = {}
+    for part in rest.split(","):
+        k, eq, v = part.strip().partition("=")
+        if eq:
+            fields[k.strip()] = v.strip()
+    fields["_algorithm"] = algorithm
+    return fields
+
+
+def _request_time(headers: HTTPHeaders) -> str | None:
+    amz = headers.get("x-amz-date")
+    if amz:
+        return amz
+    date = headers.get("date")
+    if date:
+        try:
+            return _ts(parsedate_to_datetime(date))
+        except (TypeError, ValueError):
+            return None
+    return None
+
+
+def _parse_time(stamp: str) -> datetime | None:
+    try:
+        return datetime.strptime(stamp, SIGV4_TIMESTAMP).replace(tzinfo=timezone.utc)
+    except (TypeError, ValueError):
+        return None
+
+
+def _check_scope(credential: str, stamp: str, services) -> tuple[str, str, str, str]:
+    parts = credential.split("/")
+    if len(parts) != 5:
+        raise IncompleteSignatureException(
+            f"Credential must have exactly 5 slash-delimited elements, e.g. keyid/date/region/service/term, "
+            f"got '{credential}'")
+    akid, date, region, service, term = parts
+    if term != "aws4_request":
+        raise InvalidSignatureException(
+            f"Credential should be scoped with a valid terminator: 'aws4_request', not '{term}'.")
+    if date != stamp[:8]:
+        raise InvalidSignatureException(
+            f"Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: "
+            f"'{date}' != '{stamp[:8]}', from '{stamp}'.")
+    if not region or not all(c.isalnum() or c == "-" for c in region):
+        raise InvalidSignatureException("Credential should be scoped to a valid region. ")
+    if services is not None and service not in services:
+        expected = sorted(services)[0] if len(services) == 1 else "/".join(sorted(services))
+        raise InvalidSignatureException(f"Credential should be scoped to correct service: '{expected}'. ")
+    return akid, date, region, service
+
+
+def _check_skew(signed_at: datetime, stamp: str, now: datetime) -> None:
+    if signed_at < now - MAX_SKEW:
+        raise InvalidSignatureException(
+            f"Signature expired: {stamp} is now earlier than {_ts(now - MAX_SKEW)} ({_ts(now)} - 15 min.)")
+    if signed_at > now + MAX_SKEW:
+        raise InvalidSignatureException(
+            f"Signature not yet current: {stamp} is still later than {_ts(now + MAX_SKEW)} ({_ts(now)} + 15 min.)")
+
+
+def verify(method: str, path: str, query_string: str, headers, body: bytes, lookup: Lookup,
+           now: datetime | None = None, *, services: Iterable[str] | None = None
+           ) -> tuple[Principal, str, str]:
+    """Verify one request's SigV4 signature; return (principal, region, service) of the signer.
+
+    `headers` is a mapping or a list of (name, value) pairs as received; `lookup(access_key_id)`
+    returns (principal, secret, session token or None) or raises the AWS error for a bad key;
+    `services`, when given, are the signing names this endpoint answers to.
+    """
+    now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    hdrs = _as_headers(headers)
+    query = _parse_query(query_string or "")
+    qdict = dict(query)
+    body = body or b""
+    services = set(services) if services is not None else None
+
+    auth = hdrs.get("authorization")
+    if auth is not None:
+        fields = _parse_authorization(auth)
+        stamp = _request_time(hdrs)
+        missing = [f"Authorization header requires '{name}' parameter."
+                   for name in ("Credential", "Signature", "SignedHeaders") if not fields.get(name)]
+        if stamp is None:
+            missing.append("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.")
+        if fields["_algorithm"] != ALGORITHM and not missing:
+            missing.append(f"Unsupported AWS 'algorithm': '{fields['_algorithm']}'.")
+        if missing:
+            raise IncompleteSignatureException(" ".join(missing) + f" Authorization={auth.split(' ')[0]}")
+        credential, signature = fields["Credential"], fields["Signature"]
+        signed = fields["SignedHeaders"].lower().split(";")
+        token = hdrs.get("x-amz-security-token")
+        expires = None
+        canonical_query = query
+    elif "X-Amz-Algorithm" in qdict or "X-Amz-Credential" in qdict or "X-Amz-Signature" in qdict:
+        for name in ("X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Signature", "X-Amz-SignedHeaders", "X-Amz-Date"):
+            if not qdict.get(name):
+                raise IncompleteSignatureException(
+                    f"AWS query-string parameters must include '{name}'. Re-examine the query-string parameters.")
+        if qdict["X-Amz-Algorithm"] != ALGORITHM:
+            raise IncompleteSignatureException(
+                f"Unsupported AWS 'algorithm': '{qdict['X-Amz-Algorithm']}'.")
+        credential, signature, stamp = qdict["X-Amz-Credential"], qdict["X-Amz-Signature"], qdict["X-Amz-Date"]
+        signed = qdict["X-Amz-SignedHeaders"].lower().split(";")
+        token = qdict.get("X-Amz-Security-Token")
+        try:
+            expires = int(qdict.get("X-Amz-Expires", MAX_PRESIGN_EXPIRES))
+        except ValueError:
+            raise IncompleteSignatureException("X-Amz-Expires must be a number of seconds.") from None
+        if not 0 <= expires <= MAX_PRESIGN_EXPIRES:
+            raise IncompleteSignatureException(
+                f"X-Amz-Expires must be less than a week (in seconds) that is {MAX_PRESIGN_EXPIRES}")
+        # The signature cannot sign itself.
+        canonical_query = [(k, v) for k, v in query if k != "X-Amz-Signature"]
+    else:
+        raise MissingAuthenticationTokenException(MISSING_TOKEN)
+
+    signed_at = _parse_time(stamp)
+    if signed_at is None:
+        raise IncompleteSignatureException(f"Date must be in ISO-8601 'basic format'. Got '{stamp}'. "
+                                           "See http://en.wikipedia.org/wiki/ISO_8601")
+    if "host" not in signed:
+        raise IncompleteSignatureException("'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.")
+    akid, _date, region, service = _check_scope(credential, stamp, services)
+    if expires is None:
+        _check_skew(signed_at, stamp, now)
+    else:
+        if signed_at > now + MAX_SKEW:
+            _check_skew(signed_at, stamp, now)
+        if now > signed_at + timedelta(seconds=expires):
+            raise InvalidSignatureException(
+                f"Signature expired: {stamp} is now earlier than {_ts(now - timedelta(seconds=expires))} "
+                f"({_ts(now)} - {expires} sec.)")
+
+    found = lookup(akid)
+    if found is None:
+        raise UnrecognizedClientException(INVALID_TOKEN)
+    principal, secret, session_token = found
+    # A session key is only good with its own token; a long-term key never comes with one.
+    if (session_token is None) != (token is None) or (
+            token is not None and not hmac.compare_digest(token.encode(), session_token.encode())):
+        raise UnrecognizedClientException(INVALID_TOKEN)
+
+    content_sha = hdrs.get("x-amz-content-sha256")
+    body_hash = hashlib.sha256(body).hexdigest()
+    if content_sha is not None and content_sha not in ("UNSIGNED-PAYLOAD", body_hash):
+        raise InvalidSignatureException(
+            "The provided 'x-amz-content-sha256' header does not match what was computed.")
+
+    host = hdrs.get("host") or "localhost"
+    request = AWSRequest(method=method.upper(), url=f"http://{host}{path or '/'}", headers=None)
+    request.headers = hdrs
+    request.params = canonical_query  # botocore encodes and sorts them as a client does
+    request.context["timestamp"] = stamp
+    signer = _ExpectedSigner(ReadOnlyCredentials(akid, secret, session_token), service, region, signed, body_hash)
+    canonical_request = signer.canonical_request(request)
+    expected = signer.signature(signer.string_to_sign(request, canonical_request), request)
+    if not hmac.compare_digest(expected, signature.lower()):
+        raise InvalidSignatureException(SIGNATURE_MISMATCH)
+    return principal, region, service
