@@ -1,6 +1,7 @@
 """The identities file: schema, loading and saving, access key lookup, identity policies."""
 from __future__ import annotations
 
+import copy
 import os
 import re
 import stat
@@ -27,7 +28,7 @@ TRUST = {"Version": "2012-10-17",
 
 
 def document():
-    return {"version": 1, "accounts": [
+    return copy.deepcopy({"version": 1, "accounts": [
         {"id": ACCOUNT, "users": [
             {"name": "alice", "path": "/team/", "policies": [{"name": "ro", "document": READ_ONLY}],
              "access_keys": [{"id": "AKIAALICE00000000001", "secret": "a" * 40},
@@ -35,7 +36,7 @@ def document():
          "roles": [{"name": "deployer", "path": "/ci/", "trust_policy": TRUST,
                     "policies": [{"name": "admin", "document": ADMIN_POLICY}]}]},
         {"id": OTHER, "root_access_keys": [{"id": "AKIAOTHERROOT0000001", "secret": "c" * 40}]},
-    ]}
+    ]})
 
 
 def test_user_access_key_resolves_to_the_user_with_its_path():
@@ -86,6 +87,10 @@ def test_role_session_gets_its_roles_policies():
     (lambda d: d["accounts"][1]["root_access_keys"][0].update(id="AKIAALICE00000000001"),
      "$.accounts[1].root_access_keys[0].id"),
     (lambda d: d["accounts"][0]["users"].append({"name": "ALICE"}), "$.accounts[0].users[1].name"),
+    (lambda d: d["accounts"][0]["users"][0]["policies"][0]["document"]["Statement"][0].update(Principal="*"),
+     "$.accounts[0].users[0].policies[0].document.Statement[0].Principal"),
+    (lambda d: d["accounts"][0]["roles"][0]["trust_policy"]["Statement"][0].pop("Principal"),
+     "$.accounts[0].roles[0].trust_policy.Statement[0]"),
 ])
 def test_invalid_identities_document_is_rejected_with_its_json_path(mutate, where):
     doc = document()

@@ -13,7 +13,6 @@ finds them, so the lookup of an access key has one entry point whatever its orig
 from __future__ import annotations
 
 import base64
-import json
 import logging
 import os
 import secrets as _secrets
@@ -24,7 +23,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterable
 
-import jsonschema
 import yaml
 
 from keyplane.engine.errors import UnrecognizedClientException, error_type
@@ -179,19 +177,10 @@ def new_session_token() -> str:
     return base64.b64encode(_secrets.token_bytes(96)).decode()
 
 
-def schema_path() -> Path:
-    return Path(__file__).resolve().parents[3] / "schemas" / "identities.schema.json"
-
-
-_validator = None
-
-
 def _schema_validator():
-    global _validator
-    if _validator is None:
-        schema = json.loads(schema_path().read_text())
-        _validator = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
-    return _validator
+    # policy documents inside the file are checked by the IAM grammar's own schemas ($ref)
+    from keyplane.schemas import validator
+    return validator("identities")
 
 
 def _json_path(error) -> str:
