@@ -1,0 +1,503 @@
+"""The dynamic-provider framework every keyplane Pulumi resource is built on.
+
+It owns what all resources share, so that a resource is one schema file plus one module with a
+few lines per CRUD verb:
+
+- the provider configuration, read in `configure()` (never pickled: `__provider` is in state);
+- AWS clients per service and region, built through `keyplane.connect(...)`;
+- `check()`: inputs against `schemas/resources/<resource>.schema.json`, embedded documents
+  (policies) against their own schemas, each problem a CheckFailure naming the property and the
+  JSON path; values still unknown in a preview are never reported;
+- `diff()`: update in place, or replacement for the resource's `replace_on` properties;
+- create/read/update/delete plumbing: a failed create undoes what it did, update and create
+  return the full outputs from a live read, read reports drift or a gone resource, delete of a
+  gone resource succeeds, and every AWS error reaches the user as one line (code and message);
+- the user-facing `Resource` class (`keyplane.Key(...)` etc.) with its computed and secret outputs.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Callable, ClassVar, Iterable, Optional
+
+import pulumi
+from pulumi.dynamic import (
+    CheckFailure,
+    CheckResult,
+    ConfigureRequest,
+    CreateResult,
+    DiffResult,
+    ReadResult,
+    ResourceProvider,
+    UpdateResult,
+)
+from pulumi.output import Unknown
+from pulumi.runtime import rpc
+
+PROVIDER_KEY = "__provider"
+
+# provider/keyplane/resources/base.py -> the repository (or source distribution) root
+SCHEMA_DIR = Path(__file__).resolve().parents[3] / "schemas"
+
+
+class ProviderError(Exception):
+    """A failure the user sees in `pulumi up`: one line, the AWS error code and message."""
+
+
+# ---- configuration ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Settings:
+    """The provider configuration (`keyplane:*` stack config), read in `configure()`."""
+
+    endpoint: Optional[str] = None
+    state: Optional[str] = None
+    region: Optional[str] = None
+    account: Optional[str] = None
+    access_key: Optional[str] = None
+    secret_key: Optional[str] = None
+
+    KEYS: ClassVar[dict[str, str]] = {
+        "endpoint": "keyplane:endpoint",
+        "state": "keyplane:state",
+        "region": "keyplane:region",
+        "account": "keyplane:account",
+        "access_key": "keyplane:accessKey",
+        "secret_key": "keyplane:secretKey",
+    }
+
+    @classmethod
+    def from_config(cls, config: Any) -> "Settings":
+        """From a `pulumi.dynamic.Config` (or a plain dict keyed by the fully qualified names)."""
+        get = config.get
+        values = {}
+        for field, key in cls.KEYS.items():
+            value = rpc.unwrap_rpc_secret(get(key))
+            values[field] = str(value) if value not in (None, "") else None
+        return cls(**values)
+
+
+def connect(settings: Settings):
+    """The keyplane connection every client of this provider process comes from."""
+    import keyplane  # deferred: keeps module import free of side effects
+
+    return keyplane.connect(
+        endpoint=settings.endpoint,
+        state=settings.state,
+        region=settings.region,
+        account=settings.account,
+        access_key=settings.access_key,
+        secret_key=settings.secret_key,
+    )
+
+
+class Api:
+    """The clients one provider call uses, for one region; undo steps for a failing create."""
+
+    def __init__(self, connection: Any, region: Optional[str]):
+        self._connection = connection
+        self.region = region
+        self._clients: dict[tuple[str, Optional[str]], Any] = {}
+        self._undo: list[Callable[[], Any]] = []
+
+    def client(self, service: str, region: Optional[str] = None):
+        region = region or self.region
+        key = (service, region)
+        if key not in self._clients:
+            self._clients[key] = self._connection.client(service, region=region)
+        return self._clients[key]
+
+    @property
+    def kms(self):
+        return self.client("kms")
+
+    @property
+    def ssm(self):
+        return self.client("ssm")
+
+    @property
+    def secretsmanager(self):
+        return self.client("secretsmanager")
+
+    def on_failure(self, undo: Callable[[], Any]) -> None:
+        """Registers how to take back a step of a create, should a later step fail."""
+        self._undo.append(undo)
+
+    def rollback(self) -> None:
+        while self._undo:
+            step = self._undo.pop()
+            try:
+                step()
+            except Exception:  # noqa: BLE001 - the original failure is what the user must see
+                pass
+
+
+def error_code(exc: BaseException) -> Optional[str]:
+    """The AWS error code of a client error (botocore's or the engine's), else None."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        return response.get("Error", {}).get("Code")
+    return getattr(exc, "code", None) if hasattr(exc, "message") else None
+
+
+def one_line(exc: BaseException) -> str:
+    """What the user reads: `Code: message`, never a botocore preamble or a traceback."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict) and "Error" in response:
+        code = response["Error"].get("Code", "Error")
+        message = response["Error"].get("Message") or response["Error"].get("message") or ""
+        text = f"{code}: {message}" if message else code
+    else:
+        text = str(exc) or type(exc).__name__
+    return " ".join(text.split())
+
+
+# ---- values ----------------------------------------------------------------------------------
+def is_unknown(value: Any) -> bool:
+    return isinstance(value, Unknown) or value == rpc.UNKNOWN
+
+
+def contains_unknown(value: Any) -> bool:
+    if is_unknown(value):
+        return True
+    if isinstance(value, dict):
+        return any(contains_unknown(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(contains_unknown(v) for v in value)
+    return False
+
+
+def plain(value: Any) -> Any:
+    """Engine values as Python wants them: secrets unwrapped, whole floats back to int
+    (protobuf carries every number as a double, botocore rejects 7.0 for an integer)."""
+    value = rpc.unwrap_rpc_secret(value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    return value
+
+
+def json_path(path: Iterable[Any]) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+# ---- schemas ---------------------------------------------------------------------------------
+@lru_cache(maxsize=None)
+def _registry():
+    """Every schema under schemas/, addressable by its `$id` and by its path, so that schemas
+    can `$ref` each other (the key policy schema builds on the IAM policy grammar)."""
+    from referencing import Registry, Resource as SchemaResource
+    from referencing.jsonschema import DRAFT202012
+
+    resources = []
+    for path in sorted(SCHEMA_DIR.rglob("*.json")):
+        try:
+            contents = json.loads(path.read_text())
+        except ValueError:
+            continue
+        resource = SchemaResource.from_contents(contents, default_specification=DRAFT202012)
+        resources.append((path.relative_to(SCHEMA_DIR).as_posix(), resource))
+        resources.append((path.resolve().as_uri(), resource))
+        if isinstance(contents, dict) and contents.get("$id"):
+            resources.append((contents["$id"], resource))
+    return Registry().with_resources(resources)
+
+
+@lru_cache(maxsize=None)
+def validator(path: Path):
+    """A validator for one schema file; None when that schema has not been written (yet)."""
+    import jsonschema
+
+    if not path.exists():
+        return None
+    schema = json.loads(path.read_text())
+    schema.setdefault("$id", path.resolve().as_uri())
+    cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
+    return cls(schema, registry=_registry())
+
+
+def schema_failures(check, instance: Any, prefix: tuple = ()) -> list[CheckFailure]:
+    """CheckFailures for `instance`, each naming the property and the JSON path; a problem in a
+    value (or subtree) still unknown during preview is skipped: it is checked once known."""
+    from jsonschema.exceptions import best_match
+
+    failures = []
+    for error in sorted(check.iter_errors(instance), key=lambda e: list(map(str, e.absolute_path))):
+        if error.context:  # anyOf / oneOf: say what the closest branch wanted
+            error = best_match(error.context)
+        path = list(error.absolute_path)
+        if contains_unknown(_at(instance, path)):
+            continue
+        message = error.message
+        if error.validator == "required":
+            missing = re.match(r"'(.+)' is a required property", message)
+            if missing:
+                path = path + [missing.group(1)]
+        elif error.validator == "additionalProperties" and isinstance(error.instance, dict):
+            allowed = set(error.schema.get("properties", {}))
+            extra = sorted(k for k in error.instance if k not in allowed)
+            if extra:
+                path = path + [extra[0]]
+                message = f"unknown property {extra[0]!r}" + (
+                    f"; expected one of: {', '.join(sorted(allowed))}" if allowed else ""
+                )
+        full = list(prefix) + path
+        prop = str(full[0]) if full else ""
+        where = json_path(full)
+        failures.append(CheckFailure(prop, f"{where}: {message}" if where else message))
+    return failures
+
+
+def _at(instance: Any, path: list) -> Any:
+    for part in path:
+        try:
+            instance = instance[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return instance
+
+
+def parse_document(value: Any) -> Any:
+    """A policy given as a dict or a JSON string, as a JSON value (ValueError if not JSON)."""
+    if isinstance(value, str):
+        return json.loads(value)
+    return value
+
+
+# ---- the provider ----------------------------------------------------------------------------
+class Provider(ResourceProvider):
+    """Base of every keyplane dynamic provider. Subclasses set the class attributes and write
+    `_create`, `_read`, `_update` and `_delete`; everything else is here."""
+
+    resource: ClassVar[str]  # schema name: schemas/resources/<resource>.schema.json
+    replace_on: ClassVar[frozenset[str]] = frozenset({"region"})  # "*" = every input
+    update_in_place: ClassVar[frozenset[str]] = frozenset()  # exempt from replace_on "*"
+    delete_before_replace: ClassVar[bool] = False
+    # input -> the schema of the JSON document it holds (a name under schemas/, or a Path)
+    documents: ClassVar[dict[str, "str | Path"]] = {}
+    regional: ClassVar[bool] = True  # takes a `region` input, defaulting to keyplane:region
+
+    serialize_as_secret_always = True
+
+    # Runtime attributes are built in configure() and never pickled: the pickled provider is
+    # stored in Pulumi state, which must hold no clients and no credentials.
+    _RUNTIME = ("_settings", "_connection")
+
+    def __getstate__(self):
+        return {k: v for k, v in self.__dict__.items() if k not in self._RUNTIME}
+
+    def configure(self, req: ConfigureRequest) -> None:
+        self._settings = Settings.from_config(req.config)
+        self._connection = None
+
+    # -- helpers for subclasses --------------------------------------------------------------
+    @classmethod
+    def schema_path(cls) -> Path:
+        return SCHEMA_DIR / "resources" / f"{cls.resource}.schema.json"
+
+    @classmethod
+    def input_names(cls) -> list[str]:
+        check = validator(cls.schema_path())
+        return list(check.schema.get("properties", {})) if check else []
+
+    @classmethod
+    def defaults(cls) -> dict[str, Any]:
+        check = validator(cls.schema_path())
+        props = check.schema.get("properties", {}) if check else {}
+        return {k: v["default"] for k, v in props.items() if isinstance(v, dict) and "default" in v}
+
+    @property
+    def settings(self) -> Settings:
+        settings = self.__dict__.get("_settings")
+        return settings if settings is not None else Settings()
+
+    def api(self, props: dict) -> Api:
+        if self.__dict__.get("_connection") is None:
+            self._connection = connect(self.settings)
+        region = props.get("region") if self.regional else None
+        return Api(self._connection, region or self.settings.region)
+
+    def normalize(self, inputs: dict) -> dict:
+        """Resource hook: canonical inputs before validation (aliases of names, etc.)."""
+        return inputs
+
+    def validate(self, inputs: dict) -> list[CheckFailure]:
+        """Resource hook: checks no schema can say (cross-field rules)."""
+        return []
+
+    def same(self, name: str, old: Any, new: Any) -> bool:
+        """Whether an input value is unchanged; documents compare as JSON, not as text."""
+        if name in self.documents:
+            try:
+                return parse_document(old) == parse_document(new)
+            except ValueError:
+                return old == new
+        if old in (None, {}, []) and new in (None, {}, []):
+            return True
+        return old == new
+
+    # -- the dynamic provider protocol -------------------------------------------------------
+    def check(self, olds: dict, news: dict) -> CheckResult:
+        inputs = {k: plain(v) for k, v in news.items() if k != PROVIDER_KEY and v is not None}
+        inputs = self.normalize(inputs)
+        for name, default in self.defaults().items():
+            inputs.setdefault(name, default)
+        if self.regional and not inputs.get("region") and self.settings.region:
+            inputs["region"] = self.settings.region
+        failures: list[CheckFailure] = []
+        check = validator(self.schema_path())
+        if check is not None:
+            failures += schema_failures(check, inputs)
+        for name, schema in self.documents.items():
+            value = inputs.get(name)
+            if value is None or contains_unknown(value):
+                continue
+            try:
+                document = parse_document(value)
+            except ValueError as exc:
+                failures.append(CheckFailure(name, f"{name}: not valid JSON: {exc}"))
+                continue
+            path = schema if isinstance(schema, Path) else SCHEMA_DIR / f"{schema}.schema.json"
+            doc_check = validator(path)
+            if doc_check is not None:
+                failures += schema_failures(doc_check, document, prefix=(name,))
+        if not failures:
+            failures += self.validate(inputs)
+        return CheckResult(inputs, failures)
+
+    def diff(self, id_: str, olds: dict, news: dict) -> DiffResult:
+        olds = {k: plain(v) for k, v in olds.items()}
+        news = {k: plain(v) for k, v in news.items()}
+        defaults = self.defaults()
+        changed = []
+        for name in self.input_names():
+            if name in news:
+                new = news[name]
+            elif name in defaults:
+                new = defaults[name]
+            else:
+                continue  # an optional input left out: the live value stands
+            if is_unknown(new) or contains_unknown(new) or not self.same(name, olds.get(name), new):
+                changed.append(name)
+        if "*" in self.replace_on:
+            replaces = [n for n in changed if n not in self.update_in_place]
+        else:
+            replaces = [n for n in changed if n in self.replace_on]
+        return DiffResult(
+            changes=bool(changed),
+            replaces=replaces,
+            delete_before_replace=bool(replaces) and self.delete_before_replace,
+        )
+
+    def create(self, props: dict) -> CreateResult:
+        inputs = self._inputs(props)
+        api = self.api(inputs)
+        try:
+            id_ = self._create(api, inputs)
+            outs = self._outputs(api, id_, inputs)
+            if outs is None:
+                raise ProviderError(f"{self.resource} {id_} vanished right after it was created")
+        except Exception as exc:  # noqa: BLE001 - any failure: undo, then say it in one line
+            api.rollback()
+            raise ProviderError(one_line(exc)) from None
+        return CreateResult(id_, outs)
+
+    def read(self, id_: str, props: dict) -> ReadResult:
+        inputs = self._inputs(props)
+        api = self.api(inputs)
+        try:
+            outs = self._outputs(api, id_, inputs)
+        except Exception as exc:  # noqa: BLE001
+            raise ProviderError(one_line(exc)) from None
+        if outs is None:
+            return ReadResult(None, {})
+        return ReadResult(id_, outs)
+
+    def update(self, id_: str, olds: dict, news: dict) -> UpdateResult:
+        olds = {k: plain(v) for k, v in olds.items() if k != PROVIDER_KEY}
+        inputs = self._inputs(news)
+        changed = {n for n in self.input_names() if not self.same(n, olds.get(n), inputs.get(n))}
+        api = self.api(inputs)
+        try:
+            self._update(api, id_, olds, inputs, changed)
+            outs = self._outputs(api, id_, inputs)
+            if outs is None:
+                raise ProviderError(f"{self.resource} {id_} no longer exists")
+        except Exception as exc:  # noqa: BLE001
+            raise ProviderError(one_line(exc)) from None
+        return UpdateResult(outs)
+
+    def delete(self, id_: str, props: dict) -> None:
+        inputs = self._inputs(props)
+        api = self.api(inputs)
+        try:
+            self._delete(api, id_, inputs)
+        except Exception as exc:  # noqa: BLE001
+            if error_code(exc) in self.gone_codes:
+                return  # already gone: deleting is idempotent
+            raise ProviderError(one_line(exc)) from None
+
+    # Error codes meaning "this resource does not exist (any more)".
+    gone_codes: ClassVar[frozenset[str]] = frozenset({"NotFoundException"})
+
+    def _inputs(self, props: dict) -> dict:
+        names = set(self.input_names())
+        return {k: plain(v) for k, v in props.items() if k in names and v is not None}
+
+    def _outputs(self, api: Api, id_: str, inputs: dict) -> Optional[dict]:
+        """The full outputs: the inputs, overlaid with what a live read says (drift wins)."""
+        try:
+            live = self._read(api, id_, inputs)
+        except Exception as exc:  # noqa: BLE001
+            if error_code(exc) in self.gone_codes:
+                return None
+            raise
+        if live is None:
+            return None
+        outs = dict(inputs)
+        outs.update(live)
+        if self.regional:
+            outs.setdefault("region", api.region)
+        return outs
+
+    # -- what a resource writes --------------------------------------------------------------
+    def _create(self, api: Api, inputs: dict) -> str:
+        """Creates the resource; returns its id. Register undo steps with `api.on_failure`."""
+        raise NotImplementedError
+
+    def _read(self, api: Api, id_: str, inputs: dict) -> Optional[dict]:
+        """The live outputs (input names included, so drift shows), or None when gone."""
+        raise NotImplementedError
+
+    def _update(self, api: Api, id_: str, olds: dict, news: dict, changed: set[str]) -> None:
+        raise NotImplementedError
+
+    def _delete(self, api: Api, id_: str, inputs: dict) -> None:
+        raise NotImplementedError
+
+
+# ---- what a Pulumi program uses ---------------------------------------------------------------
+class Resource(pulumi.dynamic.Resource):
+    """Base of the public resources (`keyplane.Key`, ...): inputs as keyword arguments, computed
+    outputs as attributes, secret outputs marked secret in state."""
+
+    _provider_class: ClassVar[type[Provider]]
+    _computed: ClassVar[tuple[str, ...]] = ()  # outputs the provider computes
+    _secret: ClassVar[tuple[str, ...]] = ()  # outputs stored as secrets
+
+    def __init__(self, resource_name: str, opts: Optional[pulumi.ResourceOptions] = None, **inputs):
+        props: dict[str, Any] = {name: None for name in self._computed}
+        props.update(inputs)
+        if self._secret:
+            opts = pulumi.ResourceOptions.merge(
+                opts, pulumi.ResourceOptions(additional_secret_outputs=list(self._secret))
+            )
+        super().__init__(self._provider_class(), resource_name, props, opts)
