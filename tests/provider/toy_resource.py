@@ -39,7 +39,7 @@ class NoteProvider(base.Provider):
     documents = {"policy": HERE / "note-policy.schema.json"}
 
     @classmethod
-    def schema_path(cls):
+    def schema(cls):
         return HERE / "note.schema.json"
 
     def api(self, props):

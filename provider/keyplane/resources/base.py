@@ -39,9 +39,6 @@ from pulumi.runtime import rpc
 
 PROVIDER_KEY = "__provider"
 
-# provider/keyplane/resources/base.py -> the repository (or source distribution) root
-SCHEMA_DIR = Path(__file__).resolve().parents[3] / "schemas"
-
 
 class ProviderError(Exception):
     """A failure the user sees in `pulumi up`: one line, the AWS error code and message."""
@@ -191,37 +188,18 @@ def json_path(path: Iterable[Any]) -> str:
 
 # ---- schemas ---------------------------------------------------------------------------------
 @lru_cache(maxsize=None)
-def _registry():
-    """Every schema under schemas/, addressable by its `$id` and by its path, so that schemas
-    can `$ref` each other (the key policy schema builds on the IAM policy grammar)."""
-    from referencing import Registry, Resource as SchemaResource
-    from referencing.jsonschema import DRAFT202012
+def validator(schema: "str | Path"):
+    """A validator for a schema under schemas/ (`"resources/key"`, `"key-policy"`) or a schema
+    file elsewhere (a Path); cross-file `$ref`s resolve through keyplane's schema registry."""
+    from keyplane import schemas
 
-    resources = []
-    for path in sorted(SCHEMA_DIR.rglob("*.json")):
-        try:
-            contents = json.loads(path.read_text())
-        except ValueError:
-            continue
-        resource = SchemaResource.from_contents(contents, default_specification=DRAFT202012)
-        resources.append((path.relative_to(SCHEMA_DIR).as_posix(), resource))
-        resources.append((path.resolve().as_uri(), resource))
-        if isinstance(contents, dict) and contents.get("$id"):
-            resources.append((contents["$id"], resource))
-    return Registry().with_resources(resources)
-
-
-@lru_cache(maxsize=None)
-def validator(path: Path):
-    """A validator for one schema file; None when that schema has not been written (yet)."""
+    if not isinstance(schema, Path):
+        return schemas.validator(schema)
     import jsonschema
 
-    if not path.exists():
-        return None
-    schema = json.loads(path.read_text())
-    schema.setdefault("$id", path.resolve().as_uri())
-    cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
-    return cls(schema, registry=_registry())
+    contents = json.loads(schema.read_text(encoding="utf-8"))
+    cls = jsonschema.validators.validator_for(contents, default=jsonschema.Draft202012Validator)
+    return cls(contents, registry=schemas.registry())
 
 
 def schema_failures(check, instance: Any, prefix: tuple = ()) -> list[CheckFailure]:
@@ -277,11 +255,11 @@ class Provider(ResourceProvider):
     """Base of every keyplane dynamic provider. Subclasses set the class attributes and write
     `_create`, `_read`, `_update` and `_delete`; everything else is here."""
 
-    resource: ClassVar[str]  # schema name: schemas/resources/<resource>.schema.json
+    resource: ClassVar[str]  # its inputs' schema: schemas/resources/<resource>.schema.json
     replace_on: ClassVar[frozenset[str]] = frozenset({"region"})  # "*" = every input
     update_in_place: ClassVar[frozenset[str]] = frozenset()  # exempt from replace_on "*"
     delete_before_replace: ClassVar[bool] = False
-    # input -> the schema of the JSON document it holds (a name under schemas/, or a Path)
+    # input -> the schema of the JSON document it holds (a name under schemas/, e.g. "key-policy")
     documents: ClassVar[dict[str, "str | Path"]] = {}
     regional: ClassVar[bool] = True  # takes a `region` input, defaulting to keyplane:region
 
@@ -300,18 +278,16 @@ class Provider(ResourceProvider):
 
     # -- helpers for subclasses --------------------------------------------------------------
     @classmethod
-    def schema_path(cls) -> Path:
-        return SCHEMA_DIR / "resources" / f"{cls.resource}.schema.json"
+    def schema(cls) -> "str | Path":
+        return f"resources/{cls.resource}"
 
     @classmethod
     def input_names(cls) -> list[str]:
-        check = validator(cls.schema_path())
-        return list(check.schema.get("properties", {})) if check else []
+        return list(validator(cls.schema()).schema.get("properties", {}))
 
     @classmethod
     def defaults(cls) -> dict[str, Any]:
-        check = validator(cls.schema_path())
-        props = check.schema.get("properties", {}) if check else {}
+        props = validator(cls.schema()).schema.get("properties", {})
         return {k: v["default"] for k, v in props.items() if isinstance(v, dict) and "default" in v}
 
     @property
@@ -352,10 +328,7 @@ class Provider(ResourceProvider):
             inputs.setdefault(name, default)
         if self.regional and not inputs.get("region") and self.settings.region:
             inputs["region"] = self.settings.region
-        failures: list[CheckFailure] = []
-        check = validator(self.schema_path())
-        if check is not None:
-            failures += schema_failures(check, inputs)
+        failures = schema_failures(validator(self.schema()), inputs)
         for name, schema in self.documents.items():
             value = inputs.get(name)
             if value is None or contains_unknown(value):
@@ -365,10 +338,7 @@ class Provider(ResourceProvider):
             except ValueError as exc:
                 failures.append(CheckFailure(name, f"{name}: not valid JSON: {exc}"))
                 continue
-            path = schema if isinstance(schema, Path) else SCHEMA_DIR / f"{schema}.schema.json"
-            doc_check = validator(path)
-            if doc_check is not None:
-                failures += schema_failures(doc_check, document, prefix=(name,))
+            failures += schema_failures(validator(schema), document, prefix=(name,))
         if not failures:
             failures += self.validate(inputs)
         return CheckResult(inputs, failures)
