@@ -262,6 +262,8 @@ class Provider(ResourceProvider):
     # input -> the schema of the JSON document it holds (a name under schemas/, e.g. "key-policy")
     documents: ClassVar[dict[str, "str | Path"]] = {}
     regional: ClassVar[bool] = True  # takes a `region` input, defaulting to keyplane:region
+    # Outputs only a create returns (a grant token): carried from state since no read has them.
+    kept_outputs: ClassVar[tuple[str, ...]] = ()
 
     serialize_as_secret_always = True
 
@@ -371,10 +373,12 @@ class Provider(ResourceProvider):
         inputs = self._inputs(props)
         api = self.api(inputs)
         try:
-            id_ = self._create(api, inputs)
+            created = self._create(api, inputs)
+            id_, once = created if isinstance(created, tuple) else (created, {})
             outs = self._outputs(api, id_, inputs)
             if outs is None:
                 raise ProviderError(f"{self.resource} {id_} vanished right after it was created")
+            outs.update(once)
         except Exception as exc:  # noqa: BLE001 - any failure: undo, then say it in one line
             api.rollback()
             raise ProviderError(one_line(exc)) from None
@@ -389,7 +393,7 @@ class Provider(ResourceProvider):
             raise ProviderError(one_line(exc)) from None
         if outs is None:
             return ReadResult(None, {})
-        return ReadResult(id_, outs)
+        return ReadResult(id_, {**outs, **self._kept(props)})
 
     def update(self, id_: str, olds: dict, news: dict) -> UpdateResult:
         olds = {k: plain(v) for k, v in olds.items() if k != PROVIDER_KEY}
@@ -403,7 +407,7 @@ class Provider(ResourceProvider):
                 raise ProviderError(f"{self.resource} {id_} no longer exists")
         except Exception as exc:  # noqa: BLE001
             raise ProviderError(one_line(exc)) from None
-        return UpdateResult(outs)
+        return UpdateResult({**outs, **self._kept(olds)})
 
     def delete(self, id_: str, props: dict) -> None:
         inputs = self._inputs(props)
@@ -417,6 +421,9 @@ class Provider(ResourceProvider):
 
     # Error codes meaning "this resource does not exist (any more)".
     gone_codes: ClassVar[frozenset[str]] = frozenset({"NotFoundException"})
+
+    def _kept(self, props: dict) -> dict:
+        return {k: plain(props[k]) for k in self.kept_outputs if props.get(k) is not None}
 
     def _inputs(self, props: dict) -> dict:
         names = set(self.input_names())
@@ -439,8 +446,9 @@ class Provider(ResourceProvider):
         return outs
 
     # -- what a resource writes --------------------------------------------------------------
-    def _create(self, api: Api, inputs: dict) -> str:
-        """Creates the resource; returns its id. Register undo steps with `api.on_failure`."""
+    def _create(self, api: Api, inputs: dict) -> "str | tuple[str, dict]":
+        """Creates the resource; returns its id (and outputs only a create can give, if any).
+        Register how to undo each step with `api.on_failure`."""
         raise NotImplementedError
 
     def _read(self, api: Api, id_: str, inputs: dict) -> Optional[dict]:
