@@ -1,1 +1,12 @@
-"""keyplane: a self-hosted key management plane."""
+"""keyplane: a self-hosted key management plane with the semantics of AWS KMS, SSM Parameter Store
+and AWS Secrets Manager.
+
+    import keyplane
+    kms = keyplane.connect().client("kms", region="us-east-1")   # a real boto3 client
+
+The Pulumi resources (Key, Alias, Grant, ...) are exported lazily, so `import keyplane` stays light
+for applications that only want clients.
+"""
+from .client import Connection, connect  # noqa: F401
+
+__all__ = ["connect", "Connection"]

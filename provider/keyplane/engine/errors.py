@@ -83,3 +83,19 @@ def internal_error(service: str, message: str = "An internal error occurred.") -
     code = {"kms": "KMSInternalException", "ssm": "InternalServerError",
             "secretsmanager": "InternalServiceError", "sts": "InternalFailure"}.get(service, "InternalFailure")
     return AwsError(message, code=code, status=500)
+
+
+def validation_message(problems: list[str]) -> str:
+    """AWS's (Coral) wording: '1 validation error detected: Value ... at ... failed to satisfy ...'."""
+    n = len(problems)
+    return f"{n} validation error{'s' if n != 1 else ''} detected: " + "; ".join(problems)
+
+
+def constraint_problem(value, member: str, constraint: str) -> str:
+    shown = "null" if value is None else f"'{value}'"
+    return f"Value {shown} at '{member}' failed to satisfy constraint: {constraint}"
+
+
+def invalid_value(value, member: str, constraint: str) -> AwsError:
+    """A ValidationException for one member, worded as AWS words model violations."""
+    return ValidationException(validation_message([constraint_problem(value, member, constraint)]))

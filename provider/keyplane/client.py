@@ -1,0 +1,110 @@
+"""`keyplane.connect()`: real boto3 clients for keyplane, in-process or over HTTP.
+
+In-process, a client is a genuine boto3 client: botocore serialises the request and parses the
+response; a `before-send` hook hands the request to the wire layer instead of a socket. So an
+application sees in-process exactly what it will see over HTTP from `keyplane serve`.
+"""
+from __future__ import annotations
+
+import threading
+
+import boto3
+import botocore.config
+from botocore import UNSIGNED
+from botocore.awsrequest import AWSResponse
+
+from .engine.core import DEFAULT_REGION, Engine, RequestContext, resolve_state
+from .engine.identity import Principal
+
+_engines: dict = {}
+_engines_lock = threading.Lock()
+
+
+def shared_engine(state: str | None = None, **kwargs) -> Engine:
+    """One engine per store URL in a process, so every client shares its caches and audit."""
+    url, _ = resolve_state(state)
+    if url == "sqlite://" or kwargs:
+        return Engine(state, **kwargs)
+    with _engines_lock:
+        engine = _engines.get(url)
+        if engine is None:
+            engine = _engines[url] = Engine(state)
+        return engine
+
+
+class _Body:
+    def __init__(self, data: bytes):
+        self._data = data
+
+    def stream(self, **_):
+        yield self._data
+
+
+class Connection:
+    """Who you are and where keyplane is; `client(service, region)` gives boto3 clients."""
+
+    def __init__(self, engine: Engine | None = None, *, endpoint: str | None = None,
+                 principal: Principal | None = None, region: str = DEFAULT_REGION,
+                 access_key: str | None = None, secret_key: str | None = None,
+                 session_token: str | None = None, verify=None):
+        self.engine = engine
+        self.endpoint = endpoint
+        self.principal = principal
+        self.region = region
+        self._credentials = (access_key, secret_key, session_token)
+        self._verify = verify
+        self._session = boto3.session.Session()
+
+    def client(self, service: str, region: str | None = None, **config):
+        region = region or self.region
+        cfg = botocore.config.Config(retries={"total_max_attempts": 1 if self.endpoint is None else 3},
+                                     **config)
+        if self.endpoint is not None:
+            access, secret, token = self._credentials
+            return self._session.client(service, region_name=region, endpoint_url=self.endpoint,
+                                        aws_access_key_id=access, aws_secret_access_key=secret,
+                                        aws_session_token=token, verify=self._verify, config=cfg)
+        cfg = cfg.merge(botocore.config.Config(signature_version=UNSIGNED))
+        client = self._session.client(service, region_name=region, config=cfg,
+                                      endpoint_url=f"https://{service}.{region}.keyplane.internal")
+        client.meta.events.register("before-send", self._in_process(service, region))
+        return client
+
+    def _in_process(self, service: str, region: str):
+        from .wire import dispatch
+        engine, principal = self.engine, self.principal
+
+        def send(request, **_):
+            body = request.body or b""
+            if isinstance(body, str):
+                body = body.encode()
+            elif hasattr(body, "read"):
+                body = body.read()
+            headers = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in request.headers.items()}
+            ctx = RequestContext(principal=principal, region=region, user_agent=headers.get("User-Agent"))
+            resp = dispatch(engine, service, headers, body, ctx)
+            return AWSResponse(request.url, resp.status, resp.headers, _Body(resp.body))
+        return send
+
+
+def connect(state: str | None = None, *, account: str | None = None, principal: str | Principal | None = None,
+            region: str = DEFAULT_REGION, endpoint: str | None = None, engine: Engine | None = None,
+            access_key: str | None = None, secret_key: str | None = None,
+            session_token: str | None = None, verify=None) -> Connection:
+    """Connect to keyplane.
+
+    Embedded (default): the engine runs in this process on `state` (a folder or store URL; default
+    KEYPLANE_STATE or ./.keyplane). `account`/`principal` choose the caller (default: the root of
+    the default account). Remote: `endpoint` is a `keyplane serve` URL and the access key pair is used
+    to sign requests with SigV4, as any AWS SDK does."""
+    if endpoint is not None:
+        return Connection(endpoint=endpoint, region=region, access_key=access_key, secret_key=secret_key,
+                          session_token=session_token, verify=verify)
+    engine = engine or shared_engine(state)
+    if isinstance(principal, str):
+        principal = Principal.from_arn(principal)
+    if principal is None:
+        principal = Principal.root(account or engine.default_account)
+    elif account is not None and principal.account != account:
+        raise ValueError(f"principal {principal.arn} is not in account {account}")
+    return Connection(engine, principal=principal, region=region)

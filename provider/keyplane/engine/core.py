@@ -1,0 +1,328 @@
+"""The engine: stores per Region, root keys, clock, audit, and `invoke`, the one way in.
+
+`Engine.invoke(service, operation, params, ctx)` runs an operation registered in `registry` for the
+caller in `ctx`: in a write transaction (state-changing operations, audit record included) or a
+plain read (read-only ones, audit record buffered), and turns any unexpected failure into the
+service's internal-error code so no traceback ever reaches a client.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+from . import apimodel, registry, scheduler
+from .audit import AuditTrail
+from .clock import Clock
+from .errors import AwsError, UnknownOperationException, internal_error
+from .identity import DEFAULT_ACCOUNT, Principal
+from .sealing import ROOT_KEY_FILE, RootKey, RootKeyError, load_root_key
+from .store import Store
+from .store.tables import meta
+
+log = logging.getLogger("keyplane.engine")
+DEFAULT_REGION = "us-east-1"
+DEFAULT_STATE_DIR = ".keyplane"
+
+
+@dataclass
+class RequestContext:
+    """Who calls, from where, in which Region; and on whose behalf if a service calls for them."""
+    principal: Principal
+    region: str = DEFAULT_REGION
+    request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    source_ip: str | None = None
+    user_agent: str | None = None
+    via_service: str | None = None        # "ssm", "secretsmanager" when a service calls KMS for a user
+    secure_transport: bool = False
+    service_event: bool = False           # work the service does on its own (scheduler)
+
+
+class Call:
+    """One operation in progress: its context, store and what its audit record will say."""
+
+    def __init__(self, engine: "Engine", ctx: RequestContext, spec, store: Store, params: dict):
+        self.engine = engine
+        self.ctx = ctx
+        self.spec = spec
+        self.store = store
+        self.params = params
+        self.resources: list[tuple[str, str, str]] = []   # (type, arn, account)
+        self.audit_params: dict = {}
+        self.audit_extra: dict = {}
+        self.request_alias: str | None = None
+        self._now: datetime | None = None
+
+    @property
+    def principal(self) -> Principal:
+        return self.ctx.principal
+
+    @property
+    def account(self) -> str:
+        return self.ctx.principal.account
+
+    @property
+    def region(self) -> str:
+        return self.ctx.region
+
+    @property
+    def now(self) -> datetime:
+        if self._now is None:
+            self._now = self.engine.clock.now()
+        return self._now
+
+    @property
+    def root_key(self) -> RootKey:
+        return self.engine.root_key_for(self.store)
+
+    def resource(self, arn: str, type_: str, account: str | None = None) -> None:
+        """Name a resource this call touched (audit `resources`, filtering by key)."""
+        self.resources.append((type_, arn, account or self.account))
+
+    def invalidate(self, cache_key) -> None:
+        self.engine.cache.pop(cache_key)
+        self.store.after_commit(lambda: self.engine.cache.pop(cache_key))
+
+    def invoke(self, service: str, operation: str, params: dict, *, via: bool = True) -> dict:
+        """Call another operation for the same caller; `via` marks it as made by this service
+        (kms:ViaService), as Parameter Store and Secrets Manager do when they call KMS."""
+        ctx = replace(self.ctx, via_service=self.spec.service if via else self.ctx.via_service)
+        return self.engine.invoke(service, operation, params, ctx)
+
+    def kms(self, operation: str, params: dict) -> dict:
+        return self.invoke("kms", operation, params)
+
+
+class TTLCache:
+    """A small cache whose entries live `ttl` seconds: state changed by another server is honoured
+    within that time; changes made through this engine invalidate their entries at once."""
+
+    def __init__(self, ttl: float = 0.5):
+        self.ttl = ttl
+        self._data: dict = {}
+
+    def get(self, key):
+        hit = self._data.get(key)
+        if hit is None:
+            return None
+        if time.monotonic() - hit[0] > self.ttl:
+            self._data.pop(key, None)
+            return None
+        return hit[1]
+
+    def put(self, key, value) -> None:
+        if len(self._data) > 100_000:
+            self._data.clear()
+        self._data[key] = (time.monotonic(), value)
+
+    def pop(self, key) -> None:
+        self._data.pop(key, None)
+
+    def clear(self) -> None:
+        self._data.clear()
+
+
+def resolve_state(state: str | None) -> tuple[str, str]:
+    """(store URL, state folder) from a URL, a folder, or KEYPLANE_STATE / ./.keyplane."""
+    state = state or os.environ.get("KEYPLANE_STATE") or DEFAULT_STATE_DIR
+    if state in ("memory", "sqlite://", "sqlite:///:memory:"):
+        return "sqlite://", ""
+    if "://" in state:
+        if state.startswith("sqlite:///"):
+            return state, os.path.dirname(os.path.abspath(state[len("sqlite:///"):]))
+        return state, os.path.abspath(DEFAULT_STATE_DIR)
+    folder = os.path.abspath(state)
+    return f"sqlite:///{os.path.join(folder, 'state.db')}", folder
+
+
+class Engine:
+    def __init__(self, state: str | None = None, *, regions: dict | None = None,
+                 root_key: str | RootKey | None = None, clock: Clock | None = None,
+                 identities=None, default_account: str = DEFAULT_ACCOUNT):
+        self.url, self.state_dir = resolve_state(state)
+        self.clock = clock or Clock()
+        self.default_account = default_account
+        self.identities = identities
+        self.audit = AuditTrail()
+        self.cache = TTLCache()
+        self._lock = threading.RLock()
+        self._stores: dict[str, Store] = {}
+        self._root_keys: dict[int, RootKey] = {}
+        self._root_key_sources: dict[str, str | RootKey | None] = {self.url: root_key}
+        # Region -> store URL; Regions not named share the default store
+        self.region_urls: dict[str, str] = {}
+        for region, spec in (regions or {}).items():
+            if isinstance(spec, dict):
+                url, _ = resolve_state(spec["state"])
+                self._root_key_sources[url] = spec.get("root_key")
+            else:
+                url, _ = resolve_state(spec)
+            self.region_urls[region] = url
+        self.store_for(DEFAULT_REGION)
+
+    # ---- stores ------------------------------------------------------------------------------
+    def store_for(self, region: str) -> Store:
+        url = self.region_urls.get(region, self.url)
+        store = self._stores.get(url)
+        if store is None:
+            with self._lock:
+                store = self._stores.get(url)
+                if store is None:
+                    store = Store(url)
+                    self._root_keys[id(store)] = self._open_root_key(store)
+                    self._stores[url] = store
+        return store
+
+    def all_stores(self) -> list[Store]:
+        for region in self.region_urls:
+            self.store_for(region)
+        return list(self._stores.values())
+
+    def _open_root_key(self, store: Store) -> RootKey:
+        source = self._root_key_sources.get(store.url)
+        if isinstance(source, RootKey):
+            key = source
+        elif store.path is None and source is None and store.url == "sqlite://":
+            key = RootKey(os.urandom(32), "ephemeral")        # in-memory state: nothing persists
+        else:
+            default_file = None
+            if store.url == self.url:
+                default_file = os.path.join(self.state_dir, ROOT_KEY_FILE)
+            elif store.path:
+                default_file = os.path.splitext(store.path)[0] + ".root.key"
+            key = load_root_key(source, default_file)
+        with store.write() as conn:
+            row = conn.execute(meta.select().where(meta.c.name == "root_key_check")).first()
+            if row is None:
+                conn.execute(meta.insert().values(name="root_key_check", value=key.check_value))
+            elif row.value != key.check_value:
+                raise RootKeyError(f"the root key ({key.source}) does not match the store {store.url}")
+        return key
+
+    def root_key_for(self, store: Store) -> RootKey:
+        return self._root_keys[id(store)]
+
+    # ---- operations --------------------------------------------------------------------------
+    def invoke(self, service: str, operation: str, params: dict, ctx: RequestContext) -> dict:
+        spec = registry.lookup(service, operation)
+        if spec is None:
+            raise UnknownOperationException(f"Operation {operation} is not supported by keyplane's {service}.")
+        store = self.store_for(ctx.region)
+        call = Call(self, ctx, spec, store, params)
+        try:
+            if spec.readonly:
+                # no transaction up front: the hot path (cached key) never touches the database
+                result = spec.fn(call, params)
+                self.audit.record(store, self._event(call, result, None))
+            else:
+                with store.write():
+                    result = spec.fn(call, params)
+                    self.audit.record(store, self._event(call, result, None))
+            return result
+        except AwsError as err:
+            self._record_failure(call, store, err)
+            raise
+        except Exception as exc:
+            log.exception("internal error in %s.%s (request %s)", service, operation, ctx.request_id)
+            err = internal_error(service)
+            self._record_failure(call, store, err)
+            raise err from exc
+
+    def reject(self, service: str, operation: str, ctx: RequestContext, err: AwsError) -> None:
+        """Audit a call refused before it reached its operation (validation, unknown operation)."""
+        spec = registry.OperationSpec(service, operation, None, True)
+        store = self.store_for(ctx.region)
+        self._record_failure(Call(self, ctx, spec, store, {}), store, err)
+
+    def _record_failure(self, call: Call, store: Store, err: AwsError) -> None:
+        try:
+            self.audit.record(store, self._event(call, None, err))
+        except Exception:
+            log.exception("could not audit a failed call")
+
+    def _event(self, call: Call, result: dict | None, err: AwsError | None) -> dict:
+        ctx, p, spec = call.ctx, call.ctx.principal, call.spec
+        now = call.now
+        try:
+            op_model = apimodel.operation_model(spec.service, spec.name)
+        except Exception:
+            op_model = None
+        request_params = apimodel.audit_view(op_model.input_shape, call.params) if op_model else None
+        if call.audit_params:
+            request_params = {**(request_params or {}), **call.audit_params}
+        response = None
+        if result is not None and not spec.readonly and op_model is not None:
+            response = apimodel.audit_view(op_model.output_shape, result)
+        identity = {"type": p.type, "arn": p.arn, "accountId": p.account}
+        if p.access_key_id:
+            identity["accessKeyId"] = p.access_key_id
+        if p.name and p.type == "IAMUser":
+            identity["userName"] = p.name
+        if ctx.via_service:
+            identity["invokedBy"] = f"{ctx.via_service}.amazonaws.com"
+        event = {
+            "eventVersion": "1.08",
+            "userIdentity": identity,
+            "eventTime": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "eventSource": apimodel.EVENT_SOURCES.get(spec.service, f"{spec.service}.amazonaws.com"),
+            "eventName": spec.name,
+            "awsRegion": ctx.region,
+            "sourceIPAddress": (f"{ctx.via_service}.amazonaws.com" if ctx.via_service
+                                else ctx.source_ip or "127.0.0.1"),
+            "userAgent": ctx.user_agent or "keyplane",
+            "requestParameters": request_params,
+            "responseElements": response,
+            "requestID": ctx.request_id,
+            "eventID": str(uuid.uuid4()),
+            "readOnly": spec.readonly,
+            "resources": [{"accountId": acct, "type": t, "ARN": arn} for t, arn, acct in call.resources],
+            "eventType": "AwsApiCall",
+            "managementEvent": True,
+            "eventCategory": "Management",
+            "recipientAccountId": call.resources[0][2] if call.resources else p.account,
+            "_time": now.timestamp(),
+        }
+        if call.audit_extra:
+            event["additionalEventData"] = call.audit_extra
+        if err is not None:
+            event["errorCode"] = err.code
+            event["errorMessage"] = err.message
+        return event
+
+    def service_event(self, store: Store, service: str, name: str, region: str, account: str,
+                      resources: list[tuple[str, str]], details: dict | None = None) -> None:
+        """Record work the service did on its own (scheduled deletion, rotation, expiry)."""
+        now = self.clock.now()
+        self.audit.record(store, {
+            "eventVersion": "1.08",
+            "userIdentity": {"accountId": account, "invokedBy": "AWS Internal"},
+            "eventTime": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "eventSource": apimodel.EVENT_SOURCES.get(service, f"{service}.amazonaws.com"),
+            "eventName": name, "awsRegion": region, "sourceIPAddress": "AWS Internal",
+            "userAgent": "AWS Internal", "requestParameters": None, "responseElements": None,
+            "requestID": str(uuid.uuid4()), "eventID": str(uuid.uuid4()), "readOnly": False,
+            "resources": [{"accountId": account, "type": t, "ARN": arn} for t, arn in resources],
+            "eventType": "AwsServiceEvent", "managementEvent": True, "eventCategory": "Management",
+            "recipientAccountId": account, "serviceEventDetails": details or {}, "_time": now.timestamp(),
+        })
+
+    # ---- time-driven work --------------------------------------------------------------------
+    def run_due(self, now: datetime | None = None) -> dict[str, int]:
+        return scheduler.run_due(self, now)
+
+    def context(self, principal: Principal | str | None = None, region: str = DEFAULT_REGION,
+                **kwargs) -> RequestContext:
+        if principal is None:
+            principal = Principal.root(self.default_account)
+        elif isinstance(principal, str):
+            principal = Principal.from_arn(principal)
+        return RequestContext(principal=principal, region=region, **kwargs)
+
+    def close(self) -> None:
+        self.audit.close()
+        for store in self._stores.values():
+            store.dispose()

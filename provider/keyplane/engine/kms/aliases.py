@@ -1,0 +1,144 @@
+"""KMS aliases: CreateAlias, UpdateAlias, DeleteAlias, ListAliases.
+
+Names start with `alias/`, are unique per account and Region, and `alias/aws/` is AWS's. An alias
+points at one customer managed key of the same account and Region; a key has at most 50.
+"""
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from ..authz import authorize
+from ..errors import (AlreadyExistsException, InvalidAliasNameException, LimitExceededException,
+                      ValidationException)
+from ..registry import operation
+from .keys import page
+from .managed import PREDEFINED
+from .model import (AWS_ALIAS_PREFIX, alias_arn, alias_not_found, dt, lookup_alias, require_not_pending_deletion,
+                    resolve_key, ts)
+from .tables import aliases as aliases_table
+
+MAX_ALIASES_PER_KEY = 50
+
+
+def _check_name(name: str) -> None:
+    if not name.startswith("alias/"):
+        raise ValidationException('Alias must start with the prefix "alias/". Please see '
+                                  "https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html")
+    if name.startswith(AWS_ALIAS_PREFIX):
+        raise InvalidAliasNameException(f"Alias {name} must not begin with '{AWS_ALIAS_PREFIX}' "
+                                        "(reserved for AWS managed keys).")
+    if name == "alias/":
+        raise InvalidAliasNameException("Alias name must not be empty after 'alias/'.")
+
+
+def _target(call, target_key_id: str):
+    key = resolve_key(call, target_key_id, aliases=False, managed=False)
+    if key.account != call.account:
+        raise alias_not_found(target_key_id)
+    if key.aws_managed:
+        raise InvalidAliasNameException("An alias can only point to a customer managed key.")
+    return key
+
+
+@operation("kms", "CreateAlias")
+def create_alias(call, p):
+    name = p["AliasName"]
+    _check_name(name)
+    key = _target(call, p["TargetKeyId"])
+    arn = alias_arn(call.region, call.account, name)
+    authorize(call, "kms:CreateAlias", resource=arn)
+    authorize(call, "kms:CreateAlias", key=key)
+    require_not_pending_deletion(key)
+    with call.store.write() as conn:
+        if lookup_alias(call, call.account, name) is not None:
+            raise AlreadyExistsException(f"An alias with the name {arn} already exists")
+        count = conn.execute(sa.select(sa.func.count()).select_from(aliases_table).where(
+            aliases_table.c.account == call.account, aliases_table.c.region == call.region,
+            aliases_table.c.target_key_id == key.key_id)).scalar()
+        if count >= MAX_ALIASES_PER_KEY:
+            raise LimitExceededException(f"A KMS key can have at most {MAX_ALIASES_PER_KEY} aliases.")
+        now = ts(call.now)
+        conn.execute(aliases_table.insert().values(account=call.account, region=call.region, name=name,
+                                                   target_key_id=key.key_id, creation_date=now,
+                                                   last_updated_date=now))
+    call.invalidate(("kms-alias", call.account, call.region, name))
+    call.resource(key.arn, "AWS::KMS::Key")
+    return {}
+
+
+@operation("kms", "UpdateAlias")
+def update_alias(call, p):
+    name = p["AliasName"]
+    _check_name(name)
+    arn = alias_arn(call.region, call.account, name)
+    row = lookup_alias(call, call.account, name)
+    if row is None:
+        raise alias_not_found(arn)
+    new_key = _target(call, p["TargetKeyId"])
+    old_key = resolve_key(call, row.target_key_id, aliases=False, managed=False)
+    authorize(call, "kms:UpdateAlias", resource=arn)
+    authorize(call, "kms:UpdateAlias", key=old_key)
+    authorize(call, "kms:UpdateAlias", key=new_key)
+    require_not_pending_deletion(new_key)
+    if (old_key.key_usage, old_key.spec.symmetric, old_key.key_spec.split("_")[0]) != \
+            (new_key.key_usage, new_key.spec.symmetric, new_key.key_spec.split("_")[0]):
+        raise ValidationException(
+            f"Alias {arn} cannot be changed from a {old_key.key_spec}/{old_key.key_usage} key to a "
+            f"{new_key.key_spec}/{new_key.key_usage} key: the key type and key usage must match.")
+    with call.store.write() as conn:
+        conn.execute(aliases_table.update().where(
+            aliases_table.c.account == call.account, aliases_table.c.region == call.region,
+            aliases_table.c.name == name).values(target_key_id=new_key.key_id,
+                                                  last_updated_date=ts(call.now)))
+    call.invalidate(("kms-alias", call.account, call.region, name))
+    call.resource(new_key.arn, "AWS::KMS::Key")
+    return {}
+
+
+@operation("kms", "DeleteAlias")
+def delete_alias(call, p):
+    name = p["AliasName"]
+    if not name.startswith("alias/"):
+        _check_name(name)
+    arn = alias_arn(call.region, call.account, name)
+    if name.startswith(AWS_ALIAS_PREFIX):
+        raise InvalidAliasNameException(f"Alias {name} is reserved for an AWS managed key and cannot be deleted.")
+    row = lookup_alias(call, call.account, name)
+    if row is None:
+        raise alias_not_found(arn)
+    key = resolve_key(call, row.target_key_id, aliases=False, managed=False)
+    authorize(call, "kms:DeleteAlias", resource=arn)
+    authorize(call, "kms:DeleteAlias", key=key)
+    with call.store.write() as conn:
+        conn.execute(aliases_table.delete().where(
+            aliases_table.c.account == call.account, aliases_table.c.region == call.region,
+            aliases_table.c.name == name))
+    call.invalidate(("kms-alias", call.account, call.region, name))
+    call.resource(key.arn, "AWS::KMS::Key")
+    return {}
+
+
+@operation("kms", "ListAliases", readonly=True)
+def list_aliases(call, p):
+    q = aliases_table.select().where(aliases_table.c.account == call.account,
+                                     aliases_table.c.region == call.region)
+    key = None
+    if p.get("KeyId"):
+        key = resolve_key(call, p["KeyId"], aliases=False, managed=False)
+        authorize(call, "kms:ListAliases", key=key)
+        q = q.where(aliases_table.c.target_key_id == key.key_id)
+    else:
+        authorize(call, "kms:ListAliases", resource="*")
+    with call.store.read() as conn:
+        rows = list(conn.execute(q.order_by(aliases_table.c.name)))
+    entries = [{"AliasName": r.name, "AliasArn": alias_arn(call.region, call.account, r.name),
+                "TargetKeyId": r.target_key_id, "CreationDate": dt(r.creation_date),
+                "LastUpdatedDate": dt(r.last_updated_date)} for r in rows]
+    if key is None:
+        # AWS lists its predefined aliases even before their managed keys exist
+        present = {r.name for r in rows}
+        entries += [{"AliasName": n, "AliasArn": alias_arn(call.region, call.account, n)}
+                    for n in PREDEFINED if n not in present]
+        entries.sort(key=lambda e: e["AliasName"])
+    chunk, extra = page(entries, p.get("Limit", 50), p.get("Marker"), lambda e: e["AliasName"])
+    return {"Aliases": chunk, **extra}

@@ -1,0 +1,228 @@
+"""The symmetric cryptographic operations: Encrypt, Decrypt, ReEncrypt, GenerateDataKey,
+GenerateDataKeyWithoutPlaintext, GenerateRandom.
+
+This is the hot path: a cached key and material mean no database work, and the audit record is
+buffered. Asymmetric encryption (RSA) plugs into `ASYMMETRIC` from its own module.
+"""
+from __future__ import annotations
+
+from .. import crypto
+from ..authz import authorize
+from ..errors import (DryRunOperationException, IncorrectKeyException, InvalidCiphertextException, KMSInternalException,
+                      InvalidKeyUsageException, CustomKeyStoreNotFoundException, ValidationException, invalid_value)
+from ..registry import operation
+from .model import CRYPTO_STATES, Key, get_key, key_arn, material_aead, require_state, resolve_key
+
+# "encrypt": fn(call, key, plaintext, algorithm) -> (blob, material_id)
+# "decrypt": fn(call, key, blob, algorithm) -> (plaintext, material_id)
+ASYMMETRIC: dict = {}
+
+DATA_KEY_BYTES = {"AES_256": 32, "AES_128": 16}
+
+
+def dry_run(p) -> None:
+    if p.get("DryRun"):
+        raise DryRunOperationException("The request would have succeeded, but the DryRun option is set.")
+
+
+def condition_context(call, context: dict | None, algorithm: str | None = None) -> dict:
+    keys = {}
+    for k, v in (context or {}).items():
+        keys[f"kms:EncryptionContext:{k}"] = v
+    keys["kms:EncryptionContextKeys"] = list(context or {})
+    if algorithm:
+        keys["kms:EncryptionAlgorithm"] = algorithm
+    if call.request_alias:
+        keys["kms:RequestAlias"] = call.request_alias
+    return keys
+
+
+def _require_encrypt_usage(key: Key, algorithm: str | None) -> str:
+    if key.key_usage != "ENCRYPT_DECRYPT":
+        raise InvalidKeyUsageException(f"{key.arn} key usage is {key.key_usage} which is not valid for this operation.")
+    algorithms = key.spec.algorithms.get("ENCRYPT_DECRYPT", {}).get("EncryptionAlgorithms", [])
+    algorithm = algorithm or ("SYMMETRIC_DEFAULT" if key.spec.symmetric else None)
+    if algorithm is None:
+        raise ValidationException("EncryptionAlgorithm is required for asymmetric KMS keys.")
+    if algorithm not in algorithms:
+        raise InvalidKeyUsageException(f"Algorithm {algorithm} is incompatible with key spec {key.key_spec}.")
+    return algorithm
+
+
+def _require_symmetric(key: Key) -> None:
+    if not key.is_symmetric_encryption:
+        raise InvalidKeyUsageException(f"{key.arn} key usage is {key.key_usage} which is not valid for this "
+                                       "operation." if key.key_usage != "ENCRYPT_DECRYPT" else
+                                       f"The operation is not supported for {key.key_spec} keys: use a "
+                                       "symmetric encryption KMS key.")
+
+
+def encrypt_with(call, key: Key, plaintext: bytes, context: dict | None, algorithm: str) -> tuple[bytes, str]:
+    """(ciphertext blob, material id hex) under the key's current material."""
+    if not key.spec.symmetric:
+        return ASYMMETRIC["encrypt"](call, key, plaintext, algorithm)
+    material_id = key.current_material_id
+    aead = material_aead(call, key, material_id)
+    if aead is None:
+        raise KMSInternalException("The key material of this KMS key is not available.")
+    header = crypto.BlobHeader(key.account, key.region, key.key_id, bytes.fromhex(material_id),
+                               key.multi_region)
+    return crypto.seal_blob(aead, header, plaintext, context), material_id
+
+
+def key_for_ciphertext(call, blob: bytes) -> tuple[Key, tuple]:
+    """The key a symmetric ciphertext names, in the caller's Region (multi-Region keys decrypt in
+    any Region that holds a related key). Anything that does not resolve is InvalidCiphertext."""
+    parsed = crypto.parse_blob(blob)
+    header = parsed[0]
+    if header.region != call.region and not header.multi_region:
+        raise InvalidCiphertextException("")
+    key = get_key(call, key_arn(call.region, header.account, header.key_id))
+    if key is None or key.multi_region != header.multi_region:
+        raise InvalidCiphertextException("")
+    return key, parsed
+
+
+def decrypt_with(call, key: Key, parsed: tuple, context: dict | None) -> tuple[bytes, str]:
+    header, head, nonce, ct = parsed
+    material_id = header.material_id.hex()
+    aead = material_aead(call, key, material_id)
+    if aead is None:
+        raise InvalidCiphertextException("")
+    return crypto.open_blob(aead, head, nonce, ct, context), material_id
+
+
+def _decrypt_source(call, p, *, blob_member: str, key_member: str, context_member: str,
+                    algorithm_member: str, action: str):
+    """Shared by Decrypt and ReEncrypt: find the key, check it, decrypt."""
+    blob = p.get(blob_member)
+    if blob is None:
+        raise invalid_value(None, blob_member[0].lower() + blob_member[1:], "Member must not be null")
+    algorithm = p.get(algorithm_member) or "SYMMETRIC_DEFAULT"
+    named = resolve_key(call, p[key_member]) if p.get(key_member) else None
+    context = p.get(context_member)
+    if named is not None and not named.spec.symmetric:
+        key = named
+        authorize(call, action, key=key, context=condition_context(call, None, algorithm))
+        require_state(key, CRYPTO_STATES)
+        _require_encrypt_usage(key, algorithm)
+        dry_run(p)
+        plaintext, material_id = ASYMMETRIC["decrypt"](call, key, blob, algorithm)
+        return key, plaintext, material_id, algorithm
+    if algorithm != "SYMMETRIC_DEFAULT":
+        raise InvalidCiphertextException("")
+    key, parsed = key_for_ciphertext(call, blob)
+    if named is not None and named.arn != key.arn:
+        raise IncorrectKeyException("The key ID in the request does not identify a KMS key that can "
+                                    "perform this operation.")
+    authorize(call, action, key=key, context=condition_context(call, context, algorithm))
+    require_state(key, CRYPTO_STATES)
+    dry_run(p)
+    plaintext, material_id = decrypt_with(call, key, parsed, context)
+    return key, plaintext, material_id, algorithm
+
+
+@operation("kms", "Encrypt", readonly=True)
+def encrypt(call, p):
+    key = resolve_key(call, p["KeyId"])
+    context = p.get("EncryptionContext")
+    algorithm = p.get("EncryptionAlgorithm")
+    authorize(call, "kms:Encrypt", key=key,
+              context=condition_context(call, context, algorithm or "SYMMETRIC_DEFAULT"))
+    require_state(key, CRYPTO_STATES)
+    algorithm = _require_encrypt_usage(key, algorithm)
+    if context and not key.spec.symmetric:
+        raise InvalidKeyUsageException("EncryptionContext is not supported with asymmetric KMS keys.")
+    dry_run(p)
+    blob, _ = encrypt_with(call, key, p["Plaintext"], context, algorithm)
+    call.resource(key.arn, "AWS::KMS::Key", key.account)
+    return {"CiphertextBlob": blob, "KeyId": key.arn, "EncryptionAlgorithm": algorithm}
+
+
+@operation("kms", "Decrypt", readonly=True)
+def decrypt(call, p):
+    key, plaintext, material_id, algorithm = _decrypt_source(
+        call, p, blob_member="CiphertextBlob", key_member="KeyId", context_member="EncryptionContext",
+        algorithm_member="EncryptionAlgorithm", action="kms:Decrypt")
+    call.resource(key.arn, "AWS::KMS::Key", key.account)
+    call.audit_params["keyId"] = key.arn
+    out = {"KeyId": key.arn, "Plaintext": plaintext, "EncryptionAlgorithm": algorithm}
+    if key.spec.symmetric:
+        out["KeyMaterialId"] = material_id
+    return out
+
+
+@operation("kms", "ReEncrypt", readonly=True)
+def re_encrypt(call, p):
+    source, plaintext, source_material, source_alg = _decrypt_source(
+        call, p, blob_member="CiphertextBlob", key_member="SourceKeyId",
+        context_member="SourceEncryptionContext", algorithm_member="SourceEncryptionAlgorithm",
+        action="kms:ReEncryptFrom")
+    call.request_alias = None
+    dest = resolve_key(call, p["DestinationKeyId"])
+    context = p.get("DestinationEncryptionContext")
+    dest_alg = p.get("DestinationEncryptionAlgorithm")
+    ctx = condition_context(call, context, dest_alg or "SYMMETRIC_DEFAULT")
+    ctx["kms:ReEncryptOnSameKey"] = dest.arn == source.arn
+    authorize(call, "kms:ReEncryptTo", key=dest, context=ctx)
+    require_state(dest, CRYPTO_STATES)
+    dest_alg = _require_encrypt_usage(dest, dest_alg)
+    dry_run(p)
+    blob, dest_material = encrypt_with(call, dest, plaintext, context, dest_alg)
+    call.resource(source.arn, "AWS::KMS::Key", source.account)
+    if dest.arn != source.arn:
+        call.resource(dest.arn, "AWS::KMS::Key", dest.account)
+    out = {"CiphertextBlob": blob, "SourceKeyId": source.arn, "KeyId": dest.arn,
+           "SourceEncryptionAlgorithm": source_alg, "DestinationEncryptionAlgorithm": dest_alg}
+    if source.spec.symmetric:
+        out["SourceKeyMaterialId"] = source_material
+    if dest.spec.symmetric:
+        out["DestinationKeyMaterialId"] = dest_material
+    return out
+
+
+def _data_key(call, p, action: str) -> tuple[Key, bytes, bytes, str]:
+    key = resolve_key(call, p["KeyId"])
+    context = p.get("EncryptionContext")
+    authorize(call, action, key=key, context=condition_context(call, context))
+    require_state(key, CRYPTO_STATES)
+    _require_symmetric(key)
+    spec, n = p.get("KeySpec"), p.get("NumberOfBytes")
+    if (spec is None) == (n is None):
+        raise ValidationException("Please specify either number of bytes or key spec.")
+    dry_run(p)
+    plaintext = crypto.random_bytes(DATA_KEY_BYTES[spec] if spec else n)
+    blob, material_id = encrypt_with(call, key, plaintext, context, "SYMMETRIC_DEFAULT")
+    call.resource(key.arn, "AWS::KMS::Key", key.account)
+    return key, plaintext, blob, material_id
+
+
+@operation("kms", "GenerateDataKey", readonly=True)
+def generate_data_key(call, p):
+    key, plaintext, blob, material_id = _data_key(call, p, "kms:GenerateDataKey")
+    return {"CiphertextBlob": blob, "Plaintext": plaintext, "KeyId": key.arn, "KeyMaterialId": material_id}
+
+
+@operation("kms", "GenerateDataKeyWithoutPlaintext", readonly=True)
+def generate_data_key_without_plaintext(call, p):
+    key, _, blob, material_id = _data_key(call, p, "kms:GenerateDataKeyWithoutPlaintext")
+    return {"CiphertextBlob": blob, "KeyId": key.arn, "KeyMaterialId": material_id}
+
+
+# Custom key stores answer GenerateRandom from their token: (call, store_id, n) -> bytes
+RANDOM_SOURCES: dict = {}
+
+
+@operation("kms", "GenerateRandom", readonly=True)
+def generate_random(call, p):
+    n = p.get("NumberOfBytes")
+    if n is None:
+        raise invalid_value(None, "numberOfBytes", "Member must not be null")
+    authorize(call, "kms:GenerateRandom", resource="*")
+    store_id = p.get("CustomKeyStoreId")
+    if store_id:
+        source = RANDOM_SOURCES.get("custom_key_store")
+        if source is None:
+            raise CustomKeyStoreNotFoundException(f"Custom key store {store_id} does not exist.")
+        return {"Plaintext": source(call, store_id, n)}
+    return {"Plaintext": crypto.random_bytes(n)}

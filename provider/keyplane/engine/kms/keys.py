@@ -1,0 +1,263 @@
+"""KMS keys: CreateKey, DescribeKey, ListKeys, UpdateKeyDescription, Enable/DisableKey,
+ScheduleKeyDeletion / CancelKeyDeletion, and the scheduled deletion when a window ends."""
+from __future__ import annotations
+
+import base64
+from datetime import timedelta
+
+import sqlalchemy as sa
+
+from .. import tagging
+from ..authz import authorize
+from ..errors import (InvalidMarkerException, KMSInvalidStateException, UnsupportedOperationException,
+                      ValidationException, invalid_value)
+from ..registry import operation
+from ..scheduler import task
+from . import specs
+from .model import (Key, add_material, delete_key_everywhere, dt, insert_key, key_arn, new_key_id,
+                    require_not_pending_deletion, require_state, resolve_key, save_key, ts)
+from .tables import keys as keys_table
+from .tags import validate_tags
+
+# Hooks other KMS modules fill: CreateKey asks each, in order, to check the options it owns
+# (policy validation, custom key stores, multi-Region...). Each gets (call, params, key) before insert.
+CREATE_KEY_HOOKS: list = []
+# Called after the key and its material are stored (e.g. to record policy, replicas).
+AFTER_CREATE_HOOKS: list = []
+
+
+def default_policy(account: str) -> str:
+    import json
+    return json.dumps({
+        "Version": "2012-10-17",
+        "Id": "key-default-1",
+        "Statement": [{
+            "Sid": "Enable IAM User Permissions",
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
+            "Action": "kms:*",
+            "Resource": "*",
+        }],
+    }, indent=2)
+
+
+@operation("kms", "CreateKey")
+def create_key(call, p):
+    authorize(call, "kms:CreateKey", resource="*")
+    spec_name = p.get("KeySpec")
+    legacy = p.get("CustomerMasterKeySpec")
+    if spec_name and legacy and spec_name != legacy:
+        raise ValidationException("You cannot specify KeySpec and CustomerMasterKeySpec in the same request. "
+                                  "CustomerMasterKeySpec is deprecated.")
+    spec_name = spec_name or legacy or "SYMMETRIC_DEFAULT"
+    spec = specs.SPECS.get(spec_name)
+    if spec is None:
+        raise UnsupportedOperationException(f"KeySpec {spec_name} is not supported in this Region.")
+    usage = p.get("KeyUsage") or spec.usages[0]
+    if usage not in spec.usages:
+        raise ValidationException(f"KeyUsage {usage} is not compatible with KeySpec {spec_name}")
+    multi_region = bool(p.get("MultiRegion"))
+    key_id = new_key_id(multi_region)
+    key = Key(
+        arn=key_arn(call.region, call.account, key_id), key_id=key_id, account=call.account,
+        region=call.region, key_usage=usage, key_spec=spec_name,
+        origin=p.get("Origin") or "AWS_KMS", description=p.get("Description", ""),
+        creation_date=ts(call.now), policy=p.get("Policy") or default_policy(call.account),
+        multi_region=multi_region, primary_region=call.region if multi_region else None,
+    )
+    tags = validate_tags(p.get("Tags") or [])
+    for hook in CREATE_KEY_HOOKS:
+        hook(call, p, key)
+    make_material = ORIGINS.get(key.origin)
+    if make_material is None:
+        raise UnsupportedOperationException(f"Origin {key.origin} is not supported.")
+    insert_key(call, key)
+    make_material(call, p, key, spec)
+    save_key(call, key)
+    if tags:
+        with call.store.write() as conn:
+            tagging.set_tags(conn, key.arn, tags)
+    for hook in AFTER_CREATE_HOOKS:
+        hook(call, p, key)
+    call.resource(key.arn, "AWS::KMS::Key")
+    return {"KeyMetadata": key.metadata()}
+
+
+def generated_material(call, p, key: Key, spec: specs.KeySpec) -> None:
+    """Origin AWS_KMS: keyplane generates the material."""
+    secret = spec.generate()
+    public = getattr(spec, "public_key", None)
+    extra = {"public_key": public(secret)} if public else {}
+    key.current_material_id = add_material(call, key, secret, **extra)
+
+
+# Origin -> function(call, params, key, spec) that gives a just-inserted key its material (or leaves
+# it PendingImport). Imported material and custom key stores add their origins here.
+ORIGINS = {"AWS_KMS": generated_material}
+
+
+@operation("kms", "DescribeKey", readonly=True)
+def describe_key(call, p):
+    key = resolve_key(call, p["KeyId"])
+    authorize(call, "kms:DescribeKey", key=key)
+    call.resource(key.arn, "AWS::KMS::Key", key.account)
+    return {"KeyMetadata": key.metadata()}
+
+
+def _marker(value: str) -> str:
+    return base64.urlsafe_b64encode(value.encode()).decode()
+
+
+def _unmarker(marker: str) -> str:
+    try:
+        return base64.urlsafe_b64decode(marker.encode()).decode()
+    except Exception:
+        raise InvalidMarkerException("The marker that specifies where pagination should next begin is not valid.") from None
+
+
+def page(rows: list, limit: int, marker: str | None, key_of) -> tuple[list, dict]:
+    """Keyset pagination with an opaque Marker: rows must be sorted by key_of."""
+    if marker is not None:
+        after = _unmarker(marker)
+        rows = [r for r in rows if key_of(r) > after]
+    chunk = rows[:limit]
+    extra = {"Truncated": len(rows) > limit}
+    if len(rows) > limit:
+        extra["NextMarker"] = _marker(key_of(chunk[-1]))
+    return chunk, extra
+
+
+@operation("kms", "ListKeys", readonly=True)
+def list_keys(call, p):
+    authorize(call, "kms:ListKeys", resource="*")
+    limit = p.get("Limit", 100)
+    q = sa.select(keys_table.c.key_id, keys_table.c.arn).where(
+        keys_table.c.account == call.account, keys_table.c.region == call.region)
+    if p.get("Marker") is not None:
+        q = q.where(keys_table.c.key_id > _unmarker(p["Marker"]))
+    q = q.order_by(keys_table.c.key_id).limit(limit + 1)
+    with call.store.read() as conn:
+        rows = list(conn.execute(q))
+    chunk = rows[:limit]
+    out = {"Keys": [{"KeyId": r.key_id, "KeyArn": r.arn} for r in chunk], "Truncated": len(rows) > limit}
+    if len(rows) > limit:
+        out["NextMarker"] = _marker(chunk[-1].key_id)
+    return out
+
+
+@operation("kms", "UpdateKeyDescription")
+def update_key_description(call, p):
+    key = resolve_key(call, p["KeyId"], aliases=False)
+    authorize(call, "kms:UpdateKeyDescription", key=key)
+    require_not_pending_deletion(key)
+    key.description = p["Description"]
+    save_key(call, key)
+    call.resource(key.arn, "AWS::KMS::Key")
+    return {}
+
+
+@operation("kms", "EnableKey")
+def enable_key(call, p):
+    key = resolve_key(call, p["KeyId"], aliases=False)
+    authorize(call, "kms:EnableKey", key=key)
+    require_state(key, ("Enabled", "Disabled", "Unavailable"))
+    if key.state == "Disabled":
+        key.state = "Enabled"
+        save_key(call, key)
+    elif key.state == "Unavailable":
+        key.attrs["enabled_when_available"] = True
+        save_key(call, key)
+    call.resource(key.arn, "AWS::KMS::Key")
+    return {}
+
+
+@operation("kms", "DisableKey")
+def disable_key(call, p):
+    key = resolve_key(call, p["KeyId"], aliases=False)
+    authorize(call, "kms:DisableKey", key=key)
+    require_state(key, ("Enabled", "Disabled", "Unavailable"))
+    if key.state == "Enabled":
+        key.state = "Disabled"
+        save_key(call, key)
+    elif key.state == "Unavailable":
+        key.attrs["enabled_when_available"] = False
+        save_key(call, key)
+    call.resource(key.arn, "AWS::KMS::Key")
+    return {}
+
+
+# Multi-Region primaries with replicas wait for them (PendingReplicaDeletion): the multi-Region
+# module fills this with a function (call, key, days) -> bool "handled".
+SCHEDULE_DELETION_HOOKS: list = []
+
+
+@operation("kms", "ScheduleKeyDeletion")
+def schedule_key_deletion(call, p):
+    key = resolve_key(call, p["KeyId"], aliases=False)
+    days = p.get("PendingWindowInDays", 30)
+    authorize(call, "kms:ScheduleKeyDeletion", key=key,
+              context={"kms:ScheduleKeyDeletionPendingWindowInDays": days})
+    if days < 7:
+        raise invalid_value(days, "pendingWindowInDays", "Member must have value greater than or equal to 7")
+    if days > 30:
+        raise invalid_value(days, "pendingWindowInDays", "Member must have value less than or equal to 30")
+    if key.state in ("PendingDeletion", "PendingReplicaDeletion", "Updating"):
+        raise KMSInvalidStateException(f"{key.arn} is pending deletion." if key.state != "Updating"
+                                       else f"{key.arn} is updating.")
+    call.resource(key.arn, "AWS::KMS::Key")
+    key.attrs["state_before_deletion"] = key.state
+    for hook in SCHEDULE_DELETION_HOOKS:
+        if hook(call, key, days):
+            save_key(call, key)
+            out = {"KeyId": key.arn, "KeyState": key.state, "PendingWindowInDays": days}
+            if key.deletion_date is not None:
+                out["DeletionDate"] = dt(key.deletion_date)
+            return out
+    key.state = "PendingDeletion"
+    key.pending_window_days = days
+    key.deletion_date = ts(call.now + timedelta(days=days))
+    save_key(call, key)
+    return {"KeyId": key.arn, "DeletionDate": dt(key.deletion_date), "KeyState": key.state,
+            "PendingWindowInDays": days}
+
+
+@operation("kms", "CancelKeyDeletion")
+def cancel_key_deletion(call, p):
+    key = resolve_key(call, p["KeyId"], aliases=False)
+    authorize(call, "kms:CancelKeyDeletion", key=key)
+    if key.state not in ("PendingDeletion", "PendingReplicaDeletion"):
+        raise KMSInvalidStateException(f"{key.arn} is not pending deletion.")
+    before = key.attrs.pop("state_before_deletion", None)
+    # AWS leaves a cancelled key Disabled; a key awaiting import goes back to waiting for it
+    key.state = "PendingImport" if before == "PendingImport" else "Disabled"
+    key.deletion_date = None
+    key.pending_window_days = None
+    save_key(call, key)
+    call.resource(key.arn, "AWS::KMS::Key")
+    return {"KeyId": key.arn}
+
+
+@task("kms.delete-keys")
+def delete_due_keys(engine, store, now) -> int:
+    with store.read() as conn:
+        due = list(conn.execute(sa.select(keys_table.c.arn, keys_table.c.account, keys_table.c.region,
+                                          keys_table.c.key_id).where(
+            keys_table.c.state == "PendingDeletion", keys_table.c.deletion_date <= now.timestamp())))
+    for row in due:
+        with store.write() as conn:
+            # re-check under the write lock: it may have been cancelled meanwhile
+            still = conn.execute(sa.select(keys_table.c.state, keys_table.c.deletion_date).where(
+                keys_table.c.arn == row.arn)).first()
+            if still is None or still.state != "PendingDeletion" or still.deletion_date > now.timestamp():
+                continue
+            delete_key_everywhere(conn, row.arn, row.account, row.region, row.key_id)
+            engine.service_event(store, "kms", "DeleteKey", row.region, row.account,
+                                 [("AWS::KMS::Key", row.arn)], {"keyId": row.key_id})
+        engine.cache.pop(("kms-key", row.arn))
+        for hook in AFTER_DELETE_HOOKS:
+            hook(engine, store, row)
+    return len(due)
+
+
+# e.g. a multi-Region primary waiting for its last replica: (engine, store, deleted_row) -> None
+AFTER_DELETE_HOOKS: list = []

@@ -1,0 +1,64 @@
+"""KMS tables: keys, their key material (sealed), aliases."""
+import sqlalchemy as sa
+
+from ..store import create_tables, metadata, migration
+
+keys = sa.Table(
+    "kms_keys", metadata,
+    sa.Column("arn", sa.String(256), primary_key=True),
+    sa.Column("key_id", sa.String(64), nullable=False),
+    sa.Column("account", sa.String(12), nullable=False),
+    sa.Column("region", sa.String(32), nullable=False),
+    sa.Column("description", sa.Text, nullable=False, default=""),
+    sa.Column("key_usage", sa.String(32), nullable=False),
+    sa.Column("key_spec", sa.String(32), nullable=False),
+    sa.Column("origin", sa.String(32), nullable=False),
+    sa.Column("key_manager", sa.String(16), nullable=False),
+    sa.Column("state", sa.String(32), nullable=False),
+    sa.Column("creation_date", sa.Float, nullable=False),
+    sa.Column("deletion_date", sa.Float),
+    sa.Column("pending_window_days", sa.Integer),
+    sa.Column("policy", sa.Text),
+    sa.Column("custom_key_store_id", sa.String(64)),
+    sa.Column("multi_region", sa.Boolean, nullable=False, default=False),
+    sa.Column("primary_region", sa.String(32)),       # multi-Region: where the primary is
+    sa.Column("rotation_enabled", sa.Boolean, nullable=False, default=False),
+    sa.Column("rotation_period_days", sa.Integer),
+    sa.Column("next_rotation_date", sa.Float),
+    sa.Column("on_demand_rotation_start", sa.Float),
+    sa.Column("expiration_model", sa.String(32)),
+    sa.Column("valid_to", sa.Float),
+    sa.Column("current_material_id", sa.String(64)),
+    sa.Column("attrs", sa.Text, nullable=False, default="{}"),   # JSON: per-feature extras
+    sa.Index("ix_kms_keys_account_region", "account", "region", "key_id"),
+)
+
+materials = sa.Table(
+    "kms_key_materials", metadata,
+    sa.Column("key_arn", sa.String(256), primary_key=True),
+    sa.Column("material_id", sa.String(64), primary_key=True),
+    sa.Column("sealed", sa.LargeBinary),                 # None while imported material is absent
+    sa.Column("public_key", sa.LargeBinary),             # DER SubjectPublicKeyInfo (asymmetric)
+    sa.Column("created", sa.Float, nullable=False),
+    sa.Column("state", sa.String(48), nullable=False),   # CURRENT | NON_CURRENT | PENDING_ROTATION ...
+    sa.Column("rotation_type", sa.String(16)),
+    sa.Column("rotation_date", sa.Float),
+    sa.Column("import_state", sa.String(16)),
+    sa.Column("expiration_model", sa.String(32)),
+    sa.Column("valid_to", sa.Float),
+    sa.Column("description", sa.String(256)),
+    sa.Column("attrs", sa.Text, nullable=False, default="{}"),
+)
+
+aliases = sa.Table(
+    "kms_aliases", metadata,
+    sa.Column("account", sa.String(12), primary_key=True),
+    sa.Column("region", sa.String(32), primary_key=True),
+    sa.Column("name", sa.String(256), primary_key=True),
+    sa.Column("target_key_id", sa.String(64), nullable=False),
+    sa.Column("creation_date", sa.Float, nullable=False),
+    sa.Column("last_updated_date", sa.Float, nullable=False),
+    sa.Index("ix_kms_aliases_target", "account", "region", "target_key_id"),
+)
+
+migration("kms.0001_keys_materials_aliases")(create_tables(keys, materials, aliases))

@@ -1,0 +1,61 @@
+"""KMS key tags: TagResource, UntagResource, ListResourceTags (AWS's tag rules)."""
+from __future__ import annotations
+
+from .. import tagging
+from ..authz import authorize
+from ..errors import LimitExceededException, TagException
+from ..registry import operation
+from .model import require_not_pending_deletion, resolve_key
+
+MAX_TAGS = 50
+
+
+def validate_tags(tags: list[dict]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for t in tags:
+        k, v = t["TagKey"], t["TagValue"]
+        if k.lower().startswith("aws:"):
+            raise TagException("Tag keys beginning with 'aws:' are reserved for AWS use.")
+        out[k] = v
+    if len(out) > MAX_TAGS:
+        raise LimitExceededException(f"A KMS key can have at most {MAX_TAGS} tags.")
+    return out
+
+
+@operation("kms", "TagResource")
+def tag_resource(call, p):
+    key = resolve_key(call, p["KeyId"], aliases=False)
+    new = validate_tags(p["Tags"])
+    authorize(call, "kms:TagResource", key=key, context={"aws:TagKeys": list(new),
+              **{f"aws:RequestTag/{k}": v for k, v in new.items()}})
+    require_not_pending_deletion(key)
+    with call.store.write() as conn:
+        merged = {**tagging.get_tags(conn, key.arn), **new}
+        if len(merged) > MAX_TAGS:
+            raise LimitExceededException(f"A KMS key can have at most {MAX_TAGS} tags.")
+        tagging.set_tags(conn, key.arn, new)
+    call.resource(key.arn, "AWS::KMS::Key")
+    return {}
+
+
+@operation("kms", "UntagResource")
+def untag_resource(call, p):
+    key = resolve_key(call, p["KeyId"], aliases=False)
+    authorize(call, "kms:UntagResource", key=key, context={"aws:TagKeys": list(p["TagKeys"])})
+    require_not_pending_deletion(key)
+    with call.store.write() as conn:
+        tagging.remove_tags(conn, key.arn, p["TagKeys"])
+    call.resource(key.arn, "AWS::KMS::Key")
+    return {}
+
+
+@operation("kms", "ListResourceTags", readonly=True)
+def list_resource_tags(call, p):
+    from .keys import page
+    key = resolve_key(call, p["KeyId"], aliases=False)
+    authorize(call, "kms:ListResourceTags", key=key)
+    with call.store.read() as conn:
+        tags = sorted(tagging.get_tags(conn, key.arn).items())
+    chunk, extra = page(tags, p.get("Limit", 50), p.get("Marker"), lambda t: t[0])
+    call.resource(key.arn, "AWS::KMS::Key", key.account)
+    return {"Tags": [{"TagKey": k, "TagValue": v} for k, v in chunk], **extra}

@@ -1,0 +1,37 @@
+"""Tables every service shares: store metadata, tags and the audit trail."""
+import sqlalchemy as sa
+
+from .base import create_tables, metadata, migration
+
+meta = sa.Table(
+    "keyplane_meta", metadata,
+    sa.Column("name", sa.String(100), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+tags = sa.Table(
+    "tags", metadata,
+    sa.Column("resource_arn", sa.String(2048), primary_key=True),
+    sa.Column("tag_key", sa.String(128), primary_key=True),
+    sa.Column("tag_value", sa.String(256), nullable=False),
+)
+
+audit = sa.Table(
+    "audit_events", metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("event_time", sa.Float, nullable=False, index=True),
+    sa.Column("event_id", sa.String(36), nullable=False),
+    sa.Column("request_id", sa.String(64)),
+    sa.Column("region", sa.String(32), nullable=False),
+    sa.Column("account", sa.String(12)),
+    sa.Column("source", sa.String(64), nullable=False),
+    sa.Column("event_name", sa.String(64), nullable=False, index=True),
+    sa.Column("principal_arn", sa.String(2048)),
+    sa.Column("resource", sa.String(2048), index=True),
+    sa.Column("error_code", sa.String(128)),
+    sa.Column("record", sa.Text, nullable=False),
+    sa.Column("prev_hash", sa.String(64), nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+)
+
+migration("core.0001_meta_tags_audit")(create_tables(meta, tags, audit))

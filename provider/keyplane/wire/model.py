@@ -1,0 +1,195 @@
+"""Model-driven (de)serialisation and validation of AWS JSON 1.1 bodies.
+
+Everything here is derived from botocore's shapes: types, required members, enums, lengths,
+ranges and patterns. Type mismatches are SerializationExceptions; constraint violations are
+collected and reported together as one ValidationException in AWS's wording, before any business
+logic runs. Values of blobs and sensitive members are never echoed in a message.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import functools
+from datetime import datetime, timezone
+
+import regex
+from botocore.model import Shape
+
+from ..engine.apimodel import lower_camel
+from ..engine.errors import SerializationException, ValidationException, constraint_problem, validation_message
+
+REDACTED = "*** Sensitive Data Redacted ***"
+_JSON_TYPES = {dict: "START_OBJECT", list: "START_ARRAY", str: "VALUE_STRING", bool: "VALUE_BOOLEAN",
+               int: "NUMBER_VALUE", float: "NUMBER_VALUE", type(None): "VALUE_NULL"}
+_SHAPE_NAMES = {"string": "String", "integer": "Integer", "long": "Long", "boolean": "Boolean",
+                "blob": "ByteBuffer", "timestamp": "Date", "structure": "Structure", "list": "List",
+                "map": "Map", "double": "Double", "float": "Float"}
+
+
+@functools.lru_cache(maxsize=4096)
+def _pattern(p: str):
+    try:
+        return regex.compile(p)
+    except regex.error:
+        return None
+
+
+def _type_error(value, shape: Shape) -> SerializationException:
+    found = _JSON_TYPES.get(type(value), "VALUE")
+    return SerializationException(f"{found} can not be converted to a {_SHAPE_NAMES.get(shape.type_name, shape.type_name)}")
+
+
+def deserialize(shape: Shape, value, path: str, problems: list[str]):
+    """JSON value -> Python value for `shape`, appending constraint problems to `problems`."""
+    t = shape.type_name
+    if value is None:
+        return None
+    if t == "structure":
+        if not isinstance(value, dict):
+            raise _type_error(value, shape)
+        out = {}
+        for name in shape.required_members:
+            if value.get(name) is None:
+                problems.append(constraint_problem(None, _join(path, lower_camel(name)), "Member must not be null"))
+        for name, member in shape.members.items():
+            if name in value and value[name] is not None:
+                out[name] = deserialize(member, value[name], _join(path, lower_camel(name)), problems)
+        return out
+    if t == "list":
+        if not isinstance(value, list):
+            raise _type_error(value, shape)
+        _check_length(shape, value, len(value), path, problems)
+        return [deserialize(shape.member, v, f"{path}.{i + 1}.member", problems) for i, v in enumerate(value)]
+    if t == "map":
+        if not isinstance(value, dict):
+            raise _type_error(value, shape)
+        _check_length(shape, value, len(value), path, problems)
+        out = {}
+        for k, v in value.items():
+            key = deserialize(shape.key, k, f"{path}.key", problems)
+            out[key] = deserialize(shape.value, v, f"{path}.{k}", problems) if v is not None else v
+            if v is None:
+                problems.append(constraint_problem(None, f"{path}.{k}", "Member must not be null"))
+        return out
+    if t == "string":
+        if not isinstance(value, str):
+            raise _type_error(value, shape)
+        _check_length(shape, value, len(value), path, problems)
+        enum = shape.enum
+        if enum and value not in enum:
+            problems.append(constraint_problem(_shown(shape, value), path,
+                                               f"Member must satisfy enum value set: [{', '.join(enum)}]"))
+        p = shape.metadata.get("pattern")
+        if p and value:
+            rx = _pattern(p)
+            if rx is not None and rx.search(value) is None:  # Smithy patterns are not anchored
+                problems.append(constraint_problem(_shown(shape, value), path,
+                                                   f"Member must satisfy regular expression pattern: {p}"))
+        return value
+    if t in ("integer", "long"):
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, float) and value.is_integer():
+                value = int(value)
+            else:
+                raise _type_error(value, shape)
+        _check_range(shape, value, path, problems)
+        return value
+    if t in ("double", "float"):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise _type_error(value, shape)
+        _check_range(shape, value, path, problems)
+        return float(value)
+    if t == "boolean":
+        if not isinstance(value, bool):
+            raise _type_error(value, shape)
+        return value
+    if t == "blob":
+        if not isinstance(value, str):
+            raise _type_error(value, shape)
+        try:
+            raw = base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError):
+            raise SerializationException("Base64 encoded value is not valid.") from None
+        _check_length(shape, value, len(raw), path, problems, redact=True)
+        return raw
+    if t == "timestamp":
+        if isinstance(value, bool):
+            raise _type_error(value, shape)
+        if isinstance(value, (int, float)):
+            return datetime.fromtimestamp(value, timezone.utc)
+        if isinstance(value, str):
+            try:
+                return datetime.fromisoformat(value.replace("Z", "+00:00"))
+            except ValueError:
+                raise SerializationException(f"Unable to parse date '{value}'") from None
+        raise _type_error(value, shape)
+    return value
+
+
+def _join(path: str, name: str) -> str:
+    return f"{path}.{name}" if path else name
+
+
+def _shown(shape: Shape, value):
+    return REDACTED if shape.metadata.get("sensitive") else value
+
+
+def _check_length(shape: Shape, value, n: int, path: str, problems: list[str], redact: bool = False) -> None:
+    lo, hi = shape.metadata.get("min"), shape.metadata.get("max")
+    shown = REDACTED if (redact or shape.metadata.get("sensitive")) else _display(value)
+    if lo is not None and n < lo:
+        problems.append(constraint_problem(shown, path, f"Member must have length greater than or equal to {lo}"))
+    if hi is not None and n > hi:
+        problems.append(constraint_problem(shown, path, f"Member must have length less than or equal to {hi}"))
+
+
+def _check_range(shape: Shape, value, path: str, problems: list[str]) -> None:
+    lo, hi = shape.metadata.get("min"), shape.metadata.get("max")
+    if lo is not None and value < lo:
+        problems.append(constraint_problem(value, path, f"Member must have value greater than or equal to {lo}"))
+    if hi is not None and value > hi:
+        problems.append(constraint_problem(value, path, f"Member must have value less than or equal to {hi}"))
+
+
+def _display(value):
+    if isinstance(value, list):
+        return "[" + ", ".join(str(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}={v}" for k, v in value.items()) + "}"
+    return value
+
+
+def parse_input(shape: Shape | None, body: dict) -> dict:
+    """Validate and deserialise a request body for an operation's input shape."""
+    if shape is None:
+        return {}
+    problems: list[str] = []
+    params = deserialize(shape, body, "", problems)
+    if problems:
+        raise ValidationException(validation_message(problems))
+    return params
+
+
+def serialize(shape: Shape | None, value):
+    """Python value -> JSON-ready value for `shape` (blobs base64, timestamps epoch seconds)."""
+    if shape is None or value is None:
+        return None
+    t = shape.type_name
+    if t == "structure":
+        out = {}
+        for name, member in shape.members.items():
+            v = value.get(name)
+            if v is not None:
+                out[name] = serialize(member, v)
+        return out
+    if t == "list":
+        return [serialize(shape.member, v) for v in value]
+    if t == "map":
+        return {k: serialize(shape.value, v) for k, v in value.items()}
+    if t == "blob":
+        return base64.b64encode(value).decode()
+    if t == "timestamp":
+        if isinstance(value, datetime):
+            return round(value.timestamp(), 3)
+        return value
+    return value

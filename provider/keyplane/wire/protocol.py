@@ -1,0 +1,80 @@
+"""The AWS JSON 1.1 protocol: one request in, one response out, for an authenticated caller.
+
+`handle_json` is the whole path from bytes to bytes: X-Amz-Target dispatch, JSON parsing,
+model-driven validation, `Engine.invoke`, model-driven serialisation, and AWS error bodies with
+`x-amzn-RequestId`. The HTTP server (after SigV4) and in-process clients (botocore's before-send
+hook) both call it, so both behave byte for byte the same.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from dataclasses import dataclass, field
+
+from ..engine import apimodel
+from ..engine.core import RequestContext
+from ..engine.errors import (AwsError, SerializationException, UnknownOperationException,
+                             internal_error)
+from . import model
+
+log = logging.getLogger("keyplane.wire")
+JSON_CONTENT_TYPE = "application/x-amz-json-1.1"
+# the member botocore reads the message from, as each service sends it
+_MESSAGE_MEMBER = {"secretsmanager": "Message"}
+
+
+@dataclass
+class Response:
+    status: int
+    body: bytes
+    headers: dict = field(default_factory=dict)
+
+
+def service_for_target(target: str | None) -> tuple[str | None, str | None]:
+    if not target or "." not in target:
+        return None, None
+    prefix, _, op = target.partition(".")
+    return apimodel.TARGET_PREFIXES.get(prefix), op
+
+
+def error_response(service: str | None, err: AwsError, request_id: str) -> Response:
+    body = {"__type": err.code, _MESSAGE_MEMBER.get(service or "", "message"): err.message}
+    return Response(err.status, json.dumps(body).encode(), {
+        "x-amzn-RequestId": request_id, "Content-Type": JSON_CONTENT_TYPE, "x-amzn-ErrorType": err.code})
+
+
+def handle_json(engine, *, target: str | None, body: bytes, ctx: RequestContext) -> Response:
+    service, op_name = service_for_target(target)
+    request_id = ctx.request_id
+    try:
+        if service is None:
+            raise UnknownOperationException("The requested operation is not recognized by the service.")
+        service_model = apimodel.service_model(service)
+        if op_name not in service_model.operation_names:
+            raise UnknownOperationException(f"Operation {op_name} is not recognized by {service}.")
+        op_model = apimodel.operation_model(service, op_name)
+        try:
+            raw = json.loads(body or b"{}")
+        except (ValueError, UnicodeDecodeError):
+            raise SerializationException("Start of structure or map found where not expected.") from None
+        if not isinstance(raw, dict):
+            raise SerializationException("Start of structure or map found where not expected.")
+        try:
+            params = model.parse_input(op_model.input_shape, raw)
+        except AwsError as err:
+            engine.reject(service, op_name, ctx, err)
+            raise
+        result = engine.invoke(service, op_name, params, ctx)
+        out = model.serialize(op_model.output_shape, result) if op_model.output_shape else {}
+        return Response(200, json.dumps(out or {}).encode(),
+                        {"x-amzn-RequestId": request_id, "Content-Type": JSON_CONTENT_TYPE})
+    except AwsError as err:
+        return error_response(service, err, request_id)
+    except Exception:
+        log.exception("unexpected fault in %s (request %s)", target, request_id)
+        return error_response(service, internal_error(service or "kms"), request_id)
+
+
+def new_request_id() -> str:
+    return str(uuid.uuid4())
