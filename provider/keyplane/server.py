@@ -1,0 +1,516 @@
+"""The AWS-compatible HTTP endpoint: an ASGI app and `keyplane serve` on uvicorn.
+
+Every request is authenticated with SigV4 against the identities file (plus STS sessions in the
+store), then handed to the JSON 1.1 protocol (`X-Amz-Target`: KMS, SSM, Secrets Manager) or to the
+Query protocol (STS). Whatever happens, the client gets an AWS-shaped answer with an
+`x-amzn-RequestId`; an unexpected fault is logged here with that id and answered with the
+service's internal-error code, never a traceback.
+
+Several uvicorn workers share one store; time-driven work (deletion windows, rotation, expiry)
+runs in exactly one of them, the holder of the scheduler lock (a file lock beside a SQLite store, an
+advisory lock on PostgreSQL). `--dev` keeps state in a temporary folder and adds
+`POST /_keyplane/reset`; `GET /_keyplane/health` always answers.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from keyplane.engine.errors import (
+    AwsError,
+    MissingAuthenticationTokenException,
+    SerializationException,
+    UnknownOperationException,
+    internal_error,
+)
+
+log = logging.getLogger("keyplane.server")
+
+DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 4566
+CONFIG_ENV = "KEYPLANE_SERVE_CONFIG"
+IDENTITIES_FILE = "identities.yaml"
+MAX_BODY = 8 * 1024 * 1024
+JSON_TYPE = "application/x-amz-json-1.1"
+SCHEDULER_TICK = 1.0
+
+# X-Amz-Target prefix -> service (signing name)
+TARGETS = {"TrentService": "kms", "AmazonSSM": "ssm", "secretsmanager": "secretsmanager"}
+# Secrets Manager names its message member `Message`; the others `message`
+_MESSAGE_MEMBER = {"secretsmanager": "Message"}
+
+
+@dataclass
+class ServeConfig:
+    """What `keyplane serve` was asked for; travels to worker processes as JSON in the env."""
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    state: str | None = None
+    identities: str | None = None
+    workers: int = 1
+    dev: bool = False
+    tls: bool = False
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    log_level: str = "warning"
+    access_log: bool = False
+    scheduler: bool = True
+    extra: dict = field(default_factory=dict)
+
+    def to_env(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_env(cls) -> "ServeConfig":
+        return cls(**json.loads(os.environ[CONFIG_ENV]))
+
+
+def json_error(err: AwsError, service: str | None, request_id: str) -> tuple[int, list, bytes]:
+    member = _MESSAGE_MEMBER.get(service or "", "message")
+    body = json.dumps({"__type": err.code, member: err.message}).encode()
+    return err.status, [(b"content-type", JSON_TYPE.encode()), (b"x-amzn-errortype", err.code.encode())], body
+
+
+class KeyplaneApp:
+    """The ASGI application. `engine` is a keyplane Engine; `identities` an `Identities`."""
+
+    def __init__(self, engine, identities, *, dev: bool = False, scheduler_lock: "SchedulerLock | None" = None,
+                 max_threads: int = 16):
+        self.engine = engine
+        self.identities = identities
+        self.dev = dev
+        self.scheduler_lock = scheduler_lock
+        self._pool = ThreadPoolExecutor(max_workers=max_threads, thread_name_prefix="keyplane-req")
+        self._stop = threading.Event()
+        self._scheduler_thread: threading.Thread | None = None
+
+    # ---- ASGI ----------------------------------------------------------------------------------
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "lifespan":
+            return await self._lifespan(receive, send)
+        if scope["type"] != "http":
+            return
+        request_id = str(uuid.uuid4())
+        body = bytearray()
+        too_large = False
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            if len(body) + len(chunk) > MAX_BODY:
+                too_large = True
+            elif chunk:
+                body += chunk
+            if not message.get("more_body"):
+                break
+        if too_large:
+            status, headers, payload = json_error(
+                SerializationException(f"The request body is larger than {MAX_BODY} bytes."), None, request_id)
+        else:
+            loop = asyncio.get_running_loop()
+            status, headers, payload = await loop.run_in_executor(
+                self._pool, self.handle, scope, bytes(body), request_id)
+        headers = headers + [(b"x-amzn-requestid", request_id.encode()),
+                             (b"content-length", str(len(payload)).encode())]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": payload})
+
+    async def _lifespan(self, receive, send):
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    self.start_scheduler()
+                except Exception as e:  # a worker that cannot start says so and exits
+                    log.exception("startup failed")
+                    await send({"type": "lifespan.startup.failed", "message": str(e)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await asyncio.get_running_loop().run_in_executor(None, self.close)
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    # ---- one request ---------------------------------------------------------------------------
+    def handle(self, scope, body: bytes, request_id: str) -> tuple[int, list, bytes]:
+        """Authenticate and dispatch one request; always returns an AWS-shaped response."""
+        service = None
+        query_protocol = False
+        try:
+            method, path = scope["method"], scope["path"]
+            headers = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope["headers"]]
+            hmap = dict(headers)
+            query_string = scope.get("query_string", b"").decode("latin-1")
+            if path.startswith("/_keyplane/"):
+                return self._admin(method, path)
+            target = hmap.get("x-amz-target")
+            if target is None:
+                query_protocol = True
+                service = "sts"
+            else:
+                service = TARGETS.get(target.split(".", 1)[0])
+            from keyplane.wire.sigv4 import verify
+            principal, region, signed_service = verify(
+                method, path, query_string, headers, body, self.identities, self.engine.clock.now(),
+                services={service} if service else None)
+            if service is None:
+                raise UnknownOperationException()
+            ctx = self.engine.context(
+                principal, region=region, request_id=request_id,
+                source_ip=(scope.get("client") or (None,))[0], user_agent=hmap.get("user-agent"),
+                secure_transport=scope.get("scheme") == "https")
+            if query_protocol:
+                return self._query(method, query_string, hmap, body, ctx)
+            return self._json(service, target, body, ctx)
+        except AwsError as err:
+            return self._error(err, service, query_protocol, request_id)
+        except Exception:
+            log.exception("internal error handling request %s", request_id)
+            return self._error(internal_error(service or "kms"), service, query_protocol, request_id)
+
+    def _error(self, err: AwsError, service, query_protocol: bool, request_id: str):
+        if query_protocol:
+            from keyplane.wire.query import XML_TYPE, error_xml
+            status, payload = error_xml(err, request_id)
+            return status, [(b"content-type", XML_TYPE.encode())], payload
+        return json_error(err, service, request_id)
+
+    def _json(self, service: str, target: str, body: bytes, ctx):
+        from keyplane.wire.protocol import handle_json
+        response = handle_json(self.engine, target=target, body=body, ctx=ctx)
+        return response.status, [(k.lower().encode(), v.encode()) for k, v in response.headers.items()
+                                 if k.lower() != "x-amzn-requestid"], response.body
+
+    def _query(self, method: str, query_string: str, hmap: dict, body: bytes, ctx):
+        from keyplane.engine.apimodel import service_model
+        from keyplane.wire import query
+        flat = query.form_params(method, query_string, hmap.get("content-type"), body)
+        action = flat.get("Action")
+        model = service_model("sts")
+        if action not in model.operation_names:
+            raise query.unknown_action(action)
+        op = model.operation_model(action)
+        from keyplane.wire import model as wire_model
+        # the Query form gives strings; once typed, the JSON layer's model check applies unchanged
+        params = wire_model.parse_input(op.input_shape, query.parse_input(op.input_shape, flat))
+        result = self.engine.invoke("sts", action, params, ctx)
+        return 200, [(b"content-type", query.XML_TYPE.encode())], query.response_xml(op, result, ctx.request_id)
+
+    def _admin(self, method: str, path: str):
+        if path == "/_keyplane/health" and method in ("GET", "HEAD"):
+            return 200, [(b"content-type", b"application/json")], json.dumps(
+                {"status": "ok", "dev": self.dev}).encode()
+        if path == "/_keyplane/reset" and method == "POST" and self.dev:
+            reset_state(self.engine)
+            return 200, [(b"content-type", b"application/json")], b'{"reset": true}'
+        return 404, [(b"content-type", b"application/json")], json.dumps(
+            {"__type": "UnknownOperationException", "message": f"No such keyplane endpoint: {method} {path}"}).encode()
+
+    # ---- scheduler -----------------------------------------------------------------------------
+    def start_scheduler(self) -> None:
+        if self.scheduler_lock is None or self._scheduler_thread is not None:
+            return
+        if not self.scheduler_lock.acquire():
+            return  # another worker runs it
+        log.info("this worker (pid %d) runs the scheduler", os.getpid())
+        self._scheduler_thread = threading.Thread(target=self._scheduler_loop, name="keyplane-scheduler",
+                                                  daemon=True)
+        self._scheduler_thread.start()
+
+    def _scheduler_loop(self) -> None:
+        # The server's wall-clock tick: the only place keyplane waits on real time.
+        while not self._stop.wait(SCHEDULER_TICK):
+            try:
+                self.engine.run_due()
+            except Exception:
+                log.exception("scheduler tick failed; it runs again next tick")
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._scheduler_thread is not None:
+            self._scheduler_thread.join(timeout=30)
+        if self.scheduler_lock is not None:
+            self.scheduler_lock.release()
+        self._pool.shutdown(wait=True)
+
+
+def reset_state(engine) -> None:
+    """Empty every table but the schema bookkeeping and the root-key check, in one transaction per
+    store, so every worker sharing the store sees the reset at once."""
+    import sqlalchemy as sa
+
+    from keyplane.engine.store.base import metadata
+    keep = {"keyplane_migrations", "keyplane_meta"}
+    for store in engine.all_stores():
+        with store.write() as conn:
+            for table in reversed(metadata.sorted_tables):
+                if table.name not in keep and sa.inspect(conn).has_table(table.name):
+                    conn.execute(table.delete())
+    engine.cache.clear()
+    audit = getattr(engine, "audit", None)
+    if audit is not None and hasattr(audit, "reset"):
+        audit.reset()
+
+
+class SchedulerLock:
+    """Who runs the scheduler: the first process to take this lock, until it exits."""
+
+    def __init__(self, engine):
+        self.engine = engine
+        self._fd = None
+        self._conn = None
+
+    def acquire(self) -> bool:
+        store = self.engine.store_for("us-east-1")
+        if store.dialect == "postgresql":
+            conn = store._writer.connect()
+            got = conn.exec_driver_sql("SELECT pg_try_advisory_lock(7261001)").scalar()
+            if got:
+                self._conn = conn
+            else:
+                conn.close()
+            return bool(got)
+        import fcntl
+        folder = self.engine.state_dir or tempfile.gettempdir()
+        path = os.path.join(folder, "scheduler.lock") if self.engine.state_dir else \
+            os.path.join(folder, f"keyplane-scheduler-{os.getpid()}.lock")
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return False
+        self._fd = fd
+        return True
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing drops the flock
+            self._fd = None
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
+# ---- building the app ---------------------------------------------------------------------------
+
+def build_app(config: ServeConfig) -> KeyplaneApp:
+    from keyplane.engine.core import Engine
+    from keyplane.engine.identity import Identities
+    from keyplane.engine.sts.sessions import lookup_for
+
+    engine = Engine(config.state)
+    identities = Identities.load(identities_path(config, engine.state_dir), sessions=lookup_for(engine),
+                                 clock=engine.clock)
+    engine.identities = identities
+    lock = SchedulerLock(engine) if config.scheduler else None
+    return KeyplaneApp(engine, identities, dev=config.dev, scheduler_lock=lock)
+
+
+def create_app_from_env() -> KeyplaneApp:
+    """uvicorn's factory in each worker process."""
+    config = ServeConfig.from_env()
+    logging.basicConfig(level=getattr(logging, config.log_level.upper(), logging.WARNING),
+                        format="%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s")
+    return build_app(config)
+
+
+def identities_path(config: ServeConfig, state_dir: str) -> str:
+    return config.identities or os.path.join(state_dir or ".", IDENTITIES_FILE)
+
+
+# ---- TLS ----------------------------------------------------------------------------------------
+
+def ensure_tls(folder: str, host: str) -> tuple[str, str, str]:
+    """(certificate, private key, CA certificate) under `folder`/tls, made on first use: a local CA
+    and a server certificate it signs for localhost, 127.0.0.1, ::1 and `host`."""
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    from keyplane.engine.identity import write_private
+
+    tls = Path(folder) / "tls"
+    cert_path, key_path, ca_path = tls / "server.pem", tls / "server.key", tls / "ca.pem"
+    if cert_path.exists() and key_path.exists() and ca_path.exists():
+        return str(cert_path), str(key_path), str(ca_path)
+    tls.mkdir(parents=True, exist_ok=True)
+    now = dt.datetime.now(dt.timezone.utc)
+
+    def pem_key(k):
+        return k.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                               serialization.NoEncryption()).decode()
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "keyplane local CA")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
+          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
+          .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=3650))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+          .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
+                                       content_commitment=False, key_encipherment=False,
+                                       data_encipherment=False, key_agreement=False,
+                                       encipher_only=False, decipher_only=False), critical=True)
+          .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+          .sign(ca_key, hashes.SHA256()))
+    names: list = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                   x509.IPAddress(ipaddress.ip_address("::1"))]
+    if host not in ("0.0.0.0", "::", "localhost", "127.0.0.1", "::1", ""):
+        try:
+            names.append(x509.IPAddress(ipaddress.ip_address(host)))
+        except ValueError:
+            names.append(x509.DNSName(host))
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "keyplane")]))
+            .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=825))
+            .add_extension(x509.SubjectAlternativeName(names), critical=False)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    write_private(tls / "ca.key", pem_key(ca_key))
+    write_private(key_path, pem_key(key))
+    ca_path.write_text(ca.public_bytes(serialization.Encoding.PEM).decode())
+    cert_path.write_text(cert.public_bytes(serialization.Encoding.PEM).decode()
+                         + ca.public_bytes(serialization.Encoding.PEM).decode())
+    return str(cert_path), str(key_path), str(ca_path)
+
+
+# ---- keyplane serve -----------------------------------------------------------------------------
+
+def serve(config: ServeConfig, out=sys.stdout) -> int:
+    """Run the server until SIGINT/SIGTERM (uvicorn lets in-flight requests finish)."""
+    import uvicorn
+
+    from keyplane.engine.core import resolve_state
+    from keyplane.engine.identity import Identities, IdentitiesFileError
+
+    dev_dir = None
+    if config.dev and not config.state:
+        dev_dir = tempfile.mkdtemp(prefix="keyplane-dev-")
+        config.state = dev_dir
+    _, state_dir = resolve_state(config.state)
+    ids_path = identities_path(config, state_dir)
+    try:
+        if not os.path.exists(ids_path):
+            if not config.dev:
+                print(f"keyplane: no identities file at {ids_path}; run `keyplane init` first "
+                      f"(or pass --identities FILE, or --dev)", file=sys.stderr)
+                return 2
+            ids = Identities.create_default(ids_path)
+        else:
+            ids = Identities.load(ids_path)
+    except IdentitiesFileError as e:
+        print(f"keyplane: {e}", file=sys.stderr)
+        return 2
+    config.identities = ids_path
+
+    # The parent opens the store once so migrations and the root key are settled before any worker.
+    from keyplane.engine.core import Engine
+    Engine(config.state).close()
+
+    ssl = {}
+    scheme = "http"
+    if config.tls:
+        if config.tls_cert:
+            cert, key, ca = config.tls_cert, config.tls_key or config.tls_cert, None
+        else:
+            cert, key, ca = ensure_tls(state_dir or dev_dir or ".", config.host)
+        ssl = {"ssl_certfile": cert, "ssl_keyfile": key}
+        scheme = "https"
+    shown_host = "127.0.0.1" if config.host in ("0.0.0.0", "") else config.host
+    endpoint = f"{scheme}://{shown_host}:{config.port}"
+    print(f"keyplane serving on {endpoint} (state: {state_dir or 'memory'}, identities: {ids_path}, "
+          f"workers: {config.workers}{', dev mode' if config.dev else ''})", file=out)
+    if config.tls and ca:
+        print(f"TLS CA certificate: {ca}  (export AWS_CA_BUNDLE={ca})", file=out)
+    if config.dev:
+        akid, secret = ids.default_credentials()
+        print(f"export AWS_ACCESS_KEY_ID={akid} AWS_SECRET_ACCESS_KEY={secret} "
+              f"AWS_DEFAULT_REGION=us-east-1 AWS_ENDPOINT_URL={endpoint}", file=out)
+    out.flush()
+
+    os.environ[CONFIG_ENV] = config.to_env()
+    try:
+        uvicorn.run("keyplane.server:create_app_from_env", factory=True, host=config.host, port=config.port,
+                    workers=config.workers if config.workers > 1 else None, log_level=config.log_level,
+                    access_log=config.access_log, timeout_graceful_shutdown=30, lifespan="on",
+                    server_header=False, **ssl)
+    finally:
+        if dev_dir:
+            shutil.rmtree(dev_dir, ignore_errors=True)
+    return 0
+
+
+def add_serve_arguments(p) -> None:
+    p.add_argument("--host", default=DEFAULT_HOST)
+    p.add_argument("--port", type=int, default=DEFAULT_PORT)
+    p.add_argument("--state", help="state folder or database URL (default: $KEYPLANE_STATE or ./.keyplane)")
+    p.add_argument("--identities", metavar="FILE", help="identities file (default: <state>/identities.yaml)")
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--tls", action="store_true", help="serve HTTPS (certificate generated into the state folder)")
+    p.add_argument("--tls-cert", help="PEM certificate chain to serve with --tls")
+    p.add_argument("--tls-key", help="PEM private key for --tls-cert")
+    p.add_argument("--dev", action="store_true",
+                   help="development mode: temporary state, POST /_keyplane/reset, printed credentials")
+    p.add_argument("--log-level", default="warning")
+    p.add_argument("--access-log", action="store_true")
+
+
+def serve_command(args) -> int:
+    return serve(ServeConfig(host=args.host, port=args.port, state=args.state, identities=args.identities,
+                             workers=args.workers, dev=args.dev, tls=args.tls or bool(args.tls_cert),
+                             tls_cert=args.tls_cert, tls_key=args.tls_key, log_level=args.log_level,
+                             access_log=args.access_log))
+
+
+# ---- CLI registration (keyplane.cli imports this module to find `serve`) ---------------------------
+
+def _init_identities(args, engine) -> None:
+    """`keyplane init`: make the identities file (once) and print working credentials."""
+    from keyplane.engine.identity import Identities
+    path = getattr(args, "identities", None) or os.path.join(engine.state_dir or ".", IDENTITIES_FILE)
+    if os.path.exists(path):
+        ids = Identities.load(path)
+        print(f"identities: {path} (existing)")
+    else:
+        ids = Identities.create_default(path)
+        print(f"identities: {path} (created, mode 0600)")
+    akid, secret = ids.default_credentials()
+    print(f"export AWS_ACCESS_KEY_ID={akid} AWS_SECRET_ACCESS_KEY={secret} "
+          f"AWS_DEFAULT_REGION=us-east-1 AWS_ENDPOINT_URL=http://{DEFAULT_HOST}:{DEFAULT_PORT}")
+
+
+def _register_cli() -> None:
+    # `python -m keyplane.cli` runs the module as __main__; register with whichever copy is running
+    mains = [sys.modules.get("keyplane.cli"), sys.modules.get("__main__")]
+    for cli in {id(m): m for m in mains if m is not None and hasattr(m, "COMMANDS")}.values():
+        if any(name == "serve" for name, _, _ in cli.COMMANDS):
+            continue
+
+        def register(sub):
+            p = sub.add_parser("serve", help="serve the AWS-compatible endpoint (KMS, SSM, Secrets Manager, STS)")
+            add_serve_arguments(p)
+            p.set_defaults(run=serve_command)
+        cli.COMMANDS.append(("serve", "serve the AWS-compatible endpoint", register))
+        if _init_identities not in cli.INIT_HOOKS:
+            cli.INIT_HOOKS.append(_init_identities)
+
+
+_register_cli()
