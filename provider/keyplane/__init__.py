@@ -10,3 +10,14 @@ for applications that only want clients.
 from .client import Connection, connect  # noqa: F401
 
 __all__ = ["connect", "Connection"]
+
+# Public Pulumi resources: name -> module under keyplane.resources (imported on first use).
+_RESOURCES = {"Key": "key", "Alias": "alias", "Grant": "grant"}
+
+
+def __getattr__(name: str):
+    if name in _RESOURCES:
+        import importlib
+
+        return getattr(importlib.import_module(f"keyplane.resources.{_RESOURCES[name]}"), name)
+    raise AttributeError(f"module 'keyplane' has no attribute {name!r}")

@@ -77,17 +77,26 @@ class Settings:
 
 
 def connect(settings: Settings):
-    """The keyplane connection every client of this provider process comes from."""
+    """The keyplane connection every client of this provider process comes from: embedded on
+    `keyplane:state` by default, remote (SigV4 with the access key pair) with an endpoint."""
     import keyplane  # deferred: keeps module import free of side effects
 
-    return keyplane.connect(
-        endpoint=settings.endpoint,
-        state=settings.state,
-        region=settings.region,
-        account=settings.account,
-        access_key=settings.access_key,
-        secret_key=settings.secret_key,
-    )
+    given = {
+        "endpoint": settings.endpoint,
+        "region": settings.region,
+        "account": settings.account,
+        "access_key": settings.access_key,
+        "secret_key": settings.secret_key,
+    }
+    if settings.endpoint:  # the account is the one of the access key, as in AWS
+        given.pop("account")
+    connection = keyplane.connect(settings.state, **{k: v for k, v in given.items() if v is not None})
+    engine = getattr(connection, "engine", None)
+    if engine is not None:
+        # The engine caches state for up to half a second; a provider must see what others
+        # changed a moment ago (drift on refresh), and is not where speed matters.
+        engine.cache.ttl = 0
+    return connection
 
 
 class Api:
@@ -440,7 +449,7 @@ class Provider(ResourceProvider):
         if live is None:
             return None
         outs = dict(inputs)
-        outs.update(live)
+        outs.update({k: v for k, v in live.items() if v is not None or k not in inputs})
         if self.regional:
             outs.setdefault("region", api.region)
         return outs

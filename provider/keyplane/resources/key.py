@@ -92,8 +92,7 @@ class KeyProvider(base.Provider):
             "key_state": meta["KeyState"],
             "description": meta.get("Description", ""),
             "key_usage": meta["KeyUsage"],
-            "key_spec": meta.get("KeySpec"),
-            "customer_master_key_spec": meta.get("CustomerMasterKeySpec"),
+            "key_spec": meta.get("KeySpec") or meta.get("CustomerMasterKeySpec"),
             "origin": meta.get("Origin"),
             "multi_region": meta.get("MultiRegion", False),
             "is_enabled": meta["Enabled"],
@@ -102,17 +101,19 @@ class KeyProvider(base.Provider):
         }
         if meta.get("CustomKeyStoreId"):
             outs["custom_key_store_id"] = meta["CustomKeyStoreId"]
-        if "customer_master_key_spec" not in inputs:
-            outs.pop("customer_master_key_spec")  # only echo the name the user chose
+        if "customer_master_key_spec" in inputs:  # echo the older name only if the user chose it
+            outs["customer_master_key_spec"] = meta.get("CustomerMasterKeySpec") or outs["key_spec"]
         if meta["KeyState"] in PENDING:
             return outs  # policy, rotation and tags are unreadable until deletion is cancelled
-        outs["policy"] = _same_document(inputs.get("policy"),
-                                        api.kms.get_key_policy(KeyId=id_, PolicyName="default")["Policy"])
+        policy = _facet(api.kms.get_key_policy, KeyId=id_, PolicyName="default")
+        if policy is not None:
+            outs["policy"] = _same_document(inputs.get("policy"), policy["Policy"])
         if meta["KeyUsage"] == "ENCRYPT_DECRYPT" and meta.get("KeySpec") == "SYMMETRIC_DEFAULT":
-            rotation = api.kms.get_key_rotation_status(KeyId=id_)
-            outs["enable_key_rotation"] = rotation["KeyRotationEnabled"]
-            if rotation["KeyRotationEnabled"] or inputs.get("rotation_period_in_days") is not None:
-                outs["rotation_period_in_days"] = rotation.get("RotationPeriodInDays")
+            rotation = _facet(api.kms.get_key_rotation_status, KeyId=id_)
+            if rotation is not None:
+                outs["enable_key_rotation"] = rotation["KeyRotationEnabled"]
+                if rotation["KeyRotationEnabled"] or inputs.get("rotation_period_in_days") is not None:
+                    outs["rotation_period_in_days"] = rotation.get("RotationPeriodInDays")
         outs["tags"] = _tags(api, id_)
         return outs
 
@@ -155,6 +156,17 @@ class KeyProvider(base.Provider):
         if inputs.get("rotation_period_in_days") is not None:
             params["RotationPeriodInDays"] = inputs["rotation_period_in_days"]
         api.kms.enable_key_rotation(**params)
+
+
+def _facet(operation, **params) -> Optional[dict]:
+    """One facet of a key, or None from a keyplane server that does not offer the operation
+    (an older release): there is then nothing of that facet that could have drifted."""
+    try:
+        return operation(**params)
+    except Exception as exc:  # noqa: BLE001
+        if base.error_code(exc) == "UnknownOperationException":
+            return None
+        raise
 
 
 def _iso(value) -> Optional[str]:

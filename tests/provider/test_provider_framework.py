@@ -189,5 +189,5 @@ def test_program_under_mocks_creates_through_the_provider_and_marks_secret_outpu
 
     program()
     assert json.loads(note_file(root, "greeting").read_text())["text"] == "hello"
-    assert mocks.created["greeting"]["length"] == 5
+    assert mocks.created["Note/greeting"]["length"] == 5
     assert monitor.secret_outputs["greeting"] == ["token"]

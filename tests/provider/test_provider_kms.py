@@ -1,0 +1,220 @@
+"""Key, Alias and Grant through the real plugin protocol (`python -m pulumi.dynamic` over gRPC),
+against the embedded engine, checked with an ordinary boto3 client from `keyplane.connect()`:
+create, update in place, replace, drift seen by refresh and put right, delete."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from botocore.exceptions import ClientError
+from pulumi.output import Unknown
+
+from harness import Engine, ProviderCallFailed, ProviderProcess, needs, observer
+from keyplane.resources.alias import AliasProvider
+from keyplane.resources.grant import GrantProvider
+from keyplane.resources.key import KeyProvider
+
+ACCOUNT = "111122223333"
+READER = f"arn:aws:iam::{ACCOUNT}:role/reader"
+KEY, ALIAS, GRANT = (f"pulumi-python:dynamic/keyplane:{t}" for t in ("Key", "Alias", "Grant"))
+
+
+def policy(*statements):
+    return {"Version": "2012-10-17", "Statement": [
+        {"Sid": "root", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+         "Action": "kms:*", "Resource": "*"}, *statements]}
+
+
+@pytest.fixture
+def stack(tmp_path):
+    state = str(tmp_path / "state")
+    with ProviderProcess({"keyplane:state": state, "keyplane:region": "us-east-1"}) as process:
+        yield Engine(process), observer(state)
+
+
+def test_key_life_cycle_create_update_replace_drift_delete(stack):
+    engine, conn = stack
+    kms = conn.client("kms", region="us-east-1")
+    declared = {"description": "v1", "deletion_window_in_days": 7, "tags": {"team": "a"}}
+    step = engine.up(KeyProvider(), "k", declared, KEY)
+    assert step.op == "create"
+    key_id, outs = step.id, step.outputs
+    assert outs["key_id"] == key_id and outs["arn"] == f"arn:aws:kms:us-east-1:{ACCOUNT}:key/{key_id}"
+    assert outs["key_state"] == "Enabled" and outs["region"] == "us-east-1"
+    assert outs["key_spec"] == "SYMMETRIC_DEFAULT" and outs["key_usage"] == "ENCRYPT_DECRYPT"
+    meta = kms.describe_key(KeyId=key_id)["KeyMetadata"]
+    assert meta["Description"] == "v1" and meta["Enabled"]
+    assert kms.list_resource_tags(KeyId=key_id)["Tags"] == [{"TagKey": "team", "TagValue": "a"}]
+    assert engine.up(KeyProvider(), "k", declared, KEY).op == "same"
+
+    declared = {**declared, "description": "v2", "is_enabled": False, "tags": {"team": "b", "env": "dev"}}
+    step = engine.up(KeyProvider(), "k", declared, KEY)
+    assert step.op == "update" and step.id == key_id and step.diff.replaces == []
+    assert step.outputs["key_state"] == "Disabled" and step.outputs["description"] == "v2"
+    meta = kms.describe_key(KeyId=key_id)["KeyMetadata"]
+    assert meta["Description"] == "v2" and not meta["Enabled"]
+    tags = {t["TagKey"]: t["TagValue"] for t in kms.list_resource_tags(KeyId=key_id)["Tags"]}
+    assert tags == {"team": "b", "env": "dev"}
+
+    declared = {**declared, "is_enabled": True, "region": "eu-west-1"}
+    step = engine.up(KeyProvider(), "k", declared, KEY)
+    assert step.op == "replace" and step.diff.replaces == ["region"] and step.order == ["create", "delete"]
+    new_id = step.id
+    assert step.outputs["arn"].startswith(f"arn:aws:kms:eu-west-1:{ACCOUNT}:key/")
+    old = kms.describe_key(KeyId=key_id)["KeyMetadata"]
+    assert old["KeyState"] == "PendingDeletion"
+    assert round((old["DeletionDate"] - old["CreationDate"]).total_seconds() / 86400) == 7  # its window
+
+    eu = conn.client("kms", region="eu-west-1")
+    eu.disable_key(KeyId=new_id)  # drift made outside Pulumi
+    outs = engine.refresh("k", KEY)
+    assert outs["is_enabled"] is False and outs["key_state"] == "Disabled"
+    step = engine.up(KeyProvider(), "k", declared, KEY)
+    assert step.op == "update" and eu.describe_key(KeyId=new_id)["KeyMetadata"]["Enabled"]
+
+    eu.schedule_key_deletion(KeyId=new_id, PendingWindowInDays=30)
+    outs = engine.refresh("k", KEY)
+    assert outs["key_state"] == "PendingDeletion" and outs["deletion_date"]
+    step = engine.up(KeyProvider(), "k", declared, KEY)
+    assert step.op == "update" and step.outputs["key_state"] == "Enabled"  # brought back
+
+    last = engine.state[engine.urn(KEY, "k")]
+    engine.destroy("k", KEY)
+    meta = eu.describe_key(KeyId=new_id)["KeyMetadata"]
+    assert meta["KeyState"] == "PendingDeletion"
+    engine.process.delete(last.id, engine.urn(KEY, "k"), last.outputs)  # deleting again: a no-op
+    assert eu.describe_key(KeyId=new_id)["KeyMetadata"]["DeletionDate"] == meta["DeletionDate"]
+
+
+@needs("EnableKeyRotation", "DisableKeyRotation", "GetKeyRotationStatus", "GetKeyPolicy", "PutKeyPolicy")
+def test_key_rotation_and_policy_change_in_place_and_drift_shows(stack):
+    engine, conn = stack
+    kms = conn.client("kms", region="us-east-1")
+    declared = {"enable_key_rotation": True, "rotation_period_in_days": 180, "policy": policy()}
+    step = engine.up(KeyProvider(), "k", declared, KEY)
+    key_id = step.id
+    rotation = kms.get_key_rotation_status(KeyId=key_id)
+    assert rotation["KeyRotationEnabled"] and rotation["RotationPeriodInDays"] == 180
+    assert engine.up(KeyProvider(), "k", {**declared, "policy": json.dumps(policy())}, KEY).op == "same"
+
+    reader = {"Sid": "reader", "Effect": "Allow", "Principal": {"AWS": READER},
+              "Action": "kms:Decrypt", "Resource": "*"}
+    declared = {"enable_key_rotation": False, "policy": policy(reader)}
+    step = engine.up(KeyProvider(), "k", declared, KEY)
+    assert step.op == "update" and step.id == key_id
+    assert not kms.get_key_rotation_status(KeyId=key_id)["KeyRotationEnabled"]
+    live = json.loads(kms.get_key_policy(KeyId=key_id, PolicyName="default")["Policy"])
+    assert [st["Sid"] for st in live["Statement"]] == ["root", "reader"]
+
+    kms.put_key_policy(KeyId=key_id, PolicyName="default", Policy=json.dumps(policy()))
+    assert json.loads(engine.refresh("k", KEY)["policy"]) == policy()  # drift shows
+    assert engine.up(KeyProvider(), "k", declared, KEY).op == "update"  # and is put right
+    live = json.loads(kms.get_key_policy(KeyId=key_id, PolicyName="default")["Policy"])
+    assert [st["Sid"] for st in live["Statement"]] == ["root", "reader"]
+
+
+@needs("PutKeyPolicy", "GetKeyPolicy")
+def test_key_policy_rejected_by_the_engine_fails_in_one_line_and_leaves_no_key(stack):
+    engine, conn = stack
+    kms = conn.client("kms", region="us-east-1")
+    before = kms.list_keys()["Keys"]
+    lockout = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": READER}, "Action": "kms:Decrypt", "Resource": "*"}]}
+    with pytest.raises(ProviderCallFailed) as failed:
+        engine.up(KeyProvider(), "k", {"policy": lockout}, KEY)
+    assert failed.value.last_line.startswith("keyplane.resources.base.ProviderError: MalformedPolicyDocumentException: ")
+    assert kms.list_keys()["Keys"] == before
+
+
+def test_alias_create_retarget_rename_and_delete(stack):
+    engine, conn = stack
+    kms = conn.client("kms", region="us-east-1")
+    first = engine.up(KeyProvider(), "k1", {}, KEY).id
+    second = engine.up(KeyProvider(), "k2", {}, KEY).id
+
+    step = engine.up(AliasProvider(), "a", {"name": "alias/orders", "target_key_id": first}, ALIAS)
+    assert step.op == "create" and step.id == "alias/orders"
+    assert step.outputs["arn"] == f"arn:aws:kms:us-east-1:{ACCOUNT}:alias/orders"
+    assert kms.describe_key(KeyId="alias/orders")["KeyMetadata"]["KeyId"] == first
+
+    arn = f"arn:aws:kms:us-east-1:{ACCOUNT}:key/{second}"
+    step = engine.up(AliasProvider(), "a", {"name": "alias/orders", "target_key_id": arn}, ALIAS)
+    assert step.op == "update" and step.outputs["target_key_arn"] == arn
+    assert kms.describe_key(KeyId="alias/orders")["KeyMetadata"]["KeyId"] == second
+    assert engine.up(AliasProvider(), "a", {"name": "alias/orders", "target_key_id": arn}, ALIAS).op == "same"
+
+    step = engine.up(AliasProvider(), "a", {"name": "alias/sales", "target_key_id": arn}, ALIAS)
+    assert step.op == "replace" and step.order == ["delete", "create"]
+    names = {a["AliasName"] for a in kms.list_aliases()["Aliases"]}
+    assert "alias/sales" in names and "alias/orders" not in names
+
+    kms.delete_alias(AliasName="alias/sales")  # deleted outside Pulumi: refresh sees it gone
+    assert engine.refresh("a", ALIAS) is None
+
+
+def test_alias_to_a_missing_key_is_one_aws_error_line(stack):
+    engine, conn = stack
+    with pytest.raises(ProviderCallFailed) as failed:
+        engine.up(AliasProvider(), "a", {"name": "alias/x", "target_key_id": "1234abcd-12ab-34cd-56ef-1234567890ab"}, ALIAS)
+    assert failed.value.last_line.startswith("keyplane.resources.base.ProviderError: NotFoundException: ")
+    assert "alias/x" not in {a["AliasName"] for a in conn.client("kms", region="us-east-1").list_aliases()["Aliases"]}
+
+
+def test_alias_target_unknown_in_preview_is_an_update_not_a_replacement(stack):
+    engine, _ = stack
+    key_id = engine.up(KeyProvider(), "k", {}, KEY).id
+    engine.up(AliasProvider(), "a", {"name": "alias/orders", "target_key_id": key_id}, ALIAS)
+    _, failures, diff = engine.preview(AliasProvider(), "a", {"name": "alias/orders", "target_key_id": Unknown()}, ALIAS)
+    assert failures == [] and diff.changes and diff.replaces == []
+
+
+def grants(kms, key_id):
+    return {g["GrantId"]: g for g in kms.list_grants(KeyId=key_id)["Grants"]}
+
+
+@needs("CreateGrant", "ListGrants", "RevokeGrant")
+def test_grant_create_keeps_its_token_replaces_on_change_and_revokes_on_delete(stack):
+    engine, conn = stack
+    kms = conn.client("kms", region="us-east-1")
+    key_id = engine.up(KeyProvider(), "k", {}, KEY).id
+    inputs = {"key_id": key_id, "grantee_principal": READER, "operations": ["Decrypt"],
+              "constraints": {"encryption_context_subset": {"app": "orders"}}, "name": "reader"}
+    step = engine.up(GrantProvider(), "g", inputs, GRANT)
+    grant_id, token = step.outputs["grant_id"], step.outputs["grant_token"]
+    assert step.id == f"{key_id}:{grant_id}" and token
+    live = grants(kms, key_id)[grant_id]
+    assert live["GranteePrincipal"] == READER and live["Operations"] == ["Decrypt"]
+    assert live["Constraints"] == {"EncryptionContextSubset": {"app": "orders"}}
+
+    step = engine.up(GrantProvider(), "g", {**inputs, "retire_on_delete": True}, GRANT)
+    assert step.op == "update" and step.outputs["grant_token"] == token  # kept from create
+    assert engine.refresh("g", GRANT)["grant_token"] == token
+
+    step = engine.up(GrantProvider(), "g", {**inputs, "operations": ["Decrypt", "Encrypt"]}, GRANT)
+    assert step.op == "replace" and step.diff.replaces == ["operations"]
+    assert set(grants(kms, key_id)) == {step.outputs["grant_id"]}  # the old grant is revoked
+
+    engine.destroy("g", GRANT)
+    assert grants(kms, key_id) == {}
+
+
+@needs("CreateGrant", "ListGrants", "RevokeGrant")
+def test_grant_revoked_outside_pulumi_reads_as_gone(stack):
+    engine, conn = stack
+    kms = conn.client("kms", region="us-east-1")
+    key_id = engine.up(KeyProvider(), "k", {}, KEY).id
+    step = engine.up(GrantProvider(), "g", {"key_id": key_id, "grantee_principal": READER,
+                                            "operations": ["Decrypt"]}, GRANT)
+    kms.revoke_grant(KeyId=key_id, GrantId=step.outputs["grant_id"])
+    assert engine.refresh("g", GRANT) is None
+
+
+def test_resources_honour_their_own_region(stack):
+    engine, conn = stack
+    step = engine.up(KeyProvider(), "k", {"region": "eu-west-1"}, KEY)
+    assert step.outputs["arn"].startswith("arn:aws:kms:eu-west-1:")
+    assert conn.client("kms", region="eu-west-1").describe_key(KeyId=step.id)["KeyMetadata"]["Enabled"]
+    with pytest.raises(ClientError):
+        conn.client("kms", region="us-east-1").describe_key(KeyId=step.id)
+    step = engine.up(KeyProvider(), "k", {"region": "us-west-2"}, KEY)
+    assert step.op == "replace" and step.diff.replaces == ["region"]
