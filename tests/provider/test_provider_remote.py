@@ -1,0 +1,65 @@
+"""The provider against a `keyplane serve` endpoint (`keyplane:endpoint` with an access key pair
+from the stack config): requests are SigV4-signed with those credentials, resources land in the
+account the credentials belong to, and the credentials never reach Pulumi state."""
+from __future__ import annotations
+
+import base64
+import importlib.util
+import sys
+
+import pytest
+
+from harness import TREE, Engine, ProviderCallFailed, ProviderProcess
+from keyplane.resources.alias import AliasProvider
+from keyplane.resources.key import KeyProvider
+
+KEY, ALIAS = "pulumi-python:dynamic/keyplane:Key", "pulumi-python:dynamic/keyplane:Alias"
+
+
+def _http_fixtures():
+    # the one way this suite starts a real server lives beside the HTTP tests
+    spec = importlib.util.spec_from_file_location("http_server_fixtures", TREE / "tests" / "http" / "conftest.py")
+    module = sys.modules[spec.name] = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    srv = _http_fixtures().start_server(tmp_path_factory.mktemp("keyplane"))
+    yield srv
+    srv.stop()
+
+
+def remote(server, **overrides):
+    config = {"keyplane:endpoint": server.endpoint, "keyplane:region": "eu-central-1",
+              "keyplane:accessKey": server.access_key, "keyplane:secretKey": server.secret_key}
+    return ProviderProcess({**config, **overrides})
+
+
+def test_provider_creates_through_the_endpoint_in_the_credentials_account(server):
+    with remote(server) as process:
+        engine = Engine(process)
+        step = engine.up(KeyProvider(), "k", {"description": "over http"}, KEY)
+        assert step.outputs["arn"] == f"arn:aws:kms:eu-central-1:111122223333:key/{step.id}"
+        engine.up(AliasProvider(), "a", {"name": "alias/remote", "target_key_id": step.id}, ALIAS)
+        kms = server.client("kms", region="eu-central-1")
+        assert kms.describe_key(KeyId="alias/remote")["KeyMetadata"]["Description"] == "over http"
+
+        state = repr([(s.id, s.inputs, s.outputs) for s in engine.state.values()])
+        assert server.secret_key not in state and server.access_key not in state
+        blob = base64.b64decode(engine.state[engine.urn(KEY, "k")].outputs["__provider"])
+        assert server.secret_key.encode() not in blob
+
+        engine.destroy("a", ALIAS)
+        engine.destroy("k", KEY)
+        assert kms.describe_key(KeyId=step.id)["KeyMetadata"]["KeyState"] == "PendingDeletion"
+
+
+def test_wrong_secret_key_is_one_line_from_the_server(server):
+    with remote(server, **{"keyplane:secretKey": "not-the-secret"}) as process:
+        with pytest.raises(ProviderCallFailed) as failed:
+            Engine(process).up(KeyProvider(), "k", {}, KEY)
+    assert failed.value.last_line.startswith(
+        "keyplane.resources.base.ProviderError: InvalidSignatureException: ")
+    assert "not-the-secret" not in failed.value.details
