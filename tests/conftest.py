@@ -48,6 +48,17 @@ def kms(kp):
     return kp.client("kms", region="us-east-1")
 
 
+@pytest.fixture(scope="module")
+def module_kms(tmp_path_factory):
+    """A KMS client on an engine shared by one test module: for tests whose keys are slow to make
+    (RSA) or that do not need an empty store. The clock is manual, as with `engine`."""
+    import keyplane
+    eng = Engine(str(tmp_path_factory.mktemp("module") / "state"),
+                 clock=ManualClock(datetime(2026, 1, 15, 12, 0, tzinfo=timezone.utc)))
+    yield keyplane.connect(engine=eng).client("kms", region="us-east-1")
+    eng.close()
+
+
 def _pg_admin():
     try:
         import psycopg

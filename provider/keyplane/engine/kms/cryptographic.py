@@ -11,7 +11,8 @@ from ..authz import authorize
 from ..errors import (DryRunOperationException, IncorrectKeyException, InvalidCiphertextException, KMSInternalException,
                       InvalidKeyUsageException, CustomKeyStoreNotFoundException, ValidationException, invalid_value)
 from ..registry import operation
-from .model import CRYPTO_STATES, Key, get_key, key_arn, material_aead, require_state, resolve_key
+from .model import (CRYPTO_STATES, Key, get_key, key_arn, material_aead, require_state, resolve_key,
+                    wrong_algorithm, wrong_usage)
 
 # "encrypt": fn(call, key, plaintext, algorithm) -> (blob, material_id)
 # "decrypt": fn(call, key, blob, algorithm) -> (plaintext, material_id)
@@ -37,24 +38,29 @@ def condition_context(call, context: dict | None, algorithm: str | None = None) 
     return keys
 
 
-def _require_encrypt_usage(key: Key, algorithm: str | None) -> str:
+def _require_encrypt_usage(call, key: Key, algorithm: str | None) -> str:
     if key.key_usage != "ENCRYPT_DECRYPT":
-        raise InvalidKeyUsageException(f"{key.arn} key usage is {key.key_usage} which is not valid for this operation.")
+        raise wrong_usage(key, call.spec.name)
     algorithms = key.spec.algorithms.get("ENCRYPT_DECRYPT", {}).get("EncryptionAlgorithms", [])
-    algorithm = algorithm or ("SYMMETRIC_DEFAULT" if key.spec.symmetric else None)
-    if algorithm is None:
-        raise ValidationException("EncryptionAlgorithm is required for asymmetric KMS keys.")
+    # AWS defaults the algorithm to SYMMETRIC_DEFAULT for every key, so an RSA key without an
+    # algorithm gets the incompatible-algorithm error, not a missing-parameter one
+    algorithm = algorithm or "SYMMETRIC_DEFAULT"
     if algorithm not in algorithms:
-        raise InvalidKeyUsageException(f"Algorithm {algorithm} is incompatible with key spec {key.key_spec}.")
+        raise wrong_algorithm(key, algorithm)
     return algorithm
 
 
-def _require_symmetric(key: Key) -> None:
+def require_symmetric(call, key: Key) -> None:
     if not key.is_symmetric_encryption:
-        raise InvalidKeyUsageException(f"{key.arn} key usage is {key.key_usage} which is not valid for this "
-                                       "operation." if key.key_usage != "ENCRYPT_DECRYPT" else
-                                       f"The operation is not supported for {key.key_spec} keys: use a "
+        if key.key_usage != "ENCRYPT_DECRYPT":
+            raise wrong_usage(key, call.spec.name)
+        raise InvalidKeyUsageException(f"The operation is not supported for {key.key_spec} keys: use a "
                                        "symmetric encryption KMS key.")
+
+
+def _no_context_for_asymmetric(key: Key, context: dict | None) -> None:
+    if context and not key.spec.symmetric:
+        raise InvalidKeyUsageException("EncryptionContext is not supported with asymmetric KMS keys.")
 
 
 def encrypt_with(call, key: Key, plaintext: bytes, context: dict | None, algorithm: str) -> tuple[bytes, str]:
@@ -105,7 +111,8 @@ def _decrypt_source(call, p, *, blob_member: str, key_member: str, context_membe
         key = named
         authorize(call, action, key=key, context=condition_context(call, None, algorithm))
         require_state(key, CRYPTO_STATES)
-        _require_encrypt_usage(key, algorithm)
+        _require_encrypt_usage(call, key, algorithm)
+        _no_context_for_asymmetric(key, context)
         dry_run(p)
         plaintext, material_id = ASYMMETRIC["decrypt"](call, key, blob, algorithm)
         return key, plaintext, material_id, algorithm
@@ -130,9 +137,8 @@ def encrypt(call, p):
     authorize(call, "kms:Encrypt", key=key,
               context=condition_context(call, context, algorithm or "SYMMETRIC_DEFAULT"))
     require_state(key, CRYPTO_STATES)
-    algorithm = _require_encrypt_usage(key, algorithm)
-    if context and not key.spec.symmetric:
-        raise InvalidKeyUsageException("EncryptionContext is not supported with asymmetric KMS keys.")
+    algorithm = _require_encrypt_usage(call, key, algorithm)
+    _no_context_for_asymmetric(key, context)
     dry_run(p)
     blob, _ = encrypt_with(call, key, p["Plaintext"], context, algorithm)
     call.resource(key.arn, "AWS::KMS::Key", key.account)
@@ -166,7 +172,8 @@ def re_encrypt(call, p):
     ctx["kms:ReEncryptOnSameKey"] = dest.arn == source.arn
     authorize(call, "kms:ReEncryptTo", key=dest, context=ctx)
     require_state(dest, CRYPTO_STATES)
-    dest_alg = _require_encrypt_usage(dest, dest_alg)
+    dest_alg = _require_encrypt_usage(call, dest, dest_alg)
+    _no_context_for_asymmetric(dest, context)
     dry_run(p)
     blob, dest_material = encrypt_with(call, dest, plaintext, context, dest_alg)
     call.resource(source.arn, "AWS::KMS::Key", source.account)
@@ -186,7 +193,7 @@ def _data_key(call, p, action: str) -> tuple[Key, bytes, bytes, str]:
     context = p.get("EncryptionContext")
     authorize(call, action, key=key, context=condition_context(call, context))
     require_state(key, CRYPTO_STATES)
-    _require_symmetric(key)
+    require_symmetric(call, key)
     spec, n = p.get("KeySpec"), p.get("NumberOfBytes")
     if (spec is None) == (n is None):
         raise ValidationException("Please specify either number of bytes or key spec.")

@@ -53,7 +53,8 @@ def create_key(call, p):
     spec = specs.SPECS.get(spec_name)
     if spec is None:
         raise UnsupportedOperationException(f"KeySpec {spec_name} is not supported in this Region.")
-    usage = p.get("KeyUsage") or spec.usages[0]
+    # AWS's default usage is ENCRYPT_DECRYPT whatever the spec: an ECC or HMAC key must name its usage
+    usage = p.get("KeyUsage") or "ENCRYPT_DECRYPT"
     if usage not in spec.usages:
         raise ValidationException(f"KeyUsage {usage} is not compatible with KeySpec {spec_name}")
     multi_region = bool(p.get("MultiRegion"))

@@ -17,8 +17,8 @@ from datetime import datetime, timezone
 import sqlalchemy as sa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from ..errors import (DisabledException, InvalidArnException, KMSInvalidStateException,
-                      NotFoundException)
+from ..errors import (DisabledException, InvalidArnException, InvalidKeyUsageException,
+                      KMSInvalidStateException, NotFoundException)
 from ..sealing import material_aad
 from . import specs
 from .tables import aliases as aliases_table
@@ -171,12 +171,13 @@ def get_key(call, arn: str) -> Key | None:
 
 class _Loaded:
     """A cached key: its metadata, plus material unsealed on first use."""
-    __slots__ = ("key", "secrets", "aeads")
+    __slots__ = ("key", "secrets", "aeads", "objects")
 
     def __init__(self, key: Key):
         self.key = key
         self.secrets: dict[str, bytes] = {}
         self.aeads: dict[str, AESGCM] = {}
+        self.objects: dict[tuple, object] = {}   # (kind, material id) -> parsed key object
 
 
 def material_secret(call, key: Key, material_id: str) -> bytes | None:
@@ -214,6 +215,30 @@ def material_aead(call, key: Key, material_id: str) -> AESGCM | None:
     if loaded is not None and loaded.key is key:
         loaded.aeads[material_id] = aead
     return aead
+
+
+def material_object(call, key: Key, kind: str, material_id: str, build):
+    """An object made from one material version (a parsed private or public key), built by
+    `build()` once and cached with the key: parsing an RSA key costs more than using it."""
+    loaded = call.engine.cache.get(("kms-key", key.arn))
+    if loaded is not None and loaded.key is key:
+        obj = loaded.objects.get((kind, material_id))
+        if obj is not None:
+            return obj
+    obj = build()
+    loaded = call.engine.cache.get(("kms-key", key.arn))
+    if obj is not None and loaded is not None and loaded.key is key:
+        loaded.objects[(kind, material_id)] = obj
+    return obj
+
+
+def material_public_key(call, key: Key, material_id: str) -> bytes | None:
+    """The DER SubjectPublicKeyInfo stored beside an asymmetric material version."""
+    with call.store.read() as conn:
+        row = conn.execute(sa.select(materials_table.c.public_key).where(
+            materials_table.c.key_arn == key.arn,
+            materials_table.c.material_id == material_id)).first()
+    return row.public_key if row is not None else None
 
 
 def add_material(call, key: Key, secret: bytes | None, *, material_id: str | None = None,
@@ -331,6 +356,17 @@ def state_error(key: Key):
     if key.state == "Disabled":
         return DisabledException(f"{key.arn} is disabled.")
     return KMSInvalidStateException(f"{key.arn} {_STATE_MESSAGES.get(key.state, 'is ' + key.state + '.')}")
+
+
+def wrong_usage(key: Key, operation: str) -> InvalidKeyUsageException:
+    """AWS's words when an operation does not fit the key's KeyUsage."""
+    return InvalidKeyUsageException(
+        f"{key.arn} key usage is {key.key_usage} which is not valid for {operation}.")
+
+
+def wrong_algorithm(key: Key, algorithm: str) -> InvalidKeyUsageException:
+    """AWS's words when an algorithm does not fit the key's KeySpec."""
+    return InvalidKeyUsageException(f"Algorithm {algorithm} is incompatible with key spec {key.key_spec}.")
 
 
 def require_state(key: Key, allowed) -> None:

@@ -1,0 +1,376 @@
+"""Asymmetric KMS keys: the RSA, NIST/SECG elliptic-curve and Ed25519 key specs, and what they do —
+Sign, Verify, GetPublicKey, DeriveSharedSecret, RSA encryption behind Encrypt/Decrypt/ReEncrypt
+(through `cryptographic.ASYMMETRIC`) — plus GenerateDataKeyPair(WithoutPlaintext), whose key pairs
+are made here and whose private half is sealed under a symmetric KMS key.
+
+A key pair's private half is stored as PKCS#8 DER, sealed under the root key like symmetric
+material; its public half (DER SubjectPublicKeyInfo) sits beside it, so GetPublicKey and Verify need
+no private key. Parsed keys are cached with the key (parsing RSA costs more than using it).
+
+Not served: Ed25519ph (ED25519_PH_SHA_512). `cryptography` signs pure Ed25519 only and offers no
+prehash variant, so keyplane neither lists the algorithm for ECC_NIST_EDWARDS25519 keys nor accepts it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa, utils
+
+from ..authz import authorize
+from ..errors import (InvalidCiphertextException, KMSInternalException, KMSInvalidSignatureException,
+                      UnsupportedOperationException, ValidationException)
+from ..registry import operation
+from . import cryptographic, specs
+from .cryptographic import condition_context, dry_run, encrypt_with, require_symmetric
+from .model import (CRYPTO_STATES, Key, material_object, material_public_key, material_secret,
+                    require_state, resolve_key, wrong_algorithm, wrong_usage)
+
+_DER = serialization.Encoding.DER
+_SPKI = serialization.PublicFormat.SubjectPublicKeyInfo
+_PKCS8 = serialization.PrivateFormat.PKCS8
+
+
+def private_der(private) -> bytes:
+    return private.private_bytes(_DER, _PKCS8, serialization.NoEncryption())
+
+
+def public_der(private) -> bytes:
+    return private.public_key().public_bytes(_DER, _SPKI)
+
+
+def _public_of(secret: bytes) -> bytes:
+    # called on material keyplane has just generated: re-validating RSA would double CreateKey's time
+    return public_der(serialization.load_der_private_key(secret, password=None,
+                                                         unsafe_skip_rsa_key_validation=True))
+
+
+@dataclass(frozen=True)
+class AsymmetricSpec(specs.KeySpec):
+    """A key-pair spec: `generate()` gives PKCS#8 DER, `public_key(secret)` its DER SPKI (CreateKey
+    stores both), `new_pair()` a fresh private key object (GenerateDataKeyPair)."""
+    public_key: Callable[[bytes], bytes] = _public_of
+    new_pair: Callable[[], object] | None = None
+    curve: type | None = None            # elliptic-curve specs: the curve class
+
+
+# ---- algorithms --------------------------------------------------------------------------------
+_HASHES = {"SHA_1": hashes.SHA1, "SHA_256": hashes.SHA256, "SHA_384": hashes.SHA384, "SHA_512": hashes.SHA512}
+
+
+@dataclass(frozen=True)
+class SigningAlgorithm:
+    name: str
+    scheme: str          # "pss" | "pkcs1" | "ecdsa" | "ed25519"
+    hash: type
+
+    @property
+    def digest_size(self) -> int:
+        return self.hash.digest_size
+
+
+SIGNING = {a.name: a for a in (
+    *(SigningAlgorithm(f"RSASSA_PSS_{h}", "pss", _HASHES[h]) for h in ("SHA_256", "SHA_384", "SHA_512")),
+    *(SigningAlgorithm(f"RSASSA_PKCS1_V1_5_{h}", "pkcs1", _HASHES[h]) for h in ("SHA_256", "SHA_384", "SHA_512")),
+    *(SigningAlgorithm(f"ECDSA_{h}", "ecdsa", _HASHES[h]) for h in ("SHA_256", "SHA_384", "SHA_512")),
+    SigningAlgorithm("ED25519_SHA_512", "ed25519", hashes.SHA512),
+)}
+OAEP_HASHES = {"RSAES_OAEP_SHA_1": hashes.SHA1, "RSAES_OAEP_SHA_256": hashes.SHA256}
+UNSERVED_SIGNING = {
+    "ED25519_PH_SHA_512": "ED25519_PH_SHA_512 (Ed25519ph) is not supported by keyplane: its crypto library "
+                          "(cryptography) offers pure Ed25519 only. Use ED25519_SHA_512 with MessageType RAW.",
+}
+
+_RSA_SIGNING = ["RSASSA_PKCS1_V1_5_SHA_256", "RSASSA_PKCS1_V1_5_SHA_384", "RSASSA_PKCS1_V1_5_SHA_512",
+                "RSASSA_PSS_SHA_256", "RSASSA_PSS_SHA_384", "RSASSA_PSS_SHA_512"]
+
+
+def _rsa_spec(bits: int) -> AsymmetricSpec:
+    new = lambda: rsa.generate_private_key(public_exponent=65537, key_size=bits)  # noqa: E731
+    return AsymmetricSpec(
+        name=f"RSA_{bits}", usages=("ENCRYPT_DECRYPT", "SIGN_VERIFY"),
+        generate=lambda: private_der(new()), new_pair=new,
+        algorithms={"ENCRYPT_DECRYPT": {"EncryptionAlgorithms": list(OAEP_HASHES)},
+                    "SIGN_VERIFY": {"SigningAlgorithms": list(_RSA_SIGNING)}})
+
+
+def _ec_spec(name: str, curve: type, ecdsa: str, agreement: bool) -> AsymmetricSpec:
+    new = lambda: ec.generate_private_key(curve())  # noqa: E731
+    algorithms = {"SIGN_VERIFY": {"SigningAlgorithms": [ecdsa]}}
+    if agreement:
+        algorithms["KEY_AGREEMENT"] = {"KeyAgreementAlgorithms": ["ECDH"]}
+    return AsymmetricSpec(name=name, usages=tuple(algorithms), generate=lambda: private_der(new()),
+                          new_pair=new, algorithms=algorithms, curve=curve)
+
+
+for _spec in (
+    _rsa_spec(2048), _rsa_spec(3072), _rsa_spec(4096),
+    _ec_spec("ECC_NIST_P256", ec.SECP256R1, "ECDSA_SHA_256", agreement=True),
+    _ec_spec("ECC_NIST_P384", ec.SECP384R1, "ECDSA_SHA_384", agreement=True),
+    _ec_spec("ECC_NIST_P521", ec.SECP521R1, "ECDSA_SHA_512", agreement=True),
+    _ec_spec("ECC_SECG_P256K1", ec.SECP256K1, "ECDSA_SHA_256", agreement=False),
+    AsymmetricSpec(name="ECC_NIST_EDWARDS25519", usages=("SIGN_VERIFY",),
+                   generate=lambda: private_der(ed25519.Ed25519PrivateKey.generate()),
+                   new_pair=ed25519.Ed25519PrivateKey.generate,
+                   algorithms={"SIGN_VERIFY": {"SigningAlgorithms": ["ED25519_SHA_512"]}}),
+):
+    specs.register(_spec)
+
+# GenerateDataKeyPair's KeyPairSpec values that keyplane can make (SM2 is China-only and not here)
+DATA_KEY_PAIR_SPECS = ("RSA_2048", "RSA_3072", "RSA_4096", "ECC_NIST_P256", "ECC_NIST_P384",
+                       "ECC_NIST_P521", "ECC_SECG_P256K1", "ECC_NIST_EDWARDS25519")
+
+
+# ---- the key pair of a KMS key -----------------------------------------------------------------
+def is_asymmetric(key: Key) -> bool:
+    return isinstance(key.spec, AsymmetricSpec)
+
+
+def private_key(call, key: Key):
+    material_id = key.current_material_id
+
+    def load():
+        secret = material_secret(call, key, material_id)
+        if secret is None:
+            return None
+        # The material unsealed under AES-GCM, so it is the key that was checked when it was made or
+        # imported; re-validating an RSA key costs 0.2 s (2048) to 1.3 s (4096) on every cache refill.
+        return serialization.load_der_private_key(secret, password=None, unsafe_skip_rsa_key_validation=True)
+    obj = material_object(call, key, "private", material_id, load) if material_id else None
+    if obj is None:
+        raise KMSInternalException("The key material of this KMS key is not available.")
+    return obj
+
+
+def public_key_der(call, key: Key) -> bytes:
+    der = material_public_key(call, key, key.current_material_id) if key.current_material_id else None
+    if der is None:
+        raise KMSInternalException("The key material of this KMS key is not available.")
+    return der
+
+
+def public_key(call, key: Key):
+    material_id = key.current_material_id
+    return material_object(call, key, "public", material_id,
+                           lambda: serialization.load_der_public_key(public_key_der(call, key)))
+
+
+def _conditions(call, keys: dict) -> dict:
+    if call.request_alias:
+        keys["kms:RequestAlias"] = call.request_alias
+    return keys
+
+
+def _require_usage(call, key: Key, usage: str) -> None:
+    if key.key_usage != usage:
+        raise wrong_usage(key, call.spec.name)
+
+
+def _require_algorithm(key: Key, field: str, algorithm: str) -> None:
+    if algorithm not in key.spec.algorithms.get(key.key_usage, {}).get(field, []):
+        raise wrong_algorithm(key, algorithm)
+
+
+# ---- Sign / Verify -----------------------------------------------------------------------------
+def _signing(call, key: Key, p) -> tuple[SigningAlgorithm, bytes, bool]:
+    """The checks Sign and Verify share: (algorithm, message, message-is-a-digest)."""
+    name, message_type, message = p["SigningAlgorithm"], p.get("MessageType") or "RAW", p["Message"]
+    _require_usage(call, key, "SIGN_VERIFY")
+    if name in UNSERVED_SIGNING and key.key_spec == "ECC_NIST_EDWARDS25519":
+        raise UnsupportedOperationException(UNSERVED_SIGNING[name])
+    _require_algorithm(key, "SigningAlgorithms", name)
+    algorithm = SIGNING[name]
+    if message_type == "EXTERNAL_MU":
+        raise ValidationException(f"MessageType EXTERNAL_MU is valid only with ML-DSA keys, not with {name}.")
+    if algorithm.scheme == "ed25519" and message_type != "RAW":
+        raise ValidationException(f"The {name} signing algorithm requires MessageType RAW.")
+    digest = message_type == "DIGEST"
+    if digest and len(message) != algorithm.digest_size:
+        raise ValidationException(f"Digest is invalid length for algorithm {name}.")
+    return algorithm, message, digest
+
+
+def _hash_arg(algorithm: SigningAlgorithm, digest: bool):
+    return utils.Prehashed(algorithm.hash()) if digest else algorithm.hash()
+
+
+def _padding(algorithm: SigningAlgorithm):
+    if algorithm.scheme == "pss":
+        # KMS's PSS: MGF1 with the same hash, salt as long as the digest
+        return padding.PSS(mgf=padding.MGF1(algorithm.hash()), salt_length=padding.PSS.DIGEST_LENGTH)
+    return padding.PKCS1v15()
+
+
+def sign_with(private, algorithm: SigningAlgorithm, message: bytes, digest: bool) -> bytes:
+    if algorithm.scheme == "ed25519":
+        return private.sign(message)
+    if algorithm.scheme == "ecdsa":
+        return private.sign(message, ec.ECDSA(_hash_arg(algorithm, digest)))
+    return private.sign(message, _padding(algorithm), _hash_arg(algorithm, digest))
+
+
+def verify_with(public, algorithm: SigningAlgorithm, message: bytes, digest: bool, signature: bytes) -> bool:
+    try:
+        if algorithm.scheme == "ed25519":
+            public.verify(signature, message)
+        elif algorithm.scheme == "ecdsa":
+            public.verify(signature, message, ec.ECDSA(_hash_arg(algorithm, digest)))
+        else:
+            public.verify(signature, message, _padding(algorithm), _hash_arg(algorithm, digest))
+    except (InvalidSignature, ValueError):
+        return False
+    return True
+
+
+def _sign_context(call, p) -> dict:
+    return _conditions(call, {"kms:SigningAlgorithm": p["SigningAlgorithm"],
+                              "kms:MessageType": p.get("MessageType") or "RAW"})
+
+
+@operation("kms", "Sign", readonly=True)
+def sign(call, p):
+    key = resolve_key(call, p["KeyId"])
+    authorize(call, "kms:Sign", key=key, context=_sign_context(call, p))
+    require_state(key, CRYPTO_STATES)
+    algorithm, message, digest = _signing(call, key, p)
+    dry_run(p)
+    signature = sign_with(private_key(call, key), algorithm, message, digest)
+    call.resource(key.arn, "AWS::KMS::Key", key.account)
+    return {"KeyId": key.arn, "Signature": signature, "SigningAlgorithm": algorithm.name}
+
+
+@operation("kms", "Verify", readonly=True)
+def verify(call, p):
+    key = resolve_key(call, p["KeyId"])
+    authorize(call, "kms:Verify", key=key, context=_sign_context(call, p))
+    require_state(key, CRYPTO_STATES)
+    algorithm, message, digest = _signing(call, key, p)
+    dry_run(p)
+    call.resource(key.arn, "AWS::KMS::Key", key.account)
+    if not verify_with(public_key(call, key), algorithm, message, digest, p["Signature"]):
+        raise KMSInvalidSignatureException("")
+    return {"KeyId": key.arn, "SignatureValid": True, "SigningAlgorithm": algorithm.name}
+
+
+# ---- GetPublicKey ------------------------------------------------------------------------------
+@operation("kms", "GetPublicKey", readonly=True)
+def get_public_key(call, p):
+    key = resolve_key(call, p["KeyId"])
+    authorize(call, "kms:GetPublicKey", key=key, context=_conditions(call, {}))
+    require_state(key, CRYPTO_STATES)
+    if not is_asymmetric(key):
+        raise UnsupportedOperationException(
+            f"{key.arn} key spec is {key.key_spec}: GetPublicKey is valid only for asymmetric KMS keys.")
+    call.resource(key.arn, "AWS::KMS::Key", key.account)
+    out = {"KeyId": key.arn, "PublicKey": public_key_der(call, key), "CustomerMasterKeySpec": key.key_spec,
+           "KeySpec": key.key_spec, "KeyUsage": key.key_usage}
+    out.update(key.spec.metadata_algorithms(key.key_usage))
+    return out
+
+
+# ---- DeriveSharedSecret ------------------------------------------------------------------------
+def _no_recipient(p) -> None:
+    if p.get("Recipient"):
+        raise UnsupportedOperationException(
+            "Recipient (a Nitro enclave attestation document) is not supported by keyplane: it cannot "
+            "verify attestation documents.")
+
+
+def peer_public_key(der: bytes, curve: type):
+    """The peer's DER SPKI as a public key on `curve`, or a ValidationException."""
+    try:
+        peer = serialization.load_der_public_key(der)
+    except (ValueError, TypeError):
+        peer = None
+    if not isinstance(peer, ec.EllipticCurvePublicKey) or not isinstance(peer.curve, curve):
+        raise ValidationException(f"PublicKey must be a DER-encoded SubjectPublicKeyInfo of an "
+                                  f"{curve.name} elliptic-curve public key.")
+    return peer
+
+
+@operation("kms", "DeriveSharedSecret", readonly=True)
+def derive_shared_secret(call, p):
+    key = resolve_key(call, p["KeyId"])
+    algorithm = p["KeyAgreementAlgorithm"]
+    authorize(call, "kms:DeriveSharedSecret", key=key,
+              context=_conditions(call, {"kms:KeyAgreementAlgorithm": algorithm}))
+    require_state(key, CRYPTO_STATES)
+    _require_usage(call, key, "KEY_AGREEMENT")
+    _require_algorithm(key, "KeyAgreementAlgorithms", algorithm)
+    _no_recipient(p)
+    peer = peer_public_key(p["PublicKey"], key.spec.curve)
+    dry_run(p)
+    secret = private_key(call, key).exchange(ec.ECDH(), peer)
+    call.resource(key.arn, "AWS::KMS::Key", key.account)
+    return {"KeyId": key.arn, "SharedSecret": secret, "KeyAgreementAlgorithm": algorithm,
+            "KeyOrigin": key.origin}
+
+
+# ---- RSA encryption (Encrypt / Decrypt / ReEncrypt call these) ---------------------------------
+def _oaep(algorithm: str):
+    h = OAEP_HASHES[algorithm]
+    return padding.OAEP(mgf=padding.MGF1(algorithm=h()), algorithm=h(), label=None)
+
+
+def max_plaintext(key_size_bits: int, algorithm: str) -> int:
+    """RSAES-OAEP's limit: k - 2·hLen - 2 (RSA_2048 with SHA-256: 190 bytes)."""
+    return key_size_bits // 8 - 2 * OAEP_HASHES[algorithm].digest_size - 2
+
+
+def rsa_encrypt(call, key: Key, plaintext: bytes, algorithm: str) -> tuple[bytes, str]:
+    public = public_key(call, key)
+    limit = max_plaintext(public.key_size, algorithm)
+    if len(plaintext) > limit:
+        raise ValidationException(f"Plaintext is too long: {key.key_spec} with {algorithm} encrypts at most "
+                                  f"{limit} bytes.")
+    return public.encrypt(plaintext, _oaep(algorithm)), key.current_material_id
+
+
+def rsa_decrypt(call, key: Key, blob: bytes, algorithm: str) -> tuple[bytes, str]:
+    try:
+        return private_key(call, key).decrypt(blob, _oaep(algorithm)), key.current_material_id
+    except ValueError:
+        raise InvalidCiphertextException("") from None
+
+
+cryptographic.ASYMMETRIC["encrypt"] = rsa_encrypt
+cryptographic.ASYMMETRIC["decrypt"] = rsa_decrypt
+
+
+# ---- GenerateDataKeyPair -----------------------------------------------------------------------
+def _data_key_pair(call, p, action: str) -> tuple[Key, bytes, bytes, bytes, str]:
+    key = resolve_key(call, p["KeyId"])
+    context, pair_spec = p.get("EncryptionContext"), p["KeyPairSpec"]
+    conditions = condition_context(call, context)
+    conditions["kms:DataKeyPairSpec"] = pair_spec
+    authorize(call, action, key=key, context=conditions)
+    require_state(key, CRYPTO_STATES)
+    require_symmetric(call, key)
+    if key.custom_key_store_id:
+        raise UnsupportedOperationException(f"{key.arn} is in a custom key store: {call.spec.name} is not "
+                                            "supported for KMS keys in a custom key store.")
+    _no_recipient(p)
+    if pair_spec not in DATA_KEY_PAIR_SPECS:
+        raise UnsupportedOperationException(f"KeyPairSpec {pair_spec} is not supported in this Region.")
+    dry_run(p)
+    private = specs.SPECS[pair_spec].new_pair()
+    plaintext = private_der(private)
+    blob, material_id = encrypt_with(call, key, plaintext, context, "SYMMETRIC_DEFAULT")
+    call.resource(key.arn, "AWS::KMS::Key", key.account)
+    return key, plaintext, blob, public_der(private), material_id
+
+
+@operation("kms", "GenerateDataKeyPair", readonly=True)
+def generate_data_key_pair(call, p):
+    key, plaintext, blob, public, material_id = _data_key_pair(call, p, "kms:GenerateDataKeyPair")
+    return {"PrivateKeyCiphertextBlob": blob, "PrivateKeyPlaintext": plaintext, "PublicKey": public,
+            "KeyId": key.arn, "KeyPairSpec": p["KeyPairSpec"], "KeyMaterialId": material_id}
+
+
+@operation("kms", "GenerateDataKeyPairWithoutPlaintext", readonly=True)
+def generate_data_key_pair_without_plaintext(call, p):
+    key, _, blob, public, material_id = _data_key_pair(call, p, "kms:GenerateDataKeyPairWithoutPlaintext")
+    return {"PrivateKeyCiphertextBlob": blob, "PublicKey": public, "KeyId": key.arn,
+            "KeyPairSpec": p["KeyPairSpec"], "KeyMaterialId": material_id}
