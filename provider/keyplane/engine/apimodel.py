@@ -49,17 +49,20 @@ def audit_view(shape: Shape | None, value):
     possession tokens. Member names become lowerCamel as CloudTrail writes them."""
     if shape is None or value is None:
         return None
-    if shape.type_name == "blob" or shape.metadata.get("sensitive"):
-        return None
     if shape.type_name == "structure":
         out = {}
-        for name, member in shape.members.items():
-            if name in _SECRET_MEMBER_NAMES or name not in value:
+        for name, camel, member, plain in _plan(shape):
+            v = value.get(name)
+            if v is None:
                 continue
-            v = audit_view(member, value[name])
-            if v is not None:
-                out[lower_camel(name)] = v
+            if not plain:
+                v = audit_view(member, v)
+                if v is None:
+                    continue
+            out[camel] = v
         return out
+    if shape.type_name == "blob" or shape.metadata.get("sensitive"):
+        return None
     if shape.type_name == "list":
         items = [audit_view(shape.member, v) for v in value]
         return [i for i in items if i is not None]
@@ -68,3 +71,20 @@ def audit_view(shape: Shape | None, value):
     if shape.type_name == "timestamp":
         return value.isoformat() if hasattr(value, "isoformat") else value
     return value
+
+
+_PLANS: dict = {}
+
+
+def _plan(shape: Shape) -> list:
+    """Per structure: (member, lowerCamel name, shape, copied-as-is) for each loggable member."""
+    plan = _PLANS.get(id(shape))
+    if plan is None:
+        plan = []
+        for name, member in shape.members.items():
+            if name in _SECRET_MEMBER_NAMES or member.type_name == "blob" or member.metadata.get("sensitive"):
+                continue
+            plain = member.type_name in ("string", "integer", "long", "boolean", "double", "float")
+            plan.append((name, lower_camel(name), member, plain))
+        _PLANS[id(shape)] = plan
+    return plan

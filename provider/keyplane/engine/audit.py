@@ -27,21 +27,10 @@ FLUSH_INTERVAL = 0.25
 _trails: "weakref.WeakSet[AuditTrail]" = weakref.WeakSet()
 
 
-def _row(event: dict) -> dict:
-    resources = event.get("resources") or []
-    identity = event.get("userIdentity") or {}
-    return {
-        "event_time": event["_time"],
-        "event_id": event["eventID"],
-        "request_id": event.get("requestID"),
-        "region": event["awsRegion"],
-        "account": event.get("recipientAccountId"),
-        "source": event["eventSource"],
-        "event_name": event["eventName"],
-        "principal_arn": identity.get("arn"),
-        "resource": resources[0]["ARN"] if resources else None,
-        "error_code": event.get("errorCode"),
-    }
+_COLUMNS = ("event_time", "event_id", "request_id", "region", "account", "source", "event_name",
+            "principal_arn", "resource", "error_code", "record", "prev_hash", "hash")
+# a plain executemany: the audit insert is on every call's path, SQLAlchemy's per-row work is not
+_INSERT = f"INSERT INTO audit_events ({', '.join(_COLUMNS)}) VALUES ({{marks}})"
 
 
 class AuditTrail:
@@ -66,7 +55,7 @@ class AuditTrail:
                 self._thread = threading.Thread(target=self._run, name="keyplane-audit", daemon=True)
                 self._thread.start()
 
-    def _append(self, conn, store, events: list[dict]) -> None:
+    def _append(self, conn, store, events: list) -> None:
         # the buffered records of this store go first so the chain keeps call order
         with self._lock:
             pending = self._buffers.pop(store, [])
@@ -76,15 +65,22 @@ class AuditTrail:
         last = conn.execute(sa.select(audit_table.c.hash).order_by(audit_table.c.seq.desc()).limit(1)).first()
         prev = last[0] if last else GENESIS
         rows = []
+        sha256, dumps = hashlib.sha256, json.dumps
         for event in events:
-            body = json.dumps({k: v for k, v in event.items() if not k.startswith("_")},
-                              sort_keys=True, separators=(",", ":"), default=str)
-            digest = hashlib.sha256((prev + body).encode()).hexdigest()
-            row = _row(event)
-            row.update(record=body, prev_hash=prev, hash=digest)
-            rows.append(row)
+            if callable(event):
+                event = event()
+            when = event.pop("_time")
+            body = dumps(event, separators=(",", ":"), default=str)
+            digest = sha256((prev + body).encode()).hexdigest()
+            resources = event.get("resources") or ()
+            rows.append((when, event["eventID"], event.get("requestID"), event["awsRegion"],
+                         event.get("recipientAccountId"), event["eventSource"], event["eventName"],
+                         (event.get("userIdentity") or {}).get("arn"),
+                         resources[0]["ARN"] if resources else None, event.get("errorCode"),
+                         body, prev, digest))
             prev = digest
-        conn.execute(audit_table.insert(), rows)
+        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        conn.exec_driver_sql(_INSERT.format(marks=", ".join([mark] * len(_COLUMNS))), rows)
 
     def flush(self, store=None) -> None:
         with self._lock:

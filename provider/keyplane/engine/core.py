@@ -15,7 +15,7 @@ import uuid
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from . import apimodel, registry, scheduler
+from . import apimodel, crypto, registry, scheduler
 from .audit import AuditTrail
 from .clock import Clock
 from .errors import AwsError, UnknownOperationException, internal_error
@@ -244,54 +244,17 @@ class Engine:
         except Exception:
             log.exception("could not audit a failed call")
 
-    def _event(self, call: Call, result: dict | None, err: AwsError | None) -> dict:
-        ctx, p, spec = call.ctx, call.ctx.principal, call.spec
-        now = call.now
-        try:
-            op_model = apimodel.operation_model(spec.service, spec.name)
-        except Exception:
-            op_model = None
-        request_params = apimodel.audit_view(op_model.input_shape, call.params) if op_model else None
-        if call.audit_params:
-            request_params = {**(request_params or {}), **call.audit_params}
-        response = None
-        if result is not None and not spec.readonly and op_model is not None:
-            response = apimodel.audit_view(op_model.output_shape, result)
-        identity = {"type": p.type, "arn": p.arn, "accountId": p.account}
-        if p.access_key_id:
-            identity["accessKeyId"] = p.access_key_id
-        if p.name and p.type == "IAMUser":
-            identity["userName"] = p.name
-        if ctx.via_service:
-            identity["invokedBy"] = f"{ctx.via_service}.amazonaws.com"
-        event = {
-            "eventVersion": "1.08",
-            "userIdentity": identity,
-            "eventTime": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "eventSource": apimodel.EVENT_SOURCES.get(spec.service, f"{spec.service}.amazonaws.com"),
-            "eventName": spec.name,
-            "awsRegion": ctx.region,
-            "sourceIPAddress": (f"{ctx.via_service}.amazonaws.com" if ctx.via_service
-                                else ctx.source_ip or "127.0.0.1"),
-            "userAgent": ctx.user_agent or "keyplane",
-            "requestParameters": request_params,
-            "responseElements": response,
-            "requestID": ctx.request_id,
-            "eventID": str(uuid.uuid4()),
-            "readOnly": spec.readonly,
-            "resources": [{"accountId": acct, "type": t, "ARN": arn} for t, arn, acct in call.resources],
-            "eventType": "AwsApiCall",
-            "managementEvent": True,
-            "eventCategory": "Management",
-            "recipientAccountId": call.resources[0][2] if call.resources else p.account,
-            "_time": now.timestamp(),
-        }
-        if call.audit_extra:
-            event["additionalEventData"] = call.audit_extra
-        if err is not None:
-            event["errorCode"] = err.code
-            event["errorMessage"] = err.message
-        return event
+    def _event(self, call: Call, result: dict | None, err: AwsError | None):
+        """The call's audit record. For read-only calls it is built later, by the audit flusher,
+        from what is captured here; that keeps the record's cost off the hot path."""
+        when = call.now
+        resources = list(call.resources)
+        audit_params = dict(call.audit_params) if call.audit_params else None
+        extra = call.audit_extra or None
+        args = (call.spec, call.ctx, call.params, result, err, when, resources, audit_params, extra)
+        if call.spec.readonly:
+            return lambda: _build_event(*args)
+        return _build_event(*args)
 
     def service_event(self, store: Store, service: str, name: str, region: str, account: str,
                       resources: list[tuple[str, str]], details: dict | None = None) -> None:
@@ -326,3 +289,72 @@ class Engine:
         self.audit.close()
         for store in self._stores.values():
             store.dispose()
+
+
+_last_second = [None, ""]
+
+
+def event_time(now: datetime) -> str:
+    """CloudTrail's eventTime (whole seconds, UTC); formatting is cached per second."""
+    second = int(now.timestamp())
+    if _last_second[0] != second:
+        _last_second[0], _last_second[1] = second, now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _last_second[1]
+
+
+def fast_uuid4() -> str:
+    """A random (version 4) UUID string, from the batched CSPRNG."""
+    b = bytearray(crypto.random_bytes(16))
+    b[6] = (b[6] & 0x0F) | 0x40
+    b[8] = (b[8] & 0x3F) | 0x80
+    h = b.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def _build_event(spec, ctx: RequestContext, params, result, err, now, resources, audit_params, extra) -> dict:
+    p = ctx.principal
+    try:
+        op_model = apimodel.operation_model(spec.service, spec.name)
+    except Exception:
+        op_model = None
+    request_params = apimodel.audit_view(op_model.input_shape, params) if op_model else None
+    if audit_params:
+        request_params = {**(request_params or {}), **audit_params}
+    response = None
+    if result is not None and not spec.readonly and op_model is not None:
+        response = apimodel.audit_view(op_model.output_shape, result)
+    identity = {"type": p.type, "arn": p.arn, "accountId": p.account}
+    if p.access_key_id:
+        identity["accessKeyId"] = p.access_key_id
+    if p.name and p.type == "IAMUser":
+        identity["userName"] = p.name
+    if ctx.via_service:
+        identity["invokedBy"] = f"{ctx.via_service}.amazonaws.com"
+    event = {
+        "eventVersion": "1.08",
+        "userIdentity": identity,
+        "eventTime": event_time(now),
+        "eventSource": apimodel.EVENT_SOURCES.get(spec.service, f"{spec.service}.amazonaws.com"),
+        "eventName": spec.name,
+        "awsRegion": ctx.region,
+        "sourceIPAddress": (f"{ctx.via_service}.amazonaws.com" if ctx.via_service
+                            else ctx.source_ip or "127.0.0.1"),
+        "userAgent": ctx.user_agent or "keyplane",
+        "requestParameters": request_params,
+        "responseElements": response,
+        "requestID": ctx.request_id,
+        "eventID": fast_uuid4(),
+        "readOnly": spec.readonly,
+        "resources": [{"accountId": acct, "type": t, "ARN": arn} for t, arn, acct in resources],
+        "eventType": "AwsApiCall",
+        "managementEvent": True,
+        "eventCategory": "Management",
+        "recipientAccountId": resources[0][2] if resources else p.account,
+    }
+    if extra:
+        event["additionalEventData"] = extra
+    if err is not None:
+        event["errorCode"] = err.code
+        event["errorMessage"] = err.message
+    event["_time"] = now.timestamp()
+    return event
