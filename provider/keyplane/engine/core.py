@@ -81,7 +81,9 @@ class Call:
 
     def resource(self, arn: str, type_: str, account: str | None = None) -> None:
         """Name a resource this call touched (audit `resources`, filtering by key)."""
-        self.resources.append((type_, arn, account or self.account))
+        entry = (type_, arn, account or self.account)
+        if entry not in self.resources:
+            self.resources.append(entry)
 
     def invalidate(self, cache_key) -> None:
         self.engine.cache.pop(cache_key)

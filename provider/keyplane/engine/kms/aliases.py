@@ -33,6 +33,7 @@ def _check_name(name: str) -> None:
 
 def _target(call, target_key_id: str):
     key = resolve_key(call, target_key_id, aliases=False, managed=False)
+    call.resource(key.arn, "AWS::KMS::Key", key.account)
     if key.account != call.account:
         raise alias_not_found(target_key_id)
     if key.aws_managed:
@@ -45,6 +46,7 @@ def create_alias(call, p):
     name = p["AliasName"]
     _check_name(name)
     key = _target(call, p["TargetKeyId"])
+    call.resource(key.arn, "AWS::KMS::Key", key.account)
     arn = alias_arn(call.region, call.account, name)
     authorize(call, "kms:CreateAlias", resource=arn)
     authorize(call, "kms:CreateAlias", key=key)
@@ -62,7 +64,6 @@ def create_alias(call, p):
                                                    target_key_id=key.key_id, creation_date=now,
                                                    last_updated_date=now))
     call.invalidate(("kms-alias", call.account, call.region, name))
-    call.resource(key.arn, "AWS::KMS::Key")
     return {}
 
 
@@ -75,7 +76,9 @@ def update_alias(call, p):
     if row is None:
         raise alias_not_found(arn)
     new_key = _target(call, p["TargetKeyId"])
+    call.resource(new_key.arn, "AWS::KMS::Key", new_key.account)
     old_key = resolve_key(call, row.target_key_id, aliases=False, managed=False)
+    call.resource(old_key.arn, "AWS::KMS::Key", old_key.account)
     authorize(call, "kms:UpdateAlias", resource=arn)
     authorize(call, "kms:UpdateAlias", key=old_key)
     authorize(call, "kms:UpdateAlias", key=new_key)
@@ -91,7 +94,6 @@ def update_alias(call, p):
             aliases_table.c.name == name).values(target_key_id=new_key.key_id,
                                                   last_updated_date=ts(call.now)))
     call.invalidate(("kms-alias", call.account, call.region, name))
-    call.resource(new_key.arn, "AWS::KMS::Key")
     return {}
 
 
@@ -107,6 +109,7 @@ def delete_alias(call, p):
     if row is None:
         raise alias_not_found(arn)
     key = resolve_key(call, row.target_key_id, aliases=False, managed=False)
+    call.resource(key.arn, "AWS::KMS::Key", key.account)
     authorize(call, "kms:DeleteAlias", resource=arn)
     authorize(call, "kms:DeleteAlias", key=key)
     with call.store.write() as conn:
@@ -114,7 +117,6 @@ def delete_alias(call, p):
             aliases_table.c.account == call.account, aliases_table.c.region == call.region,
             aliases_table.c.name == name))
     call.invalidate(("kms-alias", call.account, call.region, name))
-    call.resource(key.arn, "AWS::KMS::Key")
     return {}
 
 
@@ -125,6 +127,7 @@ def list_aliases(call, p):
     key = None
     if p.get("KeyId"):
         key = resolve_key(call, p["KeyId"], aliases=False, managed=False)
+        call.resource(key.arn, "AWS::KMS::Key", key.account)
         authorize(call, "kms:ListAliases", key=key)
         q = q.where(aliases_table.c.target_key_id == key.key_id)
     else:

@@ -109,6 +109,7 @@ def _decrypt_source(call, p, *, blob_member: str, key_member: str, context_membe
     context = p.get(context_member)
     if named is not None and not named.spec.symmetric:
         key = named
+        call.resource(key.arn, "AWS::KMS::Key", key.account)
         authorize(call, action, key=key, context=condition_context(call, None, algorithm))
         require_state(key, CRYPTO_STATES)
         _require_encrypt_usage(call, key, algorithm)
@@ -119,6 +120,7 @@ def _decrypt_source(call, p, *, blob_member: str, key_member: str, context_membe
     if algorithm != "SYMMETRIC_DEFAULT":
         raise InvalidCiphertextException("")
     key, parsed = key_for_ciphertext(call, blob)
+    call.resource(key.arn, "AWS::KMS::Key", key.account)
     if named is not None and named.arn != key.arn:
         raise IncorrectKeyException("The key ID in the request does not identify a KMS key that can "
                                     "perform this operation.")
@@ -132,6 +134,7 @@ def _decrypt_source(call, p, *, blob_member: str, key_member: str, context_membe
 @operation("kms", "Encrypt", readonly=True)
 def encrypt(call, p):
     key = resolve_key(call, p["KeyId"])
+    call.resource(key.arn, "AWS::KMS::Key", key.account)
     context = p.get("EncryptionContext")
     algorithm = p.get("EncryptionAlgorithm")
     authorize(call, "kms:Encrypt", key=key,
@@ -141,7 +144,6 @@ def encrypt(call, p):
     _no_context_for_asymmetric(key, context)
     dry_run(p)
     blob, _ = encrypt_with(call, key, p["Plaintext"], context, algorithm)
-    call.resource(key.arn, "AWS::KMS::Key", key.account)
     return {"CiphertextBlob": blob, "KeyId": key.arn, "EncryptionAlgorithm": algorithm}
 
 
@@ -150,7 +152,6 @@ def decrypt(call, p):
     key, plaintext, material_id, algorithm = _decrypt_source(
         call, p, blob_member="CiphertextBlob", key_member="KeyId", context_member="EncryptionContext",
         algorithm_member="EncryptionAlgorithm", action="kms:Decrypt")
-    call.resource(key.arn, "AWS::KMS::Key", key.account)
     call.audit_params["keyId"] = key.arn
     out = {"KeyId": key.arn, "Plaintext": plaintext, "EncryptionAlgorithm": algorithm}
     if key.spec.symmetric:
@@ -166,6 +167,7 @@ def re_encrypt(call, p):
         action="kms:ReEncryptFrom")
     call.request_alias = None
     dest = resolve_key(call, p["DestinationKeyId"])
+    call.resource(dest.arn, "AWS::KMS::Key", dest.account)
     context = p.get("DestinationEncryptionContext")
     dest_alg = p.get("DestinationEncryptionAlgorithm")
     ctx = condition_context(call, context, dest_alg or "SYMMETRIC_DEFAULT")
@@ -176,9 +178,6 @@ def re_encrypt(call, p):
     _no_context_for_asymmetric(dest, context)
     dry_run(p)
     blob, dest_material = encrypt_with(call, dest, plaintext, context, dest_alg)
-    call.resource(source.arn, "AWS::KMS::Key", source.account)
-    if dest.arn != source.arn:
-        call.resource(dest.arn, "AWS::KMS::Key", dest.account)
     out = {"CiphertextBlob": blob, "SourceKeyId": source.arn, "KeyId": dest.arn,
            "SourceEncryptionAlgorithm": source_alg, "DestinationEncryptionAlgorithm": dest_alg}
     if source.spec.symmetric:
@@ -190,6 +189,7 @@ def re_encrypt(call, p):
 
 def _data_key(call, p, action: str) -> tuple[Key, bytes, bytes, str]:
     key = resolve_key(call, p["KeyId"])
+    call.resource(key.arn, "AWS::KMS::Key", key.account)
     context = p.get("EncryptionContext")
     authorize(call, action, key=key, context=condition_context(call, context))
     require_state(key, CRYPTO_STATES)
@@ -200,7 +200,6 @@ def _data_key(call, p, action: str) -> tuple[Key, bytes, bytes, str]:
     dry_run(p)
     plaintext = crypto.random_bytes(DATA_KEY_BYTES[spec] if spec else n)
     blob, material_id = encrypt_with(call, key, plaintext, context, "SYMMETRIC_DEFAULT")
-    call.resource(key.arn, "AWS::KMS::Key", key.account)
     return key, plaintext, blob, material_id
 
 

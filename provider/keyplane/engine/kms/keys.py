@@ -100,8 +100,8 @@ ORIGINS = {"AWS_KMS": generated_material}
 @operation("kms", "DescribeKey", readonly=True)
 def describe_key(call, p):
     key = resolve_key(call, p["KeyId"])
-    authorize(call, "kms:DescribeKey", key=key)
     call.resource(key.arn, "AWS::KMS::Key", key.account)
+    authorize(call, "kms:DescribeKey", key=key)
     return {"KeyMetadata": key.metadata()}
 
 
@@ -149,17 +149,18 @@ def list_keys(call, p):
 @operation("kms", "UpdateKeyDescription")
 def update_key_description(call, p):
     key = resolve_key(call, p["KeyId"], aliases=False)
+    call.resource(key.arn, "AWS::KMS::Key", key.account)
     authorize(call, "kms:UpdateKeyDescription", key=key)
     require_not_pending_deletion(key)
     key.description = p["Description"]
     save_key(call, key)
-    call.resource(key.arn, "AWS::KMS::Key")
     return {}
 
 
 @operation("kms", "EnableKey")
 def enable_key(call, p):
     key = resolve_key(call, p["KeyId"], aliases=False)
+    call.resource(key.arn, "AWS::KMS::Key", key.account)
     authorize(call, "kms:EnableKey", key=key)
     require_state(key, ("Enabled", "Disabled", "Unavailable"))
     if key.state == "Disabled":
@@ -168,13 +169,13 @@ def enable_key(call, p):
     elif key.state == "Unavailable":
         key.attrs["enabled_when_available"] = True
         save_key(call, key)
-    call.resource(key.arn, "AWS::KMS::Key")
     return {}
 
 
 @operation("kms", "DisableKey")
 def disable_key(call, p):
     key = resolve_key(call, p["KeyId"], aliases=False)
+    call.resource(key.arn, "AWS::KMS::Key", key.account)
     authorize(call, "kms:DisableKey", key=key)
     require_state(key, ("Enabled", "Disabled", "Unavailable"))
     if key.state == "Enabled":
@@ -183,7 +184,6 @@ def disable_key(call, p):
     elif key.state == "Unavailable":
         key.attrs["enabled_when_available"] = False
         save_key(call, key)
-    call.resource(key.arn, "AWS::KMS::Key")
     return {}
 
 
@@ -195,6 +195,7 @@ SCHEDULE_DELETION_HOOKS: list = []
 @operation("kms", "ScheduleKeyDeletion")
 def schedule_key_deletion(call, p):
     key = resolve_key(call, p["KeyId"], aliases=False)
+    call.resource(key.arn, "AWS::KMS::Key", key.account)
     days = p.get("PendingWindowInDays", 30)
     authorize(call, "kms:ScheduleKeyDeletion", key=key,
               context={"kms:ScheduleKeyDeletionPendingWindowInDays": days})
@@ -205,7 +206,6 @@ def schedule_key_deletion(call, p):
     if key.state in ("PendingDeletion", "PendingReplicaDeletion", "Updating"):
         raise KMSInvalidStateException(f"{key.arn} is pending deletion." if key.state != "Updating"
                                        else f"{key.arn} is updating.")
-    call.resource(key.arn, "AWS::KMS::Key")
     key.attrs["state_before_deletion"] = key.state
     for hook in SCHEDULE_DELETION_HOOKS:
         if hook(call, key, days):
@@ -225,6 +225,7 @@ def schedule_key_deletion(call, p):
 @operation("kms", "CancelKeyDeletion")
 def cancel_key_deletion(call, p):
     key = resolve_key(call, p["KeyId"], aliases=False)
+    call.resource(key.arn, "AWS::KMS::Key", key.account)
     authorize(call, "kms:CancelKeyDeletion", key=key)
     if key.state not in ("PendingDeletion", "PendingReplicaDeletion"):
         raise KMSInvalidStateException(f"{key.arn} is not pending deletion.")
@@ -234,7 +235,6 @@ def cancel_key_deletion(call, p):
     key.deletion_date = None
     key.pending_window_days = None
     save_key(call, key)
-    call.resource(key.arn, "AWS::KMS::Key")
     return {"KeyId": key.arn}
 
 

@@ -25,6 +25,7 @@ def validate_tags(tags: list[dict]) -> dict[str, str]:
 @operation("kms", "TagResource")
 def tag_resource(call, p):
     key = resolve_key(call, p["KeyId"], aliases=False)
+    call.resource(key.arn, "AWS::KMS::Key", key.account)
     new = validate_tags(p["Tags"])
     authorize(call, "kms:TagResource", key=key, context={"aws:TagKeys": list(new),
               **{f"aws:RequestTag/{k}": v for k, v in new.items()}})
@@ -34,18 +35,17 @@ def tag_resource(call, p):
         if len(merged) > MAX_TAGS:
             raise LimitExceededException(f"A KMS key can have at most {MAX_TAGS} tags.")
         tagging.set_tags(conn, key.arn, new)
-    call.resource(key.arn, "AWS::KMS::Key")
     return {}
 
 
 @operation("kms", "UntagResource")
 def untag_resource(call, p):
     key = resolve_key(call, p["KeyId"], aliases=False)
+    call.resource(key.arn, "AWS::KMS::Key", key.account)
     authorize(call, "kms:UntagResource", key=key, context={"aws:TagKeys": list(p["TagKeys"])})
     require_not_pending_deletion(key)
     with call.store.write() as conn:
         tagging.remove_tags(conn, key.arn, p["TagKeys"])
-    call.resource(key.arn, "AWS::KMS::Key")
     return {}
 
 
@@ -53,9 +53,9 @@ def untag_resource(call, p):
 def list_resource_tags(call, p):
     from .keys import page
     key = resolve_key(call, p["KeyId"], aliases=False)
+    call.resource(key.arn, "AWS::KMS::Key", key.account)
     authorize(call, "kms:ListResourceTags", key=key)
     with call.store.read() as conn:
         tags = sorted(tagging.get_tags(conn, key.arn).items())
     chunk, extra = page(tags, p.get("Limit", 50), p.get("Marker"), lambda t: t[0])
-    call.resource(key.arn, "AWS::KMS::Key", key.account)
     return {"Tags": [{"TagKey": k, "TagValue": v} for k, v in chunk], **extra}

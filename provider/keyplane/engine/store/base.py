@@ -51,7 +51,15 @@ def add_column(table: sa.Table, column_name: str) -> Callable[[Connection], None
         existing = {c["name"] for c in sa.inspect(conn).get_columns(table.name)}
         if column_name in existing:
             return
-        ddl = sa.schema.CreateColumn(table.c[column_name]).compile(dialect=conn.dialect)
+        col = table.c[column_name]
+        ddl = f"{col.name} {col.type.compile(dialect=conn.dialect)}"
+        default = col.default.arg if col.default is not None and col.default.is_scalar else None
+        if default is not None:
+            # existing rows need a value for a NOT NULL column: the Python-side default, as DDL
+            ddl += " DEFAULT " + str(sa.literal(default).compile(dialect=conn.dialect,
+                                                                 compile_kwargs={"literal_binds": True}))
+        if not col.nullable and default is not None:
+            ddl += " NOT NULL"
         conn.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {ddl}")
     return run
 

@@ -1,0 +1,96 @@
+"""The JSON 1.1 wire layer on raw bodies: the errors a client that does not use botocore sees."""
+import json
+
+import pytest
+
+from keyplane.wire.protocol import handle_json
+
+
+@pytest.fixture
+def call(engine):
+    ctx = engine.context()
+
+    def send(target, body):
+        resp = handle_json(engine, target=target, body=body if isinstance(body, bytes) else json.dumps(body).encode(),
+                           ctx=ctx)
+        return resp.status, json.loads(resp.body), resp.headers
+    return send
+
+
+def test_malformed_json_is_serialization_exception(call):
+    status, body, headers = call("TrentService.ListKeys", b"{not json")
+    assert status == 400 and body["__type"] == "SerializationException"
+    assert headers["x-amzn-RequestId"]
+
+
+def test_unknown_target_is_unknown_operation(call):
+    assert call("TrentService.Frobnicate", {})[1]["__type"] == "UnknownOperationException"
+    assert call("NoSuchService.ListKeys", {})[1]["__type"] == "UnknownOperationException"
+    assert call(None, {})[1]["__type"] == "UnknownOperationException"
+
+
+def test_wrong_json_type_is_serialization_exception(call):
+    status, body, _ = call("TrentService.DescribeKey", {"KeyId": 5})
+    assert status == 400 and body["__type"] == "SerializationException"
+    assert body["message"] == "NUMBER_VALUE can not be converted to a String"
+
+
+def test_all_constraint_violations_are_reported_together_in_aws_wording(call):
+    status, body, _ = call("TrentService.ListKeys", {"Limit": 0, "Marker": ""})
+    assert status == 400 and body["__type"] == "ValidationException"
+    assert body["message"] == (
+        "2 validation errors detected: "
+        "Value '0' at 'limit' failed to satisfy constraint: Member must have value greater than or equal to 1; "
+        "Value '' at 'marker' failed to satisfy constraint: Member must have length greater than or equal to 1")
+
+
+def test_missing_required_member_is_not_null_violation(call):
+    status, body, _ = call("TrentService.Encrypt", {"Plaintext": "aGk="})
+    assert body["message"] == ("1 validation error detected: Value null at 'keyId' failed to satisfy "
+                               "constraint: Member must not be null")
+
+
+def test_enum_violation_lists_the_allowed_values(call):
+    status, body, _ = call("TrentService.CreateKey", {"KeyUsage": "NOPE"})
+    assert body["__type"] == "ValidationException"
+    assert "Member must satisfy enum value set: [SIGN_VERIFY, ENCRYPT_DECRYPT" in body["message"]
+
+
+def test_bad_base64_blob_is_serialization_exception(call):
+    status, body, _ = call("TrentService.Decrypt", {"CiphertextBlob": "***"})
+    assert body["__type"] == "SerializationException"
+
+
+def test_invalid_request_changes_nothing(engine, call):
+    before = call("TrentService.ListKeys", {})[1]["Keys"]
+    call("TrentService.CreateKey", {"KeyUsage": "NOPE", "Description": "x"})
+    call("TrentService.CreateKey", {"Description": 7})
+    assert call("TrentService.ListKeys", {})[1]["Keys"] == before
+
+
+def test_success_body_serialises_timestamps_as_epoch_seconds_and_blobs_as_base64(call):
+    status, body, headers = call("TrentService.CreateKey", {})
+    assert status == 200 and headers["Content-Type"] == "application/x-amz-json-1.1"
+    assert isinstance(body["KeyMetadata"]["CreationDate"], (int, float))
+    status, body, _ = call("TrentService.GenerateRandom", {"NumberOfBytes": 4})
+    import base64
+    assert len(base64.b64decode(body["Plaintext"])) == 4
+
+
+def test_validation_failures_are_audited(engine, call):
+    call("TrentService.ListKeys", {"Limit": 0})
+    rec = engine.audit.query(engine.store_for("us-east-1"), event_name="ListKeys")[0]
+    assert rec["errorCode"] == "ValidationException"
+
+
+def test_an_unexpected_fault_is_the_internal_error_code_without_traceback(engine, call, monkeypatch):
+    from keyplane.engine.kms import keys
+    monkeypatch.setattr(keys, "authorize", lambda *a, **k: 1 / 0)
+    import keyplane.engine.registry as registry
+    spec = registry.lookup("kms", "ListKeys")
+    monkeypatch.setitem(registry._OPERATIONS, ("kms", "ListKeys"),
+                        registry.OperationSpec("kms", "ListKeys", lambda call, p: 1 / 0, True))
+    status, body, headers = call("TrentService.ListKeys", {})
+    assert status == 500 and body["__type"] == "KMSInternalException"
+    assert "Traceback" not in json.dumps(body) and "ZeroDivision" not in json.dumps(body)
+    assert spec is not None
