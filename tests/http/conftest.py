@@ -1,4 +1,4 @@
-"""A real `keyplane serve` process per test module, on a free port, and clients for it."""
+"""A real `keyplane serve` process on a free port, started by the tests, and clients for it."""
 from __future__ import annotations
 
 import os
@@ -142,8 +142,10 @@ def start_server(tmp: Path, *extra: str, init: bool = True, roles: list | None =
     return Server(proc, endpoint, state, access_key, secret_key, log, ca)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def server(tmp_path_factory):
+    """One server for the real-client tests (starting one costs seconds); tests that need their own
+    (workers, TLS, dev mode) start it themselves."""
     srv = start_server(tmp_path_factory.mktemp("keyplane"))
     yield srv
     srv.stop()
@@ -157,3 +159,12 @@ def kms(server):
 @pytest.fixture
 def sts(server):
     return server.client("sts")
+
+
+@pytest.fixture
+def cli_env(server, tmp_path):
+    """The environment the AWS CLI (or any SDK) needs to use `server`, and nothing from the host."""
+    return keyplane_env(AWS_ACCESS_KEY_ID=server.access_key, AWS_SECRET_ACCESS_KEY=server.secret_key,
+                        AWS_DEFAULT_REGION="us-east-1", AWS_ENDPOINT_URL=server.endpoint,
+                        AWS_CONFIG_FILE=str(tmp_path / "none"),
+                        AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"))
