@@ -42,6 +42,9 @@ IDENTITIES_FILE = "identities.yaml"
 MAX_BODY = 8 * 1024 * 1024
 JSON_TYPE = "application/x-amz-json-1.1"
 SCHEDULER_TICK = 1.0
+# SIGTERM: in-flight requests get this long to finish (KMS calls take milliseconds; an idle TLS
+# keep-alive connection whose client never says goodbye would otherwise hold shutdown for 30 s)
+GRACE_SECONDS = 10
 
 # X-Amz-Target prefix -> service (signing name)
 TARGETS = {"TrentService": "kms", "AmazonSSM": "ssm", "secretsmanager": "secretsmanager"}
@@ -447,15 +450,23 @@ def serve(config: ServeConfig, out=sys.stdout) -> int:
     out.flush()
 
     os.environ[CONFIG_ENV] = config.to_env()
+    # uvicorn shuts down gracefully on SIGTERM, then re-raises the signal; ending with status 0
+    # tells a supervisor the stop was clean.
+    import signal
+    signal.signal(signal.SIGTERM, _exit_cleanly)
     try:
         uvicorn.run("keyplane.server:create_app_from_env", factory=True, host=config.host, port=config.port,
                     workers=config.workers if config.workers > 1 else None, log_level=config.log_level,
-                    access_log=config.access_log, timeout_graceful_shutdown=30, lifespan="on",
+                    access_log=config.access_log, timeout_graceful_shutdown=GRACE_SECONDS, lifespan="on",
                     server_header=False, **ssl)
     finally:
         if dev_dir:
             shutil.rmtree(dev_dir, ignore_errors=True)
     return 0
+
+
+def _exit_cleanly(signum, frame):
+    raise SystemExit(0)
 
 
 def add_serve_arguments(p) -> None:

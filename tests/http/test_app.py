@@ -1,0 +1,56 @@
+"""The ASGI app in-process: internal faults, request ids, the scheduler lock."""
+from __future__ import annotations
+
+import json
+import logging
+
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
+from keyplane.engine.identity import Identities
+from keyplane.server import KeyplaneApp, SchedulerLock
+
+
+def _scope_and_body(akid, secret, target, body=b"{}"):
+    request = AWSRequest(method="POST", url="http://127.0.0.1:4566/", data=body,
+                         headers={"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": target,
+                                  "Host": "127.0.0.1:4566"})
+    SigV4Auth(Credentials(akid, secret), "kms", "us-east-1").add_auth(request)
+    headers = [(k.lower().encode(), v.encode() if isinstance(v, str) else v) for k, v in request.headers.items()]
+    return {"type": "http", "method": "POST", "path": "/", "query_string": b"", "headers": headers,
+            "scheme": "http", "client": ("127.0.0.1", 5555)}, body
+
+
+def test_unexpected_fault_is_the_services_internal_error_with_the_request_id_logged(tmp_path, engine, caplog,
+                                                                                   monkeypatch):
+    from datetime import datetime, timezone
+    engine.clock.set(datetime.now(timezone.utc))  # SigV4 is checked against the engine's clock
+    ids = Identities.create_default(tmp_path / "ids.yaml")
+    akid, secret = ids.default_credentials()
+    app = KeyplaneApp(engine, ids)
+
+    def broken(*a, **k):
+        raise RuntimeError("disk on fire at /secret/path")
+    from dataclasses import replace
+
+    from keyplane.engine import registry
+    spec = registry.lookup("kms", "ListKeys")
+    monkeypatch.setitem(registry._OPERATIONS, ("kms", "ListKeys"), replace(spec, fn=broken))
+    scope, body = _scope_and_body(akid, secret, "TrentService.ListKeys")
+    with caplog.at_level(logging.ERROR):
+        status, headers, payload = app.handle(scope, body, "req-123")
+    doc = json.loads(payload)
+    assert status == 500 and doc["__type"] == "KMSInternalException"
+    assert "disk on fire" not in payload.decode() and "Traceback" not in payload.decode()
+    assert "req-123" in caplog.text and "disk on fire" in caplog.text
+    app.close()
+
+
+def test_only_one_process_holds_the_scheduler_lock(engine):
+    first, second = SchedulerLock(engine), SchedulerLock(engine)
+    assert first.acquire()
+    assert not second.acquire()
+    first.release()
+    assert second.acquire()
+    second.release()

@@ -1,0 +1,93 @@
+"""`keyplane serve` as an operator runs it: several workers, SIGTERM, --dev, --tls."""
+from __future__ import annotations
+
+import json
+import signal
+import ssl
+import urllib.error
+import urllib.request
+
+import pytest
+from botocore.exceptions import SSLError
+
+
+
+def test_two_workers_share_the_store_and_sessions_then_stop_cleanly_on_sigterm(tmp_path):
+    from conftest import start_server  # noqa: E402 - the http conftest's helper
+    srv = start_server(tmp_path, "--workers", "2", "--log-level", "info")
+    try:
+        key = srv.client("kms").create_key(Description="shared")["KeyMetadata"]["KeyId"]
+        creds = srv.client("sts").assume_role(RoleArn="arn:aws:iam::111122223333:role/deployer",
+                                              RoleSessionName="workers")["Credentials"]
+        session = dict(aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
+                       aws_session_token=creds["SessionToken"])
+        # fresh clients open fresh connections, which the kernel spreads over both workers
+        for _ in range(12):
+            kms = srv.client("kms", **session)
+            blob = kms.encrypt(KeyId=key, Plaintext=b"x")["CiphertextBlob"]
+            assert srv.client("kms").decrypt(CiphertextBlob=blob)["Plaintext"] == b"x"
+        pids = {line.split("[", 1)[1].split("]", 1)[0] for line in srv.output().splitlines()
+                if "Started server process" in line}
+        assert len(pids) == 2, srv.output()
+    finally:
+        code = srv.stop(signal.SIGTERM)
+    assert code == 0, srv.output()
+    out = srv.output()
+    assert out.count("runs the scheduler") == 1, out
+    assert "Traceback" not in out
+
+
+def test_dev_mode_prints_credentials_and_reset_wipes_state(tmp_path):
+    from conftest import start_server
+    srv = start_server(tmp_path, "--dev", init=False)
+    try:
+        kms = srv.client("kms")
+        kms.create_key(Description="before reset")
+        assert len(kms.list_keys()["Keys"]) == 1
+        with urllib.request.urlopen(urllib.request.Request(srv.endpoint + "/_keyplane/reset", data=b"",
+                                                           method="POST"), timeout=30) as r:
+            assert r.status == 200
+        assert kms.list_keys()["Keys"] == []
+        assert srv.client("sts").get_caller_identity()["Account"] == "111122223333"  # credentials survive
+    finally:
+        assert srv.stop() == 0
+
+
+def test_reset_does_not_exist_outside_dev_mode(server, kms):
+    kms.create_key(Description="must survive")
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(urllib.request.Request(server.endpoint + "/_keyplane/reset", data=b"",
+                                                      method="POST"), timeout=30)
+    assert e.value.code == 404
+    assert any(kms.describe_key(KeyId=k["KeyId"])["KeyMetadata"]["Description"] == "must survive"
+               for k in kms.list_keys(Limit=1000)["Keys"])
+    with urllib.request.urlopen(server.endpoint + "/_keyplane/health", timeout=30) as r:
+        assert json.loads(r.read())["status"] == "ok"
+
+
+def test_tls_serves_https_with_a_generated_ca(tmp_path):
+    from conftest import start_server
+    srv = start_server(tmp_path, "--tls")
+    try:
+        assert srv.endpoint.startswith("https://")
+        assert f"TLS CA certificate: {srv.ca}" in srv.output()
+        kms = srv.client("kms")  # verify= the generated CA
+        assert kms.create_key()["KeyMetadata"]["Enabled"]
+        untrusting = srv.client("kms")
+        untrusting._endpoint.http_session._verify = True  # the system store does not know keyplane's CA
+        with pytest.raises(SSLError):
+            untrusting.list_keys()
+        key_file = srv.state / "tls" / "server.key"
+        assert oct(key_file.stat().st_mode & 0o777) == "0o600"
+        ctx = ssl.create_default_context(cafile=srv.ca)
+        with urllib.request.urlopen(srv.endpoint + "/_keyplane/health", context=ctx, timeout=30) as r:
+            assert r.status == 200
+        kms._endpoint.http_session.close()  # a polite client: the TLS connection closes at once
+    finally:
+        assert srv.stop() == 0
+
+
+def test_serve_without_identities_file_refuses_with_a_hint(tmp_path):
+    from conftest import keyplane
+    out = keyplane("serve", "--state", str(tmp_path / "empty"), "--port", "1")
+    assert out.returncode == 2 and "keyplane init" in out.stderr
