@@ -181,7 +181,11 @@ class Engine:
 
     def all_stores(self) -> list[Store]:
         for region in self.region_urls:
-            self.store_for(region)
+            try:
+                self.store_for(region)
+            except Exception:
+                # a Region whose store is gone must not stop the others' scheduled work
+                log.exception("the store of %s cannot be opened; skipping it", region)
         return list(self._stores.values())
 
     def _open_root_key(self, store: Store) -> RootKey:

@@ -32,6 +32,13 @@ AWS_ALIAS_PREFIX = "alias/aws/"
 
 CRYPTO_STATES = ("Enabled", "Updating")
 
+# fn(key, metadata) -> None: features that add KeyMetadata fields computed from the key
+# (multi-Region keys: MultiRegionConfiguration)
+METADATA_HOOKS: list = []
+# fn(call, key) -> None, after a key or its material changes in the call's store (multi-Region
+# primaries push shared properties to their replicas)
+KEY_CHANGED_HOOKS: list = []
+
 
 def ts(dt: datetime | None) -> float | None:
     return dt.timestamp() if dt is not None else None
@@ -134,6 +141,8 @@ class Key:
             md["CustomKeyStoreId"] = self.custom_key_store_id
         if self.current_material_id and self.key_spec == "SYMMETRIC_DEFAULT":
             md["CurrentKeyMaterialId"] = self.current_material_id
+        for hook in METADATA_HOOKS:
+            hook(self, md)
         for name, value in self.attrs.get("metadata", {}).items():   # feature-specific fields
             md[name] = value
         return md
@@ -151,6 +160,8 @@ def save_key(call, key: Key) -> None:
         row = key.to_row()
         conn.execute(keys_table.update().where(keys_table.c.arn == key.arn).values(**row))
     call.invalidate(("kms-key", key.arn))
+    for hook in KEY_CHANGED_HOOKS:
+        hook(call, key)
 
 
 def get_key(call, arn: str) -> Key | None:
@@ -251,6 +262,8 @@ def add_material(call, key: Key, secret: bytes | None, *, material_id: str | Non
             key_arn=key.arn, material_id=material_id, sealed=sealed, public_key=public_key,
             created=ts(call.now), state=state, attrs=json.dumps(fields.pop("attrs", {})), **fields))
     call.invalidate(("kms-key", key.arn))
+    for hook in KEY_CHANGED_HOOKS:
+        hook(call, key)
     return material_id
 
 
