@@ -113,6 +113,18 @@ def test_key_rotation_and_policy_change_in_place_and_drift_shows(stack):
     assert [st["Sid"] for st in live["Statement"]] == ["root", "reader"]
 
 
+def test_key_create_failing_after_create_key_leaves_no_usable_key(stack):
+    engine, conn = stack
+    kms = conn.client("kms", region="us-east-1")
+    with pytest.raises(ProviderCallFailed) as failed:  # asymmetric keys cannot rotate
+        engine.up(KeyProvider(), "k", {"key_usage": "SIGN_VERIFY", "key_spec": "ECC_NIST_P256",
+                                       "enable_key_rotation": True}, KEY)
+    assert failed.value.last_line.startswith("keyplane.resources.base.ProviderError: ")
+    left = [kms.describe_key(KeyId=k["KeyId"])["KeyMetadata"] for k in kms.list_keys()["Keys"]]
+    assert all(meta["KeyState"] == "PendingDeletion" for meta in left)
+    assert engine.state == {}
+
+
 @needs("PutKeyPolicy", "GetKeyPolicy")
 def test_key_policy_rejected_by_the_engine_fails_in_one_line_and_leaves_no_key(stack):
     engine, conn = stack

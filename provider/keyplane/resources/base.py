@@ -310,7 +310,8 @@ class Provider(ResourceProvider):
         if self.__dict__.get("_connection") is None:
             self._connection = connect(self.settings)
         region = props.get("region") if self.regional else None
-        return Api(self._connection, region or self.settings.region)
+        region = region or self.settings.region or getattr(self._connection, "region", None)
+        return Api(self._connection, region)
 
     def normalize(self, inputs: dict) -> dict:
         """Resource hook: canonical inputs before validation (aliases of names, etc.)."""
