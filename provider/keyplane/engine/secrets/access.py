@@ -1,0 +1,134 @@
+"""Who may act on a secret: the secret's resource policy and the caller's identity policies.
+
+Secrets Manager's model (aws-semantics §5.3): in the secret's account an identity policy OR the
+resource policy may allow; from another account both must; an explicit Deny in either wins. The
+KMS half (the key policy of the secret's key) is enforced by KMS itself on the nested
+GenerateDataKey / Decrypt calls, which carry kms:ViaService=secretsmanager — so the AWS managed key,
+whose policy admits only its own account, can never serve another account.
+
+Resource policies are validated with the IAM grammar (`schemas/secret-policy.schema.json` through
+`keyplane.engine.policy`); BlockPublicPolicy refuses policies that open the secret to everyone.
+"""
+from __future__ import annotations
+
+import json
+
+from ..authz import access_denied
+from ..policy import ALLOW, AuthzRequest, decide, parse_policy
+from .errors import PublicPolicyException
+
+# condition keys that pin an "everyone" principal down to known callers
+_NARROWING_KEYS = {"aws:principalaccount", "aws:sourceaccount", "aws:principalorgid", "aws:sourcearn",
+                   "aws:sourcevpc", "aws:sourcevpce", "aws:principalarn", "aws:userid",
+                   "aws:sourceowner", "aws:principalorgpaths", "aws:sourceip", "kms:calleraccount"}
+
+
+def request_context(call, secret=None, extra: dict | None = None) -> dict:
+    ctx = {"aws:CurrentTime": call.now, "aws:EpochTime": int(call.now.timestamp()),
+           "aws:SecureTransport": bool(call.ctx.secure_transport), "aws:RequestedRegion": call.region,
+           "aws:ViaAWSService": bool(call.ctx.via_service)}
+    if call.ctx.source_ip:
+        ctx["aws:SourceIp"] = call.ctx.source_ip
+    if secret is not None:
+        ctx["secretsmanager:SecretId"] = secret.arn
+        ctx["secretsmanager:Name"] = secret.name
+        if secret.description:
+            ctx["secretsmanager:Description"] = secret.description
+        ctx["secretsmanager:KmsKeyId"] = secret.key_id
+        ctx["secretsmanager:SecretPrimaryRegion"] = secret.primary_region or secret.region
+        if secret.rotation_lambda:
+            ctx["secretsmanager:resource/AllowRotationLambdaArn"] = secret.rotation_lambda
+        from ..tagging import get_tags
+        with call.store.read() as conn:
+            for k, v in get_tags(conn, secret.arn).items():
+                ctx[f"secretsmanager:ResourceTag/{k}"] = v
+                ctx[f"aws:ResourceTag/{k}"] = v
+    if extra:
+        ctx.update(extra)
+    return ctx
+
+
+def identity_decision(call, request: AuthzRequest) -> str | None:
+    """Deny / Allow / None over the caller's identity policies; an account root is its account."""
+    registry = getattr(call.engine, "identities", None)
+    lookup = getattr(registry, "identity_policies_for", None)
+    result = None
+    for doc in (lookup(call.principal) if lookup else []):
+        effect = decide(parse_policy(doc, "identity"), request).effect
+        if effect == "Deny":
+            return "Deny"
+        if effect == ALLOW:
+            result = ALLOW
+    if result is None and call.principal.type == "Root":
+        return ALLOW
+    return result
+
+
+def authorize_secret(call, action: str, secret, extra: dict | None = None) -> None:
+    """Allow `action` ("secretsmanager:GetSecretValue") on `secret`, or AccessDeniedException."""
+    if call.ctx.service_event:
+        return
+    request = AuthzRequest(call.principal, action, secret.arn, request_context(call, secret, extra))
+    resource = decide(parse_policy(secret.policy, "secret"), request) if secret.policy else None
+    if resource is not None and resource.denied:
+        raise access_denied(call, action, secret.arn, "with an explicit deny in a resource-based policy")
+    identity = identity_decision(call, request)
+    if identity == "Deny":
+        raise access_denied(call, action, secret.arn, "with an explicit deny in an identity-based policy")
+    resource_allows = resource is not None and resource.allowed
+    if call.principal.account == secret.account:
+        if identity == ALLOW or resource_allows:
+            return
+        raise access_denied(call, action, secret.arn, "no identity-based policy allows")
+    if not resource_allows:
+        raise access_denied(call, action, secret.arn)
+    if identity != ALLOW:
+        raise access_denied(call, action, secret.arn, "no identity-based policy allows")
+
+
+def authorize_account(call, action: str, resource: str = "*", extra: dict | None = None) -> None:
+    """Actions on no particular secret (CreateSecret, ListSecrets, GetRandomPassword)."""
+    if call.ctx.service_event:
+        return
+    request = AuthzRequest(call.principal, action, resource, request_context(call, None, extra))
+    identity = identity_decision(call, request)
+    if identity == "Deny":
+        raise access_denied(call, action, resource, "with an explicit deny in an identity-based policy")
+    if identity != ALLOW:
+        raise access_denied(call, action, resource, "no identity-based policy allows")
+
+
+def broad_access_statements(policy_text: str) -> list[str]:
+    """Sids (or positions) of Allow statements that let anyone in: Principal "*" (or AWS "*")
+    with no condition that pins the caller down."""
+    doc = json.loads(policy_text)
+    statements = doc.get("Statement", [])
+    if isinstance(statements, dict):
+        statements = [statements]
+    found = []
+    for i, st in enumerate(statements):
+        if st.get("Effect") != "Allow":
+            continue
+        principal = st.get("Principal")
+        public = "NotPrincipal" in st or principal == "*"
+        if isinstance(principal, dict):
+            aws = principal.get("AWS")
+            public = public or aws == "*" or (isinstance(aws, list) and "*" in aws)
+        if not public:
+            continue
+        keys = {k.lower() for block in (st.get("Condition") or {}).values() for k in block}
+        if keys & _NARROWING_KEYS:
+            continue
+        found.append(st.get("Sid") or f"Statement[{i}]")
+    return found
+
+
+def check_public(policy_text: str) -> None:
+    if broad_access_statements(policy_text):
+        raise PublicPolicyException("You can't attach this resource policy because it grants "
+                                    "broad access to the secret (BlockPublicPolicy).")
+
+
+def validate_policy(policy_text: str):
+    """The parsed policy, or MalformedPolicyDocumentException in AWS's words."""
+    return parse_policy(policy_text, "secret")

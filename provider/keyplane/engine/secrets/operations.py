@@ -1,0 +1,556 @@
+"""Secrets Manager's secret and version operations: create, read, write, labels, list, delete and
+restore (with the recovery window run by the scheduler), tags.
+
+Every write of a value goes through `model.put_version` (envelope encryption, label moves,
+idempotent ClientRequestToken) and is then pushed to the secret's Region replicas.
+"""
+from __future__ import annotations
+
+import base64
+import json
+from datetime import timedelta
+
+import sqlalchemy as sa
+
+from ..registry import operation
+from ..scheduler import task
+from ..tagging import get_tags, remove_tags, set_tags
+from . import access, replication
+from .errors import (NOT_FOUND, InvalidNextTokenException, InvalidParameterException,
+                     InvalidRequestException, ResourceExistsException, ResourceNotFoundException)
+from .model import (CURRENT, PENDING, PREVIOUS, Secret, all_secrets, as_output, attach_labels,
+                    decrypt_version, delete_secret_rows, due, dt, find_by_name, find_version, holder,
+                    insert_secret, load_secret, load_versions, new_token, put_version,
+                    require_not_deleted, require_primary, resolve_secret, save_secret, save_stages,
+                    secret_arn, tags_out, ts, validate_name, value_of)
+from .tables import secrets as secrets_table
+
+DEFAULT_RECOVERY_DAYS = 30
+
+
+def _tags_dict(tags) -> dict:
+    return {t["Key"]: t.get("Value", "") for t in tags or []}
+
+
+def _touch_changed(call, secret: Secret) -> None:
+    secret.last_changed = ts(call.now)
+
+
+def _check_key_access(call, secret: Secret) -> None:
+    """AWS checks a newly set key once, with SecretVersionId=RequestToValidateKeyAccess."""
+    from .model import encrypt_value
+    encrypt_value(call, secret.arn, secret.key_id, "RequestToValidateKeyAccess", b"")
+
+
+def _after_manual_write(call, secret: Secret) -> None:
+    """A manual new current value counts as a rotation for AutomaticallyAfterDays schedules."""
+    from .rotation import reschedule_after_write
+    reschedule_after_write(call, secret)
+
+
+# ---- create / describe ----------------------------------------------------------------------
+
+@operation("secretsmanager", "CreateSecret")
+def create_secret(call, p):
+    name = p["Name"]
+    validate_name(name)
+    value = value_of(p)
+    tags = _tags_dict(p.get("Tags"))
+    access.authorize_account(call, "secretsmanager:CreateSecret",
+                             extra={"secretsmanager:Name": name,
+                                    **{f"aws:RequestTag/{k}": v for k, v in tags.items()},
+                                    "aws:TagKeys": list(tags)})
+    if p.get("CrossAccountPrimaryARN"):
+        raise InvalidRequestException("Cross-account replicas are not supported by keyplane.")
+    token = p.get("ClientRequestToken")
+    with call.store.write() as conn:
+        existing = find_by_name(conn, call.account, call.region, name)
+        if existing is not None:
+            if existing.scheduled_for_deletion:
+                raise InvalidRequestException(
+                    f"You can't create this secret because a secret with this name is already "
+                    "scheduled for deletion.")
+            versions = load_versions(conn, existing.arn)
+            same = token is not None and any(v.version_id == token for v in versions)
+            if same and value is not None:
+                v = next(v for v in versions if v.version_id == token)
+                if v.kind == value[1] and decrypt_version(call, v) == value[0]:
+                    return {"ARN": existing.arn, "Name": existing.name, "VersionId": token}
+            raise ResourceExistsException(f"The operation failed because the secret {name} already exists.")
+        now = ts(call.now)
+        secret = Secret(arn=secret_arn(call.region, call.account, name), account=call.account,
+                        region=call.region, name=name, created=now, last_changed=now,
+                        description=p.get("Description"), kms_key_id=p.get("KmsKeyId") or None,
+                        secret_type=p.get("Type") or None)
+        call.resource(secret.arn, "AWS::SecretsManager::Secret")
+        insert_secret(conn, secret)
+        if secret.kms_key_id:
+            _check_key_access(call, secret)
+        set_tags(conn, secret.arn, tags)
+        out = {"ARN": secret.arn, "Name": name}
+        if value is not None:
+            v, _ = put_version(call, conn, secret, token or new_token(), value[0], value[1], None)
+            out["VersionId"] = v.version_id
+        save_secret(conn, secret)
+    if p.get("AddReplicaRegions"):
+        out["ReplicationStatus"] = replication.add_replicas(
+            call, secret, p["AddReplicaRegions"], bool(p.get("ForceOverwriteReplicaSecret")))
+    return out
+
+
+def describe(call, conn, secret: Secret) -> dict:
+    versions = load_versions(conn, secret.arn)
+    out = {"ARN": secret.arn, "Name": secret.name, "CreatedDate": dt(secret.created),
+           "LastChangedDate": dt(secret.last_changed)}
+    optional = {"Description": secret.description, "KmsKeyId": secret.kms_key_id, "Type": secret.secret_type,
+                "RotationLambdaARN": secret.rotation_lambda, "LastRotatedDate": dt(secret.last_rotated),
+                "DeletedDate": dt(secret.deleted_date),
+                "LastAccessedDate": dt(_day(secret.last_accessed))}
+    out.update({k: v for k, v in optional.items() if v is not None})
+    if secret.rotation_enabled is not None:
+        out["RotationEnabled"] = bool(secret.rotation_enabled)
+    if secret.rotation_rules:
+        out["RotationRules"] = secret.rules()
+    if secret.rotation_enabled and secret.next_rotation is not None:
+        out["NextRotationDate"] = dt(secret.next_rotation)
+    tags = tags_out(conn, secret.arn)
+    if tags:
+        out["Tags"] = tags
+    out["VersionIdsToStages"] = {v.version_id: list(v.stages) for v in versions if v.stages}
+    if secret.primary_region:
+        out["PrimaryRegion"] = secret.primary_region
+    replicas = secret.replica_list()
+    if replicas:
+        out["PrimaryRegion"] = secret.region
+        out["ReplicationStatus"] = replicas
+    from .rotation import failure_metadata
+    failure = failure_metadata(secret)
+    if failure:
+        # the last failed rotation, where boto3 can see it (AWS's own field for rotation metadata)
+        out["ExternalSecretRotationMetadata"] = failure
+    attrs = secret.get_attrs()
+    if attrs.get("owning_service"):
+        out["OwningService"] = attrs["owning_service"]
+    return out
+
+
+def _day(value: float | None) -> float | None:
+    """LastAccessedDate is kept to the day, as AWS keeps it."""
+    return None if value is None else value - value % 86400
+
+
+@operation("secretsmanager", "DescribeSecret", readonly=True)
+def describe_secret(call, p):
+    secret = resolve_secret(call, p["SecretId"])
+    access.authorize_secret(call, "secretsmanager:DescribeSecret", secret)
+    call.resource(secret.arn, "AWS::SecretsManager::Secret", secret.account)
+    with call.store.read() as conn:
+        out = describe(call, conn, secret)
+    return out
+
+
+# ---- reading values ---------------------------------------------------------------------------
+
+def _note_access(call, secret: Secret, version) -> None:
+    """LastAccessedDate is a date: write it at most once a day per secret, outside the hot path."""
+    today = _day(ts(call.now))
+    if _day(secret.last_accessed) == today:
+        return
+    from .tables import versions as versions_table
+    with call.store.write() as conn:
+        conn.execute(secrets_table.update().where(secrets_table.c.arn == secret.arn).values(last_accessed=today))
+        conn.execute(versions_table.update().where(versions_table.c.secret_arn == secret.arn,
+                                                   versions_table.c.version_id == version.version_id)
+                     .values(last_accessed=today))
+
+
+def read_value(call, secret: Secret, version_id=None, stage=None) -> dict:
+    with call.store.read() as conn:
+        versions = load_versions(conn, secret.arn)
+    v = find_version(versions, version_id, stage)
+    value = decrypt_version(call, v)
+    _note_access(call, secret, v)
+    return {"ARN": secret.arn, "Name": secret.name, "VersionId": v.version_id,
+            **as_output(value, v.kind), "VersionStages": list(v.stages), "CreatedDate": dt(v.created)}
+
+
+@operation("secretsmanager", "GetSecretValue", readonly=True)
+def get_secret_value(call, p):
+    secret = resolve_secret(call, p["SecretId"])
+    call.resource(secret.arn, "AWS::SecretsManager::Secret", secret.account)
+    access.authorize_secret(call, "secretsmanager:GetSecretValue", secret,
+                            {k: v for k, v in (("secretsmanager:VersionId", p.get("VersionId")),
+                                               ("secretsmanager:VersionStage", p.get("VersionStage"))) if v})
+    require_not_deleted(secret, "GetSecretValue")
+    return read_value(call, secret, p.get("VersionId"), p.get("VersionStage"))
+
+
+@operation("secretsmanager", "BatchGetSecretValue", readonly=True)
+def batch_get_secret_value(call, p):
+    ids, filters = p.get("SecretIdList"), p.get("Filters")
+    if ids and filters:
+        raise InvalidParameterException("Either 'SecretIdList' or 'Filters' must be provided, but not both.")
+    if not ids and not filters:
+        raise InvalidParameterException("Either 'SecretIdList' or 'Filters' must be provided.")
+    if ids and p.get("MaxResults"):
+        raise InvalidParameterException("'MaxResults' can only be used with 'Filters'.")
+    values, errors = [], []
+    next_token = None
+    if ids:
+        for secret_id in ids:
+            try:
+                secret = resolve_secret(call, secret_id)
+                access.authorize_secret(call, "secretsmanager:GetSecretValue", secret)
+                require_not_deleted(secret, "GetSecretValue")
+                values.append(read_value(call, secret))
+            except Exception as err:   # noqa: BLE001 - each failure is reported per secret
+                code = getattr(err, "code", "InternalServiceError")
+                errors.append({"SecretId": secret_id, "ErrorCode": code,
+                               "Message": getattr(err, "message", "An internal error occurred.")})
+    else:
+        access.authorize_account(call, "secretsmanager:ListSecrets")
+        listed, next_token = _list(call, filters, False, p.get("MaxResults") or 20, p.get("NextToken"),
+                                   "created-date", "asc")
+        for secret in listed:
+            try:
+                access.authorize_secret(call, "secretsmanager:GetSecretValue", secret)
+                values.append(read_value(call, secret))
+            except Exception as err:   # noqa: BLE001
+                errors.append({"SecretId": secret.arn, "ErrorCode": getattr(err, "code", "InternalServiceError"),
+                               "Message": getattr(err, "message", "An internal error occurred.")})
+    out = {"SecretValues": values, "Errors": errors}
+    if next_token:
+        out["NextToken"] = next_token
+    return out
+
+
+# ---- writing values ---------------------------------------------------------------------------
+
+def _write_value(call, secret: Secret, token: str, value, labels) -> dict:
+    with call.store.write() as conn:
+        v, created = put_version(call, conn, secret, token, value[0], value[1], labels)
+        if created:
+            _touch_changed(call, secret)
+            if CURRENT in v.stages:
+                _after_manual_write(call, secret)
+            abandoned = secret.get_attrs().get("rotation_abandoned")
+            if abandoned:
+                secret.set_attrs(rotation_abandoned=None)
+                call.engine.service_event(call.store, "secretsmanager", "RotationAbandoned", secret.region,
+                                          secret.account, [("AWS::SecretsManager::Secret", secret.arn)],
+                                          {"versionId": abandoned})
+            save_secret(conn, secret)
+    if created:
+        replication.sync_all(call, secret)
+    return {"ARN": secret.arn, "Name": secret.name, "VersionId": v.version_id, "VersionStages": list(v.stages)}
+
+
+@operation("secretsmanager", "PutSecretValue")
+def put_secret_value(call, p):
+    secret = resolve_secret(call, p["SecretId"])
+    call.resource(secret.arn, "AWS::SecretsManager::Secret", secret.account)
+    access.authorize_secret(call, "secretsmanager:PutSecretValue", secret)
+    require_not_deleted(secret, "PutSecretValue")
+    require_primary(secret)
+    value = value_of(p)
+    if value is None:
+        raise InvalidParameterException("You must provide either SecretString or SecretBinary.")
+    out = _write_value(call, secret, p.get("ClientRequestToken") or new_token(), value, p.get("VersionStages"))
+    return out
+
+
+@operation("secretsmanager", "UpdateSecret")
+def update_secret(call, p):
+    secret = resolve_secret(call, p["SecretId"])
+    call.resource(secret.arn, "AWS::SecretsManager::Secret", secret.account)
+    access.authorize_secret(call, "secretsmanager:UpdateSecret", secret,
+                            {"secretsmanager:KmsKeyId": p["KmsKeyId"]} if p.get("KmsKeyId") else None)
+    require_not_deleted(secret, "UpdateSecret")
+    require_primary(secret)
+    value = value_of(p)
+    with call.store.write() as conn:
+        changed = False
+        if "Description" in p:
+            secret.description = p["Description"]
+            changed = True
+        if p.get("Type") is not None:
+            secret.secret_type = p["Type"] or None
+            changed = True
+        if p.get("KmsKeyId") is not None and (p["KmsKeyId"] or None) != secret.kms_key_id:
+            secret.kms_key_id = p["KmsKeyId"] or None
+            _check_key_access(call, secret)
+            changed = True
+        if changed:
+            _touch_changed(call, secret)
+        save_secret(conn, secret)
+        out = {"ARN": secret.arn, "Name": secret.name}
+        if value is not None:
+            token = p.get("ClientRequestToken") or new_token()
+            if any(v.version_id == token for v in load_versions(conn, secret.arn)):
+                raise ResourceExistsException(f"A resource with the ID you requested already exists.")
+            out["VersionId"] = _write_value(call, secret, token, value, None)["VersionId"]
+    if changed and value is None:
+        replication.sync_all(call, secret)
+    return out
+
+
+@operation("secretsmanager", "UpdateSecretVersionStage")
+def update_secret_version_stage(call, p):
+    secret = resolve_secret(call, p["SecretId"])
+    call.resource(secret.arn, "AWS::SecretsManager::Secret", secret.account)
+    stage = p["VersionStage"]
+    access.authorize_secret(call, "secretsmanager:UpdateSecretVersionStage", secret,
+                            {"secretsmanager:VersionStage": stage})
+    require_not_deleted(secret, "UpdateSecretVersionStage")
+    require_primary(secret)
+    move_to, remove_from = p.get("MoveToVersionId"), p.get("RemoveFromVersionId")
+    if not move_to and not remove_from:
+        raise InvalidParameterException("You must specify MoveToVersionId or RemoveFromVersionId.")
+    with call.store.write() as conn:
+        move_stage(call, conn, secret, stage, move_to, remove_from)
+        _touch_changed(call, secret)
+        save_secret(conn, secret)
+    replication.sync_all(call, secret)
+    return {"ARN": secret.arn, "Name": secret.name}
+
+
+def move_stage(call, conn, secret: Secret, stage: str, move_to: str | None, remove_from: str | None) -> None:
+    versions = load_versions(conn, secret.arn)
+    by_id = {v.version_id: v for v in versions}
+    for vid in (move_to, remove_from):
+        if vid and vid not in by_id:
+            raise ResourceNotFoundException(
+                f"Secrets Manager can't find the specified secret value for VersionId: {vid}")
+    current = holder(versions, stage)
+    if move_to:
+        target = by_id[move_to]
+        if current is not None and current is not target:
+            if remove_from != current.version_id:
+                raise InvalidParameterException(
+                    f"The parameter RemoveFromVersionId can't be empty. Staging label {stage} is "
+                    f"currently attached to version {current.version_id}, so you must explicitly "
+                    "reference that version in RemoveFromVersionId.")
+        elif remove_from and remove_from != move_to and stage not in by_id[remove_from].stages:
+            raise InvalidParameterException(
+                f"The staging label {stage} is not attached to the version {remove_from}.")
+        attach_labels(versions, target, [stage])
+    else:
+        source = by_id[remove_from]
+        if stage not in source.stages:
+            raise InvalidParameterException(
+                f"The staging label {stage} is not attached to the version {remove_from}.")
+        if stage == CURRENT:
+            raise InvalidParameterException(
+                "You can only move staging label AWSCURRENT to a different secret version. It "
+                "can't be completely removed.")
+        source.stages.remove(stage)
+    save_stages(conn, versions)
+
+
+# ---- listing --------------------------------------------------------------------------------
+
+def _matches(filters, secret: Secret, tags: dict, owning: str | None) -> bool:
+    for f in filters or []:
+        key, values = f["Key"], f["Values"]
+        candidates = {
+            "name": [secret.name], "description": [secret.description or ""],
+            "tag-key": list(tags), "tag-value": list(tags.values()),
+            "primary-region": [secret.primary_region or secret.region],
+            "owning-service": [owning or ""],
+            "all": [secret.name, secret.description or "", *tags, *tags.values(),
+                    secret.primary_region or secret.region, owning or ""],
+        }[key]
+        positive = [v for v in values if not v.startswith("!")]
+        negative = [v[1:] for v in values if v.startswith("!")]
+        if key in ("primary-region", "owning-service"):
+            hit = lambda v: any(c == v for c in candidates)               # noqa: E731
+        else:
+            hit = lambda v: any(c.lower().startswith(v.lower()) for c in candidates)   # noqa: E731
+        if positive and not any(hit(v) for v in positive):
+            return False
+        if any(hit(v) for v in negative):
+            return False
+    return True
+
+
+def _decode_token(token: str | None) -> int:
+    if not token:
+        return 0
+    try:
+        return int(json.loads(base64.urlsafe_b64decode(token.encode()))["o"])
+    except Exception:
+        raise InvalidNextTokenException("The NextToken value is invalid.") from None
+
+
+def _encode_token(offset: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"o": offset}).encode()).decode()
+
+
+_SORT = {"created-date": lambda s: (s.created, s.name), "name": lambda s: s.name,
+         "last-changed-date": lambda s: (s.last_changed or 0, s.name),
+         "last-accessed-date": lambda s: (s.last_accessed or 0, s.name)}
+
+
+def _list(call, filters, include_deleted, limit, token, sort_by, sort_order):
+    offset = _decode_token(token)
+    with call.store.read() as conn:
+        secrets = all_secrets(conn, call.account, call.region)
+        chosen = []
+        for s in secrets:
+            if s.scheduled_for_deletion and not include_deleted:
+                continue
+            tags = get_tags(conn, s.arn)
+            if _matches(filters, s, tags, s.get_attrs().get("owning_service")):
+                chosen.append(s)
+    chosen.sort(key=_SORT[sort_by or "created-date"], reverse=(sort_order == "desc"))
+    page = chosen[offset:offset + limit]
+    more = offset + limit < len(chosen)
+    return page, (_encode_token(offset + limit) if more else None)
+
+
+@operation("secretsmanager", "ListSecrets", readonly=True)
+def list_secrets(call, p):
+    access.authorize_account(call, "secretsmanager:ListSecrets")
+    page, token = _list(call, p.get("Filters"), bool(p.get("IncludePlannedDeletion")),
+                        p.get("MaxResults") or 100, p.get("NextToken"), p.get("SortBy"), p.get("SortOrder") or "asc")
+    entries = []
+    with call.store.read() as conn:
+        for s in page:
+            d = describe(call, conn, s)
+            d["SecretVersionsToStages"] = d.pop("VersionIdsToStages")
+            d.pop("ReplicationStatus", None)
+            entries.append(d)
+    out = {"SecretList": entries}
+    if token:
+        out["NextToken"] = token
+    return out
+
+
+@operation("secretsmanager", "ListSecretVersionIds", readonly=True)
+def list_secret_version_ids(call, p):
+    secret = resolve_secret(call, p["SecretId"])
+    access.authorize_secret(call, "secretsmanager:ListSecretVersionIds", secret)
+    with call.store.read() as conn:
+        versions = load_versions(conn, secret.arn)
+    if not p.get("IncludeDeprecated"):
+        versions = [v for v in versions if v.stages]
+    versions.sort(key=lambda v: (-v.created, v.version_id))
+    offset, limit = _decode_token(p.get("NextToken")), p.get("MaxResults") or 100
+    page = versions[offset:offset + limit]
+    entries = []
+    for v in page:
+        e = {"VersionId": v.version_id, "CreatedDate": dt(v.created), "KmsKeyIds": [v.kms_key_arn]}
+        if v.stages:
+            e["VersionStages"] = list(v.stages)
+        if v.last_accessed is not None:
+            e["LastAccessedDate"] = dt(v.last_accessed)
+        entries.append(e)
+    out = {"Versions": entries, "ARN": secret.arn, "Name": secret.name}
+    if offset + limit < len(versions):
+        out["NextToken"] = _encode_token(offset + limit)
+    return out
+
+
+# ---- deletion ---------------------------------------------------------------------------------
+
+@operation("secretsmanager", "DeleteSecret")
+def delete_secret(call, p):
+    window, force = p.get("RecoveryWindowInDays"), bool(p.get("ForceDeleteWithoutRecovery"))
+    if window is not None and force:
+        raise InvalidParameterException(
+            "You can't use ForceDeleteWithoutRecovery in conjunction with RecoveryWindowInDays.")
+    if window is not None and not 7 <= window <= 30:
+        raise InvalidParameterException(
+            "The RecoveryWindowInDays value must be between 7 and 30 days (inclusive).")
+    try:
+        secret = resolve_secret(call, p["SecretId"])
+    except ResourceNotFoundException:
+        if force:       # AWS: force-deleting a missing secret is not an error
+            return {"ARN": p["SecretId"] if p["SecretId"].startswith("arn:") else None,
+                    "Name": None, "DeletionDate": call.now}
+        raise
+    call.resource(secret.arn, "AWS::SecretsManager::Secret", secret.account)
+    access.authorize_secret(call, "secretsmanager:DeleteSecret", secret,
+                            {"secretsmanager:RecoveryWindowInDays": window or DEFAULT_RECOVERY_DAYS,
+                             "secretsmanager:ForceDeleteWithoutRecovery": force})
+    if secret.replica_list():
+        raise InvalidRequestException(
+            "You can't delete secret " + secret.name + " that has replica regions. Remove the "
+            "replicas with RemoveRegionsFromReplication first.")
+    if secret.is_replica:
+        raise InvalidRequestException(
+            "You can't delete a replica secret directly. Remove it from replication in the primary Region.")
+    with call.store.write() as conn:
+        if force:
+            delete_secret_rows(conn, secret.arn)
+            return {"ARN": secret.arn, "Name": secret.name, "DeletionDate": call.now}
+        if secret.scheduled_for_deletion:
+            raise InvalidRequestException(
+                "You can't perform this operation on the secret because it was already scheduled for deletion.")
+        secret.deleted_date = ts(call.now)
+        secret.deletion_date = ts(call.now + timedelta(days=window or DEFAULT_RECOVERY_DAYS))
+        save_secret(conn, secret)
+    call.engine.service_event(call.store, "secretsmanager", "StartSecretVersionDelete", secret.region,
+                              secret.account, [("AWS::SecretsManager::Secret", secret.arn)])
+    return {"ARN": secret.arn, "Name": secret.name, "DeletionDate": dt(secret.deletion_date)}
+
+
+@operation("secretsmanager", "RestoreSecret")
+def restore_secret(call, p):
+    secret = resolve_secret(call, p["SecretId"])
+    call.resource(secret.arn, "AWS::SecretsManager::Secret", secret.account)
+    access.authorize_secret(call, "secretsmanager:RestoreSecret", secret)
+    with call.store.write() as conn:
+        secret.deleted_date = secret.deletion_date = None
+        save_secret(conn, secret)
+    call.engine.service_event(call.store, "secretsmanager", "CancelSecretVersionDelete", secret.region,
+                              secret.account, [("AWS::SecretsManager::Secret", secret.arn)])
+    return {"ARN": secret.arn, "Name": secret.name}
+
+
+@task("secretsmanager.delete-secrets")
+def delete_due_secrets(engine, store, now) -> int:
+    """Secrets whose recovery window has passed are removed for good, versions and tags too."""
+    done = 0
+    with store.write() as conn:
+        for secret in due(conn, secrets_table.c.deletion_date, now.timestamp()):
+            delete_secret_rows(conn, secret.arn)
+            engine.service_event(store, "secretsmanager", "EndSecretVersionDelete", secret.region,
+                                 secret.account, [("AWS::SecretsManager::Secret", secret.arn)])
+            done += 1
+    return done
+
+
+# ---- tags -----------------------------------------------------------------------------------
+
+@operation("secretsmanager", "TagResource")
+def tag_resource(call, p):
+    secret = resolve_secret(call, p["SecretId"])
+    call.resource(secret.arn, "AWS::SecretsManager::Secret", secret.account)
+    tags = _tags_dict(p["Tags"])
+    access.authorize_secret(call, "secretsmanager:TagResource", secret,
+                            {**{f"aws:RequestTag/{k}": v for k, v in tags.items()}, "aws:TagKeys": list(tags)})
+    with call.store.write() as conn:
+        existing = get_tags(conn, secret.arn)
+        if len(set(existing) | set(tags)) > 50:
+            raise InvalidParameterException("A secret can have at most 50 tags.")
+        for k in tags:
+            if k.lower().startswith("aws:"):
+                raise InvalidParameterException("Tag keys that start with 'aws:' are reserved for AWS use.")
+        set_tags(conn, secret.arn, tags)
+    replication.sync_all(call, secret)
+    return {}
+
+
+@operation("secretsmanager", "UntagResource")
+def untag_resource(call, p):
+    secret = resolve_secret(call, p["SecretId"])
+    call.resource(secret.arn, "AWS::SecretsManager::Secret", secret.account)
+    access.authorize_secret(call, "secretsmanager:UntagResource", secret, {"aws:TagKeys": list(p["TagKeys"])})
+    with call.store.write() as conn:
+        remove_tags(conn, secret.arn, p["TagKeys"])
+    replication.sync_all(call, secret)
+    return {}
+
+
+__all__ = ["describe", "read_value", "move_stage", "PENDING", "PREVIOUS", "sa", "load_secret", "NOT_FOUND"]

@@ -1,0 +1,243 @@
+"""Rotation: RotateSecret / CancelRotateSecret, the four-step run, and the schedule that drives it.
+
+A run calls the secret's rotator (named in RotationLambdaARN, see `rotators.py`) with the Lambda
+event for createSecret → setSecret → testSecret → finishSecret, then drops AWSPENDING from the new
+AWSCURRENT. It runs as the service, after the transaction that asked for it has committed, so a
+failing step never takes the request down with it. A failed run leaves AWSCURRENT where it was
+(a rotator that can undo its setSecret does so), records the failure — a `RotationFailed` service
+event in the audit trail, an event on the bus, and `keyplane:LastRotationFailure` in DescribeSecret's
+ExternalSecretRotationMetadata — keeps AWSPENDING for the retry, and is retried with the same token
+when the schedule next comes due (`secretsmanager.rotate-secrets`).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from datetime import datetime, timedelta
+
+from ..core import RequestContext
+from ..identity import Principal
+from ..registry import operation
+from ..scheduler import task
+from . import access
+from .errors import InvalidParameterException, InvalidRequestException
+from .model import (CURRENT, PENDING, Secret, dt, holder, load_secret, load_versions, require_not_deleted,
+                    require_primary, resolve_secret, save_secret, save_stages, ts)
+from .rotators import RotatorError, resolve_rotator, validate_rotator
+from .schedule import next_window, validate_rules
+from .tables import secrets as secrets_table
+
+log = logging.getLogger("keyplane.secrets.rotation")
+STEPS = ("createSecret", "setSecret", "testSecret", "finishSecret")
+FAILURE_KEY = "keyplane:LastRotationFailure"
+
+
+def _emit(engine, store, secret: Secret, name: str, details: dict) -> None:
+    engine.service_event(store, "secretsmanager", name, secret.region, secret.account,
+                         [("AWS::SecretsManager::Secret", secret.arn)], details)
+    try:
+        from .. import events   # the shared event bus, when there is one
+    except ImportError:
+        return
+    publish = getattr(events, "publish", None)
+    if publish is not None:
+        try:
+            publish(engine, {"source": "aws.secretsmanager", "detail-type": name, "region": secret.region,
+                             "account": secret.account, "resources": [secret.arn], "detail": details})
+        except Exception:      # noqa: BLE001 - a broken sink must not break rotation
+            log.exception("could not publish %s", name)
+
+
+def in_progress(versions) -> bool:
+    pending, current = holder(versions, PENDING), holder(versions, CURRENT)
+    return pending is not None and pending is not current
+
+
+@operation("secretsmanager", "RotateSecret")
+def rotate_secret(call, p):
+    secret = resolve_secret(call, p["SecretId"])
+    call.resource(secret.arn, "AWS::SecretsManager::Secret", secret.account)
+    rules = p.get("RotationRules")
+    lambda_arn = p.get("RotationLambdaARN") or None
+    immediate = p.get("RotateImmediately", True)
+    access.authorize_secret(call, "secretsmanager:RotateSecret", secret, {
+        k: v for k, v in (("secretsmanager:RotationLambdaARN", lambda_arn),
+                          ("secretsmanager:ModifyRotationRules", rules is not None),
+                          ("secretsmanager:RotateImmediately", bool(immediate))) if v is not None})
+    require_not_deleted(secret, "RotateSecret")
+    require_primary(secret)
+    if p.get("ExternalSecretRotationMetadata") or p.get("ExternalSecretRotationRoleArn"):
+        raise InvalidParameterException("External secret rotation is not supported by keyplane.")
+    if lambda_arn is not None:
+        validate_rotator(lambda_arn)
+    rules = validate_rules(rules) if rules is not None else None
+    with call.store.write() as conn:
+        versions = load_versions(conn, secret.arn)
+        if in_progress(versions):
+            raise InvalidRequestException(
+                "A previous rotation isn't complete. That rotation will be reattempted.")
+        lambda_arn = lambda_arn or secret.rotation_lambda
+        if not lambda_arn:
+            raise InvalidRequestException(
+                "No Lambda rotation function ARN is associated with this secret.")
+        rules = rules or secret.rules()
+        if immediate and holder(versions, CURRENT) is None:
+            raise InvalidRequestException("You can't rotate a secret that has no AWSCURRENT version.")
+        secret.rotation_lambda = lambda_arn
+        secret.rotation_enabled = True
+        secret.rotation_rules = json.dumps(rules) if rules else None
+        if rules:
+            secret.next_rotation = ts(next_window(rules, call.now))
+        save_secret(conn, secret)
+    token = p.get("ClientRequestToken") or str(uuid.uuid4())
+    out = {"ARN": secret.arn, "Name": secret.name}
+    if immediate:
+        engine, store, region = call.engine, call.store, call.region
+        # after commit: the run writes versions through the API, in its own transactions
+        store.after_commit(lambda: run_rotation(engine, store, region, secret.arn, token))
+        out["VersionId"] = token
+    return out
+
+
+@operation("secretsmanager", "CancelRotateSecret")
+def cancel_rotate_secret(call, p):
+    secret = resolve_secret(call, p["SecretId"])
+    call.resource(secret.arn, "AWS::SecretsManager::Secret", secret.account)
+    access.authorize_secret(call, "secretsmanager:CancelRotateSecret", secret)
+    require_not_deleted(secret, "CancelRotateSecret")
+    with call.store.write() as conn:
+        versions = load_versions(conn, secret.arn)
+        pending = holder(versions, PENDING)
+        secret.rotation_enabled = False
+        secret.next_rotation = None
+        save_secret(conn, secret)
+    out = {"ARN": secret.arn, "Name": secret.name}
+    if pending is not None:
+        out["VersionId"] = pending.version_id   # left for the caller to clean up, as on AWS
+    return out
+
+
+def reschedule_after_write(call, secret: Secret) -> None:
+    """A manual new AWSCURRENT counts as a rotation for AutomaticallyAfterDays."""
+    rules = secret.rules()
+    if secret.rotation_enabled and rules and rules.get("AutomaticallyAfterDays"):
+        secret.next_rotation = ts(next_window(rules, call.now))
+
+
+def _service_context(secret: Secret, region: str) -> RequestContext:
+    return RequestContext(principal=Principal.root(secret.account), region=region,
+                          user_agent="secretsmanager.amazonaws.com")
+
+
+def run_rotation(engine, store, region: str, arn: str, token: str | None = None) -> bool:
+    """One rotation run; True when it succeeded. Never raises: failures are recorded."""
+    with store.read() as conn:
+        secret = load_secret(conn, arn)
+        versions = load_versions(conn, arn) if secret else []
+    if secret is None or secret.scheduled_for_deletion or not secret.rotation_lambda:
+        return False
+    pending = holder(versions, PENDING)
+    if in_progress(versions):
+        token = pending.version_id       # retry the unfinished rotation with its own token
+    token = token or str(uuid.uuid4())
+    event_base = {"SecretId": arn, "ClientRequestToken": token,
+                  "RotationToken": str(uuid.uuid4())}
+    _emit(engine, store, secret, "RotationStarted", {"versionId": token})
+    step = "createSecret"
+    rotator = None
+    try:
+        rotator = resolve_rotator(secret.rotation_lambda)
+        ctx = _service_context(secret, region)
+        for step in STEPS:
+            rotator.invoke(engine, ctx, {**event_base, "Step": step})
+    except Exception as exc:      # noqa: BLE001 - every failure is recorded, none propagates
+        message = str(exc) if isinstance(exc, RotatorError) else f"{type(exc).__name__}: {exc}"
+        message = _scrub(message, secret)
+        if rotator is not None:
+            try:
+                rotator.rollback(engine, _service_context(secret, region), {**event_base, "Step": step})
+            except Exception:     # noqa: BLE001
+                log.exception("rollback of a failed rotation of %s failed", arn)
+        _record(engine, store, arn, region, token, step, message)
+        return False
+    finally:
+        if rotator is not None:
+            rotator.close()
+    _finish(engine, store, arn, token)
+    return True
+
+
+def _scrub(message: str, secret: Secret) -> str:
+    """A step's error must not carry a password (psycopg quotes connection strings)."""
+    import re
+    return re.sub(r"password=\S+", "password=***", message)[:1000]
+
+
+def _record(engine, store, arn, region, token, step, message) -> None:
+    now = engine.clock.now()
+    with store.write() as conn:
+        secret = load_secret(conn, arn)
+        if secret is None:
+            return
+        secret.set_attrs(rotation_failure={"step": step, "message": message, "versionId": token,
+                                           "time": now.isoformat()})
+        rules = secret.rules()
+        if rules:
+            secret.next_rotation = ts(next_window(rules, now))
+        save_secret(conn, secret)
+    _emit(engine, store, secret, "RotationFailed", {"versionId": token, "step": step, "message": message})
+
+
+def _finish(engine, store, arn, token) -> None:
+    now = engine.clock.now()
+    with store.write() as conn:
+        secret = load_secret(conn, arn)
+        versions = load_versions(conn, arn)
+        current = holder(versions, CURRENT)
+        if current is None or current.version_id != token:
+            secret.set_attrs(rotation_failure={"step": "finishSecret", "versionId": token,
+                                               "message": "finishSecret did not move AWSCURRENT to the new version",
+                                               "time": now.isoformat()})
+            save_secret(conn, secret)
+            ok = False
+        else:
+            if PENDING in current.stages:
+                current.stages.remove(PENDING)
+                save_stages(conn, [current])
+            secret.last_rotated = ts(now)
+            secret.set_attrs(rotation_failure=None)
+            rules = secret.rules()
+            if rules:
+                secret.next_rotation = ts(next_window(rules, now))
+            save_secret(conn, secret)
+            ok = True
+    from . import replication
+    replication.sync_stored(engine, store, arn)
+    _emit(engine, store, secret, "RotationSucceeded" if ok else "RotationFailed", {"versionId": token})
+
+
+def failure_metadata(secret: Secret) -> list[dict]:
+    failure = secret.get_attrs().get("rotation_failure")
+    if not failure:
+        return []
+    text = f"{failure['time']} {failure['step']}: {failure['message']}"
+    return [{"Key": FAILURE_KEY, "Value": text[:2048]}]
+
+
+@task("secretsmanager.rotate-secrets")
+def rotate_due_secrets(engine, store, now: datetime) -> int:
+    """Run every rotation whose window has begun (and retry the ones that failed)."""
+    with store.read() as conn:
+        rows = conn.execute(secrets_table.select().where(
+            secrets_table.c.rotation_enabled.is_(True), secrets_table.c.next_rotation.is_not(None),
+            secrets_table.c.next_rotation <= now.timestamp(), secrets_table.c.deleted_date.is_(None)))
+        due = [(r.arn, r.region) for r in rows]
+    done = 0
+    for arn, region in due:
+        if run_rotation(engine, store, region, arn):
+            done += 1
+    return done
+
+
+__all__ = ["run_rotation", "failure_metadata", "reschedule_after_write", "timedelta", "dt"]

@@ -1,0 +1,137 @@
+"""Fixtures for Secrets Manager tests: a Secrets Manager client, and a throw-away PostgreSQL cluster
+that really checks passwords (scram-sha-256), because the machine's server trusts everyone and a
+rotation test must see the old password refused."""
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+
+import pytest
+
+
+def _root_require():
+    """tests/conftest.py's `require` (both files are named conftest, so it is loaded by path)."""
+    import importlib.util
+    import pathlib
+    import sys
+    name = "keyplane_tests_root_conftest"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, pathlib.Path(__file__).parents[1] / "conftest.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        sys.modules[name] = module
+    return sys.modules[name].require
+
+
+require = _root_require()
+
+SUPERUSER_PASSWORD = "kp-super-" + uuid.uuid4().hex
+
+
+def _pg_bin() -> str | None:
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    return os.path.dirname(found[-1]) if found else None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Cluster:
+    def __init__(self, host: str, port: int):
+        self.host, self.port = host, port
+        self.superuser, self.superuser_password = "postgres", SUPERUSER_PASSWORD
+
+    def connect(self, user: str = "postgres", password: str = SUPERUSER_PASSWORD, dbname: str = "postgres"):
+        import psycopg
+        return psycopg.connect(host=self.host, port=self.port, user=user, password=password, dbname=dbname,
+                               autocommit=True, connect_timeout=5)
+
+    def can_login(self, user: str, password: str, dbname: str = "postgres") -> bool:
+        import psycopg
+        try:
+            self.connect(user, password, dbname).close()
+            return True
+        except psycopg.OperationalError:
+            return False
+
+    def create_role(self, name: str, password: str, *extra: str) -> None:
+        from psycopg import sql
+        with self.connect() as conn:
+            conn.execute(sql.SQL("CREATE ROLE {} WITH LOGIN PASSWORD {} " + " ".join(extra)).format(
+                sql.Identifier(name), sql.Literal(password)))
+
+
+@pytest.fixture(scope="session")
+def scram_postgres():
+    """A PostgreSQL cluster of our own (initdb --auth=scram-sha-256, pg_ctl) on a free port, run as
+    the postgres OS user in a temp dir it owns; stopped and removed afterwards."""
+    bindir = _pg_bin()
+    require(bindir is not None, "PostgreSQL server binaries (/usr/lib/postgresql/*/bin) are not installed")
+    try:
+        pg_user = pwd.getpwnam("postgres")
+    except KeyError:
+        pg_user = None
+    require(pg_user is not None, "no 'postgres' OS user to run a throw-away cluster as")
+    require(os.geteuid() == 0 or os.geteuid() == pg_user.pw_uid,
+            "a throw-away cluster must run as the postgres user (run the tests as root or postgres)")
+    base = tempfile.mkdtemp(prefix="keyplane-pg-")
+    os.chown(base, pg_user.pw_uid, pg_user.pw_gid)
+    data, pwfile = os.path.join(base, "data"), os.path.join(base, "pw")
+    with open(pwfile, "w") as f:
+        f.write(SUPERUSER_PASSWORD + "\n")
+    os.chown(pwfile, pg_user.pw_uid, pg_user.pw_gid)
+    os.chmod(pwfile, 0o600)
+    port = _free_port()
+
+    def as_postgres():
+        if os.geteuid() == 0:
+            os.setgid(pg_user.pw_gid)
+            os.setuid(pg_user.pw_uid)
+
+    def run(*args):
+        return subprocess.run(args, preexec_fn=as_postgres, cwd=base, capture_output=True, text=True,
+                              env={"PATH": os.environ.get("PATH", ""), "LC_ALL": "C.UTF-8"}, timeout=120)
+
+    r = run(f"{bindir}/initdb", "-D", data, "-U", "postgres", "--auth=scram-sha-256",
+            f"--pwfile={pwfile}", "-E", "UTF8", "--no-sync")
+    if r.returncode != 0:
+        shutil.rmtree(base, ignore_errors=True)
+        pytest.fail(f"initdb failed: {r.stderr}")
+    r = run(f"{bindir}/pg_ctl", "-D", data, "-l", os.path.join(base, "log"), "-w", "-t", "60",
+            "-o", f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off", "start")
+    if r.returncode != 0:
+        log = open(os.path.join(base, "log")).read() if os.path.exists(os.path.join(base, "log")) else ""
+        shutil.rmtree(base, ignore_errors=True)
+        pytest.fail(f"pg_ctl start failed: {r.stderr} {log}")
+    try:
+        cluster = Cluster("127.0.0.1", port)
+        for _ in range(50):
+            try:
+                cluster.connect().close()
+                break
+            except Exception:   # noqa: BLE001 - the server may still be starting
+                time.sleep(0.1)
+        yield cluster
+    finally:
+        run(f"{bindir}/pg_ctl", "-D", data, "-m", "immediate", "-w", "stop")
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def sm(kp):
+    return kp.client("secretsmanager", region="us-east-1")
+
+
+@pytest.fixture
+def role_name():
+    return "app_" + uuid.uuid4().hex[:8]
