@@ -1,0 +1,210 @@
+"""The event bus: EventBridge-shaped events (parameter-policy actions, parameter changes, rotation,
+deletion) and their delivery to sinks.
+
+An event is written to the store's outbox in the same transaction as the change it reports, with
+one delivery row per configured sink, so a crash or a receiver that is down loses nothing. The
+scheduler (`~events.deliver`) delivers what is due: a JSON-lines file sink appends a line, a webhook
+sink POSTs the JSON. A failed delivery is retried with exponential backoff measured on the injected
+clock (never by sleeping); deliveries to one sink keep their order, so a down receiver holds back
+its own queue and nobody else's. Delivered rows are removed.
+
+Sinks are named by a spec string that any process can rebuild a sink from (`file:/path/events.jsonl`,
+`webhook:https://host/hook`), so whichever server runs the scheduler can deliver what another
+server emitted. They come from `configure(engine, file=..., webhooks=[...])` (the server's options)
+or, when nothing was configured, from KEYPLANE_EVENTS_FILE and KEYPLANE_EVENTS_WEBHOOKS (comma
+separated).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import urllib.error
+import urllib.request
+import uuid
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from .scheduler import task
+from .store import create_tables, metadata, migration
+
+log = logging.getLogger("keyplane.events")
+
+outbox = sa.Table(
+    "event_outbox", metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("event_id", sa.String(36), nullable=False),
+    sa.Column("created", sa.Float, nullable=False),
+    sa.Column("detail_type", sa.String(128), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+)
+
+deliveries = sa.Table(
+    "event_deliveries", metadata,
+    sa.Column("seq", sa.Integer, primary_key=True),
+    sa.Column("sink", sa.String(2048), primary_key=True),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("next_attempt_at", sa.Float, nullable=False),
+    sa.Column("last_error", sa.Text),
+    sa.Index("ix_event_deliveries_due", "next_attempt_at"),
+)
+
+migration("events.0001_outbox_deliveries")(create_tables(outbox, deliveries))
+
+BACKOFF_FIRST_SECONDS = 5.0
+BACKOFF_MAX_SECONDS = 900.0
+WEBHOOK_TIMEOUT_SECONDS = 5.0
+BATCH = 500
+
+
+def backoff(attempts: int) -> float:
+    """Seconds to wait after the `attempts`-th failure: 5 s, 10 s, 20 s ... at most 15 minutes."""
+    return min(BACKOFF_FIRST_SECONDS * 2 ** max(attempts - 1, 0), BACKOFF_MAX_SECONDS)
+
+
+# ---- sinks -------------------------------------------------------------------------------------
+class JsonLinesSink:
+    """Appends one JSON document per line; the line is flushed to disk before it counts as sent."""
+
+    _locks: dict[str, threading.Lock] = {}
+
+    def __init__(self, path: str):
+        self.path = os.path.abspath(path)
+        self.spec = "file:" + self.path
+
+    def send(self, body: str) -> None:
+        lock = self._locks.setdefault(self.path, threading.Lock())
+        with lock:
+            os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
+            with open(self.path, "a", encoding="utf-8") as f:
+                f.write(body + "\n")
+                f.flush()
+                os.fsync(f.fileno())
+
+
+class WebhookSink:
+    """POSTs the event as JSON; any 2xx is a delivery, anything else (or no answer) a retry."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.spec = "webhook:" + url
+
+    def send(self, body: str) -> None:
+        event_id = json.loads(body).get("id", "")
+        req = urllib.request.Request(self.url, data=body.encode(), method="POST", headers={
+            "Content-Type": "application/json", "User-Agent": "keyplane-events",
+            "X-Keyplane-Event-Id": event_id})
+        try:
+            with urllib.request.urlopen(req, timeout=WEBHOOK_TIMEOUT_SECONDS) as resp:
+                status = resp.status
+        except urllib.error.HTTPError as exc:
+            raise RuntimeError(f"HTTP {exc.code}") from None
+        if not 200 <= status < 300:
+            raise RuntimeError(f"HTTP {status}")
+
+
+def sink_from_spec(spec: str):
+    kind, _, target = spec.partition(":")
+    if kind == "file":
+        return JsonLinesSink(target)
+    if kind == "webhook":
+        return WebhookSink(target)
+    raise ValueError(f"unknown event sink {spec!r}")
+
+
+def configure(engine, *, file: str | None = None, webhooks=()) -> list[str]:
+    """Set the sinks events emitted through `engine` go to (replacing the environment's)."""
+    specs = []
+    if file:
+        specs.append(JsonLinesSink(file).spec)
+    specs.extend(WebhookSink(url).spec for url in webhooks)
+    engine.event_sinks = specs
+    return specs
+
+
+def sinks_for(engine) -> list[str]:
+    specs = getattr(engine, "event_sinks", None)
+    if specs is None:
+        specs = []
+        if os.environ.get("KEYPLANE_EVENTS_FILE"):
+            specs.append(JsonLinesSink(os.environ["KEYPLANE_EVENTS_FILE"]).spec)
+        for url in filter(None, (os.environ.get("KEYPLANE_EVENTS_WEBHOOKS") or "").split(",")):
+            specs.append(WebhookSink(url.strip()).spec)
+    return specs
+
+
+# ---- emitting ----------------------------------------------------------------------------------
+def event(detail_type: str, source: str, *, account: str, region: str, time: datetime,
+          resources: list[str], detail: dict) -> dict:
+    """An event in EventBridge's envelope."""
+    return {"version": "0", "id": str(uuid.uuid4()), "detail-type": detail_type, "source": source,
+            "account": account, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ"), "region": region,
+            "resources": resources, "detail": detail}
+
+
+def emit(engine, conn, evt: dict, now: datetime) -> None:
+    """Queue `evt` for every sink, inside the caller's transaction (it commits with the change)."""
+    at = now.timestamp()
+    seq = conn.execute(outbox.insert().values(event_id=evt["id"], created=at, detail_type=evt["detail-type"],
+                                              body=json.dumps(evt, sort_keys=True))).inserted_primary_key[0]
+    for spec in sinks_for(engine):
+        conn.execute(deliveries.insert().values(seq=seq, sink=spec, attempts=0, next_attempt_at=at))
+
+
+# ---- delivering --------------------------------------------------------------------------------
+def deliver_due(engine, store, now: datetime) -> int:
+    """Send what is due, sink by sink in event order; returns how many deliveries succeeded."""
+    at = now.timestamp()
+    with store.read() as conn:
+        rows = conn.execute(
+            sa.select(deliveries.c.seq, deliveries.c.sink, deliveries.c.attempts,
+                      deliveries.c.next_attempt_at, outbox.c.body)
+            .join(outbox, outbox.c.seq == deliveries.c.seq)
+            .order_by(deliveries.c.sink, deliveries.c.seq).limit(BATCH)).all()
+    done: list[tuple[int, str]] = []
+    failed: list[tuple[int, str, int, str]] = []
+    blocked: set[str] = set()
+    for row in rows:
+        if row.sink in blocked:
+            continue
+        if row.next_attempt_at > at:
+            blocked.add(row.sink)      # this sink's oldest event waits: keep the order
+            continue
+        try:
+            sink_from_spec(row.sink).send(row.body)
+        except Exception as exc:  # noqa: BLE001 - any failure is a retry later
+            log.warning("event %s to %s failed (attempt %d): %s", row.seq, row.sink, row.attempts + 1, exc)
+            failed.append((row.seq, row.sink, row.attempts + 1, str(exc)[:500]))
+            blocked.add(row.sink)
+            continue
+        done.append((row.seq, row.sink))
+    if done or failed:
+        with store.write() as conn:
+            for seq, spec in done:
+                conn.execute(deliveries.delete().where(deliveries.c.seq == seq, deliveries.c.sink == spec))
+            for seq, spec, attempts, error in failed:
+                conn.execute(deliveries.update().where(deliveries.c.seq == seq, deliveries.c.sink == spec)
+                             .values(attempts=attempts, next_attempt_at=at + backoff(attempts), last_error=error))
+            seqs = {seq for seq, _ in done}
+            if seqs:
+                pending = sa.select(deliveries.c.seq).where(deliveries.c.seq.in_(seqs))
+                conn.execute(outbox.delete().where(outbox.c.seq.in_(seqs), outbox.c.seq.not_in(pending)))
+    return len(done)
+
+
+def pending(store) -> list[dict]:
+    """Undelivered events with their sinks and attempts (operators' view; tests)."""
+    with store.read() as conn:
+        rows = conn.execute(sa.select(deliveries, outbox.c.body).join(outbox, outbox.c.seq == deliveries.c.seq)
+                            .order_by(deliveries.c.seq)).all()
+    return [{"seq": r.seq, "sink": r.sink, "attempts": r.attempts, "next_attempt_at": r.next_attempt_at,
+             "last_error": r.last_error, "event": json.loads(r.body)} for r in rows]
+
+
+# "~" sorts after every service's task name, so events emitted by other tasks in a tick (expiry,
+# rotation) go out in that same tick
+@task("~events.deliver")
+def _deliver_task(engine, store, now) -> int:
+    return deliver_due(engine, store, now)

@@ -1,0 +1,36 @@
+"""`/aws/reference/<service>/<id>`: parameters that are really another service's values.
+
+`GetParameter(Name="/aws/reference/secretsmanager/<secret>", WithDecryption=True)` answers with the
+secret. Parameter Store does not know secrets: the Secrets Manager package fills `RESOLVERS`
+("secretsmanager" -> fn(call, secret_id, selector) -> the `Parameter` dict, or None when there is no
+such secret). Until a resolver is there, a reference is simply a parameter that does not exist.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from ..errors import ValidationException
+from .errors import ParameterNotFound
+
+PREFIX = "/aws/reference/"
+RESOLVERS: dict[str, Callable] = {}
+
+
+def lookup(call, raw: str, with_decryption: bool) -> dict | None:
+    """The `Parameter` a reference names, None when `raw` is not a reference."""
+    name = raw.strip()
+    if not name.startswith(PREFIX):
+        return None
+    service, _, rest = name[len(PREFIX):].partition("/")
+    if not rest:
+        raise ParameterNotFound(f"Parameter {name} not found.")
+    if service == "secretsmanager" and not with_decryption:
+        raise ValidationException("WithDecryption flag must be True for retrieving a Secret Manager secret.")
+    selector = None
+    if ":" in rest:
+        rest, selector = rest.split(":", 1)
+    resolver = RESOLVERS.get(service)
+    found = resolver(call, rest, selector) if resolver is not None else None
+    if found is None:
+        raise ParameterNotFound(f"Parameter {name} not found.")
+    return found

@@ -1,0 +1,58 @@
+"""Parameter Store tables: the current state of each parameter and every kept version.
+
+`ssm_parameters.name` is the canonical name (always with a leading `/`, since `/p` and `p` name the
+same parameter) so a path query is a range scan on the primary key, and `parent_path` lets a
+one-level query read exactly the children it returns: GetParametersByPath costs the page, not the
+store. `next_policy_at` is the earliest moment a parameter policy needs the scheduler.
+"""
+import sqlalchemy as sa
+
+from .. import events  # noqa: F401  (the outbox tables: migrations register before a store opens)
+from ..store import create_tables, metadata, migration
+
+parameters = sa.Table(
+    "ssm_parameters", metadata,
+    sa.Column("account", sa.String(12), primary_key=True),
+    sa.Column("region", sa.String(32), primary_key=True),
+    sa.Column("name", sa.String(2048), primary_key=True),       # canonical: leading "/"
+    sa.Column("display_name", sa.String(2048), nullable=False),  # as created
+    sa.Column("parent_path", sa.String(2048), nullable=False),
+    sa.Column("arn", sa.String(2200), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("type", sa.String(16), nullable=False),
+    sa.Column("value", sa.Text, nullable=False),                 # SecureString: KMS ciphertext (base64)
+    sa.Column("key_id", sa.String(256)),
+    sa.Column("description", sa.Text, nullable=False, default=""),
+    sa.Column("allowed_pattern", sa.Text, nullable=False, default=""),
+    sa.Column("tier", sa.String(16), nullable=False),
+    sa.Column("data_type", sa.String(128), nullable=False),
+    sa.Column("policies", sa.Text, nullable=False, default="[]"),  # JSON list of policy texts
+    sa.Column("policy_state", sa.Text, nullable=False, default="{}"),
+    sa.Column("last_modified", sa.Float, nullable=False),
+    sa.Column("last_modified_user", sa.String(2048), nullable=False),
+    sa.Column("next_policy_at", sa.Float),
+    sa.Index("ix_ssm_parameters_parent", "account", "region", "parent_path", "name"),
+    sa.Index("ix_ssm_parameters_policy", "next_policy_at"),
+    sa.Index("ix_ssm_parameters_tier", "account", "region", "tier"),
+)
+
+versions = sa.Table(
+    "ssm_parameter_versions", metadata,
+    sa.Column("account", sa.String(12), primary_key=True),
+    sa.Column("region", sa.String(32), primary_key=True),
+    sa.Column("name", sa.String(2048), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("type", sa.String(16), nullable=False),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Column("key_id", sa.String(256)),
+    sa.Column("description", sa.Text, nullable=False, default=""),
+    sa.Column("allowed_pattern", sa.Text, nullable=False, default=""),
+    sa.Column("tier", sa.String(16), nullable=False),
+    sa.Column("data_type", sa.String(128), nullable=False),
+    sa.Column("policies", sa.Text, nullable=False, default="[]"),
+    sa.Column("labels", sa.Text, nullable=False, default="[]"),  # JSON list
+    sa.Column("last_modified", sa.Float, nullable=False),
+    sa.Column("last_modified_user", sa.String(2048), nullable=False),
+)
+
+migration("ssm.0001_parameters_versions")(create_tables(parameters, versions))
