@@ -10,6 +10,8 @@ import threading
 
 import boto3
 import botocore.config
+import botocore.loaders
+import botocore.session
 from botocore import UNSIGNED
 from botocore.awsrequest import AWSResponse
 
@@ -17,6 +19,15 @@ from .engine.core import DEFAULT_REGION, Engine, RequestContext, resolve_state
 from .engine.identity import Principal
 
 _engines: dict = {}
+# one model loader for every connection: botocore caches parsed service models per loader, and
+# re-reading the large SSM and KMS models for each new session costs ~0.4 s per client
+_loader = botocore.loaders.create_loader()
+
+
+def _boto_session() -> boto3.session.Session:
+    core = botocore.session.get_session()
+    core.register_component("data_loader", _loader)
+    return boto3.session.Session(botocore_session=core)
 _engines_lock = threading.Lock()
 
 
@@ -53,7 +64,7 @@ class Connection:
         self.region = region
         self._credentials = (access_key, secret_key, session_token)
         self._verify = verify
-        self._session = boto3.session.Session()
+        self._session = _boto_session()
 
     def client(self, service: str, region: str | None = None, **config):
         region = region or self.region
