@@ -86,6 +86,21 @@ def test_key_life_cycle_create_update_replace_drift_delete(stack):
     assert eu.describe_key(KeyId=new_id)["KeyMetadata"]["DeletionDate"] == meta["DeletionDate"]
 
 
+def test_key_spec_usage_and_multi_region_changes_replace_the_key(stack):
+    engine, conn = stack
+    kms = conn.client("kms", region="us-east-1")
+    first = engine.up(KeyProvider(), "k", {}, KEY).id
+    step = engine.up(KeyProvider(), "k", {"key_usage": "SIGN_VERIFY", "key_spec": "ECC_NIST_P256"}, KEY)
+    assert step.op == "replace" and set(step.diff.replaces) == {"key_usage", "key_spec"}
+    assert kms.describe_key(KeyId=step.id)["KeyMetadata"]["KeySpec"] == "ECC_NIST_P256"
+    assert kms.describe_key(KeyId=first)["KeyMetadata"]["KeyState"] == "PendingDeletion"
+    step = engine.up(KeyProvider(), "k", {"key_usage": "SIGN_VERIFY", "customer_master_key_spec": "ECC_NIST_P256"}, KEY)
+    assert step.op == "same"  # the older name of the same spec
+    step = engine.up(KeyProvider(), "k", {"multi_region": True}, KEY)
+    assert step.op == "replace" and "multi_region" in step.diff.replaces
+    assert step.id.startswith("mrk-") and step.outputs["multi_region"] is True
+
+
 @needs("EnableKeyRotation", "DisableKeyRotation", "GetKeyRotationStatus", "GetKeyPolicy", "PutKeyPolicy")
 def test_key_rotation_and_policy_change_in_place_and_drift_shows(stack):
     engine, conn = stack
