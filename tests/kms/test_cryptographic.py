@@ -144,3 +144,15 @@ def test_aws_managed_key_is_created_on_first_describe(kms):
     with pytest.raises(ClientError) as e:
         kms.disable_key(KeyId=md["KeyId"])
     assert code(e) == "AccessDeniedException"
+
+
+def test_dry_run_ignoring_ciphertext_needs_only_the_key(kms, key):
+    with pytest.raises(ClientError) as e:
+        kms.decrypt(KeyId=key["KeyId"], DryRun=True, DryRunModifiers=["IGNORE_CIPHERTEXT"])
+    assert code(e) == "DryRunOperationException"
+    with pytest.raises(ClientError) as e:
+        kms.decrypt(DryRun=True, DryRunModifiers=["IGNORE_CIPHERTEXT"])
+    assert code(e) == "ValidationException"
+    with pytest.raises(ClientError) as e:
+        kms.decrypt(KeyId=key["KeyId"])
+    assert code(e) == "ValidationException"

@@ -102,6 +102,15 @@ def _decrypt_source(call, p, *, blob_member: str, key_member: str, context_membe
                     algorithm_member: str, action: str):
     """Shared by Decrypt and ReEncrypt: find the key, check it, decrypt."""
     blob = p.get(blob_member)
+    if p.get("DryRun") and "IGNORE_CIPHERTEXT" in (p.get("DryRunModifiers") or []):
+        # a dry run that skips ciphertext checks: only the named key and the caller's rights count
+        if not p.get(key_member):
+            raise ValidationException(f"{key_member} is required when DryRunModifiers includes IGNORE_CIPHERTEXT.")
+        key = resolve_key(call, p[key_member])
+        call.resource(key.arn, "AWS::KMS::Key", key.account)
+        authorize(call, action, key=key, context=condition_context(call, p.get(context_member)))
+        require_state(key, CRYPTO_STATES)
+        dry_run(p)
     if blob is None:
         raise invalid_value(None, blob_member[0].lower() + blob_member[1:], "Member must not be null")
     algorithm = p.get(algorithm_member) or "SYMMETRIC_DEFAULT"
