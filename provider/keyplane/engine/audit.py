@@ -17,6 +17,7 @@ import logging
 import threading
 import weakref
 
+import orjson
 import sqlalchemy as sa
 
 from .store.tables import audit as audit_table
@@ -65,13 +66,14 @@ class AuditTrail:
         last = conn.execute(sa.select(audit_table.c.hash).order_by(audit_table.c.seq.desc()).limit(1)).first()
         prev = last[0] if last else GENESIS
         rows = []
-        sha256, dumps = hashlib.sha256, json.dumps
+        sha256 = hashlib.sha256
         for event in events:
             if callable(event):
                 event = event()
             when = event.pop("_time")
-            body = dumps(event, separators=(",", ":"), default=str)
-            digest = sha256((prev + body).encode()).hexdigest()
+            raw = orjson.dumps(event, default=str)
+            body = raw.decode()
+            digest = sha256(prev.encode() + raw).hexdigest()
             resources = event.get("resources") or ()
             rows.append((when, event["eventID"], event.get("requestID"), event["awsRegion"],
                          event.get("recipientAccountId"), event["eventSource"], event["eventName"],

@@ -36,15 +36,19 @@ _pool = threading.local()
 
 def random_bytes(n: int) -> bytes:
     """Random bytes from the OS CSPRNG, drawn in 4 KiB batches (one syscall per ~300 nonces)."""
-    buf = getattr(_pool, "buf", b"")
-    if len(buf) < n:
-        buf = os.urandom(max(4096, n))
-    _pool.buf = buf[n:]
-    return buf[:n]
+    try:
+        buf, pos = _pool.buf, _pool.pos
+    except AttributeError:
+        buf, pos = b"", 0
+    if pos + n > len(buf):
+        buf, pos = os.urandom(max(4096, n)), 0
+        _pool.buf = buf
+    _pool.pos = pos + n
+    return buf[pos:pos + n]
 
 
 def _forget_pool() -> None:   # a forked child must never reuse its parent's random bytes
-    _pool.buf = b""
+    _pool.buf, _pool.pos = b"", 0
 
 
 os.register_at_fork(after_in_child=_forget_pool)
@@ -97,8 +101,8 @@ def parse_blob(blob: bytes) -> tuple[BlobHeader, bytes, bytes, bytes]:
         raise InvalidCiphertextException("") from None
 
 
-def seal_blob(aead: AESGCM, header: BlobHeader, plaintext: bytes, context: dict | None) -> bytes:
-    head = header.encode()
+def seal_blob(aead: AESGCM, header: BlobHeader | bytes, plaintext: bytes, context: dict | None) -> bytes:
+    head = header if isinstance(header, bytes) else header.encode()
     nonce = random_bytes(NONCE_LEN)
     return head + nonce + aead.encrypt(nonce, plaintext, head + canonical_context(context))
 

@@ -71,9 +71,17 @@ def encrypt_with(call, key: Key, plaintext: bytes, context: dict | None, algorit
     aead = material_aead(call, key, material_id)
     if aead is None:
         raise KMSInternalException("The key material of this KMS key is not available.")
-    header = crypto.BlobHeader(key.account, key.region, key.key_id, bytes.fromhex(material_id),
-                               key.multi_region)
+    header = _headers.get((key.arn, material_id))
+    if header is None:
+        header = crypto.BlobHeader(key.account, key.region, key.key_id, bytes.fromhex(material_id),
+                                   key.multi_region).encode()
+        if len(_headers) > 10_000:
+            _headers.clear()
+        _headers[(key.arn, material_id)] = header
     return crypto.seal_blob(aead, header, plaintext, context), material_id
+
+
+_headers: dict = {}   # (key ARN, material id) -> encoded ciphertext header; immutable once made
 
 
 def key_for_ciphertext(call, blob: bytes) -> tuple[Key, tuple]:
