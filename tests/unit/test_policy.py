@@ -522,3 +522,17 @@ def test_evaluation_of_a_twenty_statement_policy_costs_microseconds():
                                                              "kms:CallerAccount": A}))
     per_call = (time.perf_counter() - start) / n
     assert per_call < 50e-6, per_call  # generous for slow CI; typically a few microseconds
+
+
+def test_callable_context_values_are_computed_once_and_only_when_asked():
+    calls = []
+
+    def aliases():
+        calls.append(1)
+        return ["alias/app"]
+    doc = key_policy(allow(Condition={"ForAnyValue:StringEquals": {"kms:ResourceAliases": "alias/app"}}))
+    r = req(**{"kms:ResourceAliases": aliases})
+    assert evaluate(doc, r) == "Allow" and evaluate(doc, r) == "Allow"
+    assert calls == [1]
+    assert evaluate(key_policy(allow()), req(**{"kms:ResourceAliases": aliases})) == "Allow"
+    assert calls == [1]

@@ -37,7 +37,8 @@ NO_MATCH, ACCOUNT, DIRECT = 0, 1, 2
 class AuthzRequest:
     """One question to a policy: may `principal` perform `action` on `resource` in `context`?
 
-    `context` holds condition keys (any case) → value; a list value is a multi-valued key. The
+    `context` holds condition keys (any case) → value; a list value is a multi-valued key, a
+    callable is computed on first use (for keys that cost a lookup). The
     principal's own keys (aws:PrincipalArn, aws:PrincipalAccount, aws:PrincipalType,
     aws:username, aws:userid, aws:PrincipalTag/*) are derived from `principal` when absent.
     """
@@ -54,7 +55,10 @@ class AuthzRequest:
         if ctx is None:
             ctx = self._lowered = {k.lower(): v for k, v in self.context.items()}
         if key_l in ctx:
-            return ctx[key_l]
+            value = ctx[key_l]
+            if callable(value):  # costly keys (kms:ResourceAliases) are computed only if asked
+                value = ctx[key_l] = value()
+            return value
         derive = _DERIVED.get(key_l)
         if derive is not None:
             return derive(self.principal)
@@ -561,6 +565,9 @@ def _parse_text(kind: str, text: str) -> PolicyDocument:
     return PolicyDocument(kind=kind, text=text, document=document, statements=compiled)
 
 
+_DICT_CACHE: dict[tuple[str, int], tuple[dict, PolicyDocument]] = {}
+
+
 def parse_policy(doc: str | dict | PolicyDocument, kind: str) -> PolicyDocument:
     """Validates and compiles a policy; compiled documents are cached per (kind, text)."""
     if kind not in KINDS:
@@ -568,7 +575,16 @@ def parse_policy(doc: str | dict | PolicyDocument, kind: str) -> PolicyDocument:
     if isinstance(doc, PolicyDocument):
         return doc if doc.kind == kind else _parse_text(kind, doc.text)
     if isinstance(doc, dict):
-        doc = json.dumps(doc, indent=2)
+        # Identity policies arrive as the identities file's dicts, evaluated on every call:
+        # remember each dict object (held, so its id stays unique) rather than re-serialise it.
+        hit = _DICT_CACHE.get((kind, id(doc)))
+        if hit is not None and hit[0] is doc:
+            return hit[1]
+        compiled = _parse_text(kind, json.dumps(doc, indent=2))
+        if len(_DICT_CACHE) > 4096:
+            _DICT_CACHE.clear()
+        _DICT_CACHE[(kind, id(doc))] = (doc, compiled)
+        return compiled
     if not isinstance(doc, str):
         raise MalformedPolicyDocumentException("Policy: a policy document is a JSON string")
     return _parse_text(kind, doc)
