@@ -112,3 +112,6 @@ def run(args) -> int:
         return 2
     in_process(ops, args.seconds, args.state)
     return 0
+
+
+from . import bench_policy  # noqa: E402,F401  (registers --policy-statements)

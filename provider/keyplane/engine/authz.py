@@ -1,36 +1,244 @@
 """Authorisation: the one hook every operation calls before it acts.
 
-`authorize(call, action, ...)` raises AccessDeniedException in AWS's wording, or returns. This first
-version is deliberately simple — a caller may use the resources of its own account, AWS managed keys
-only for use, never for management — and the policy work (key policies, identity policies, grants,
-cross-account, kms:ViaService) replaces the inside of `authorize`, not its callers.
+`authorize(call, action, ...)` raises AccessDeniedException in AWS's wording, or returns how the
+call was allowed. It implements the KMS model (aws-semantics §5.2) on top of `policy.py`:
+
+- the key policy is primary: an explicit Deny there wins; an Allow naming the caller (or "*")
+  suffices in the key's account; an Allow naming only the caller's account delegates to the
+  account's identity policies, which must then allow too;
+- identity policies never give access to a key by themselves, but their Deny always applies;
+- a caller from another account needs the key policy AND its own identity policies, and only for
+  the operations AWS allows cross-account;
+- failing those, a grant whose grantee is the caller, whose operations include the action and
+  whose constraints the request satisfies, allows it (cross-account too, without IAM);
+- operations on no key (CreateKey, ListKeys, alias ARNs, ...) are decided by identity policies.
+
+An account root is its account: it needs no identity policy in its own account. Identity policies
+come from the engine's identities registry (`identity_policies_for`); without one, principals
+other than roots simply have none.
 """
 from __future__ import annotations
 
 from .errors import AccessDeniedException
+from .policy import ALLOW, AuthzRequest, Decision, decide, default_key_policy, parse_policy
 
-# actions AWS managed keys allow their account (the rest is AWS's to do)
-_MANAGED_KEY_ACTIONS = {"kms:Encrypt", "kms:Decrypt", "kms:ReEncryptFrom", "kms:ReEncryptTo",
-                        "kms:GenerateDataKey", "kms:GenerateDataKeyWithoutPlaintext",
-                        "kms:DescribeKey", "kms:ListAliases", "kms:ListResourceTags",
-                        "kms:GetKeyPolicy", "kms:ListKeyPolicies", "kms:GetKeyRotationStatus",
-                        "kms:ListGrants", "kms:RevokeGrant", "kms:ListKeyRotations", "kms:CreateGrant"}
+# Operations a principal of another account may perform on a key (the "XA = Y" rows).
+CROSS_ACCOUNT_ACTIONS = frozenset("kms:" + a for a in (
+    "Encrypt", "Decrypt", "ReEncryptFrom", "ReEncryptTo", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext",
+    "GenerateDataKeyPair", "GenerateDataKeyPairWithoutPlaintext", "GenerateMac", "VerifyMac", "Sign", "Verify",
+    "DeriveSharedSecret", "Encapsulate", "Decapsulate", "DescribeKey", "GetPublicKey", "CreateGrant",
+    "ListGrants", "RetireGrant", "RevokeGrant", "GetKeyRotationStatus"))
+
+# Request members that become kms: condition keys, per member name.
+_PARAM_KEYS = {
+    "EncryptionAlgorithm": "kms:EncryptionAlgorithm",
+    "SigningAlgorithm": "kms:SigningAlgorithm",
+    "MacAlgorithm": "kms:MacAlgorithm",
+    "KeyAgreementAlgorithm": "kms:KeyAgreementAlgorithm",
+    "MessageType": "kms:MessageType",
+    "KeyPairSpec": "kms:DataKeyPairSpec",
+    "WrappingAlgorithm": "kms:WrappingAlgorithm",
+    "WrappingKeySpec": "kms:WrappingKeySpec",
+    "ExpirationModel": "kms:ExpirationModel",
+    "RotationPeriodInDays": "kms:RotationPeriodInDays",
+    "PendingWindowInDays": "kms:ScheduleKeyDeletionPendingWindowInDays",
+    "ReplicaRegion": "kms:ReplicaRegion",
+    "PrimaryRegion": "kms:PrimaryRegion",
+    "BypassPolicyLockoutSafetyCheck": "kms:BypassPolicyLockoutSafetyCheck",
+}
+
+# Which encryption context an action's kms:EncryptionContext keys describe.
+_CONTEXT_PARAM = {"kms:ReEncryptFrom": "SourceEncryptionContext", "kms:ReEncryptTo": "DestinationEncryptionContext"}
+
+
+class Allowed(str):
+    """How a call was allowed: "policy", or "grant" with the grant that allowed it."""
+
+    grant = None
+
+
+POLICY = Allowed("policy")
 
 
 def access_denied(call, action: str, resource: str, reason: str = "no resource-based policy allows") -> AccessDeniedException:
+    if reason.startswith("with "):
+        return AccessDeniedException(
+            f"User: {call.principal.arn} is not authorized to perform: {action} on resource: {resource} {reason}")
     return AccessDeniedException(
         f"User: {call.principal.arn} is not authorized to perform: {action} on resource: {resource} "
         f"because {reason} the {action} action")
 
 
-def authorize(call, action: str, *, key=None, resource: str | None = None, owner: str | None = None,
-              context: dict | None = None) -> None:
-    """Allow or refuse `action` (e.g. "kms:Encrypt") on `key` (a kms Key) or on `resource` (an ARN
-    owned by `owner`, default the caller's account). `context` holds request condition keys."""
+def identity_policies(call) -> list:
+    """The identity policies of the caller, compiled; none without an identities registry."""
+    registry = getattr(call.engine, "identities", None)
+    lookup = getattr(registry, "identity_policies_for", None)
+    if lookup is None:
+        return []
+    return [parse_policy(doc, "identity") for doc in lookup(call.principal)]
+
+
+def _identity_decision(call, request: AuthzRequest) -> str | None:
+    """Deny / Allow / None across the caller's identity policies (an account root: Allow)."""
+    result = None
+    for doc in identity_policies(call):
+        effect = decide(doc, request).effect
+        if effect == "Deny":
+            return "Deny"
+        if effect == ALLOW:
+            result = ALLOW
+    if result is None and call.principal.type == "Root":
+        return ALLOW
+    return result
+
+
+def key_policy(key) -> object:
+    return parse_policy(key.policy or default_key_policy(key.account), "key")
+
+
+def request_context(call, action: str, key=None, extra: dict | None = None) -> dict:
+    """The condition keys of this request (kms:*, aws:*), from the call, its parameters and the key,
+    named in lower case (condition keys are case-insensitive; policy.py looks them up lowered)."""
+    p = call.params or {}
+    ctx: dict = {"kms:calleraccount": call.principal.account,
+                 "aws:currenttime": call.now, "aws:epochtime": lambda: int(call.now.timestamp()),
+                 "aws:securetransport": bool(getattr(call.ctx, "secure_transport", False)),
+                 "aws:requestedregion": call.region}
+    if call.ctx.source_ip:
+        ctx["aws:sourceip"] = call.ctx.source_ip
+    via = call.ctx.via_service
+    if via:
+        ctx["kms:viaservice"] = f"{via}.{call.region}.amazonaws.com"
+        ctx["aws:viaawsservice"] = True
+        ctx["aws:calledvia"] = [f"{via}.amazonaws.com"]
+        ctx["kms:grantisforawsresource"] = True
+    else:
+        ctx["aws:viaawsservice"] = False
+    encryption_context = p.get(_CONTEXT_PARAM.get(action, "EncryptionContext"))
+    if encryption_context is None and action == "kms:CreateGrant":
+        constraints = p.get("Constraints") or {}
+        encryption_context = constraints.get("EncryptionContextEquals") or constraints.get("EncryptionContextSubset")
+    if encryption_context:
+        for k, v in encryption_context.items():
+            ctx["kms:encryptioncontext:" + k.lower()] = v
+        ctx["kms:encryptioncontextkeys"] = list(encryption_context)
+    for member, name in _PARAM_KEYS.items():
+        if member in p:
+            ctx[name.lower()] = p[member]
+    if action == "kms:ReEncryptFrom" or action == "kms:ReEncryptTo":
+        src, dst = p.get("SourceKeyId"), p.get("DestinationKeyId")
+        ctx["kms:reencryptonsamekey"] = bool(src and dst and src == dst)
+    if action == "kms:CreateGrant":
+        ctx["kms:grantoperations"] = list(p.get("Operations") or [])
+        if p.get("GranteePrincipal"):
+            ctx["kms:granteeprincipal"] = p["GranteePrincipal"]
+        if p.get("RetiringPrincipal"):
+            ctx["kms:retiringprincipal"] = p["RetiringPrincipal"]
+        kinds = [k for k in ("EncryptionContextEquals", "EncryptionContextSubset") if (p.get("Constraints") or {}).get(k)]
+        if kinds:
+            ctx["kms:grantconstrainttype"] = kinds
+    if action in ("kms:PutKeyPolicy", "kms:GetKeyPolicy"):
+        ctx["kms:policyname"] = p.get("PolicyName") or "default"
+    if getattr(call, "request_alias", None):
+        ctx["kms:requestalias"] = call.request_alias
     if key is not None:
-        resource, owner = key.arn, key.account
-        if key.aws_managed and action not in _MANAGED_KEY_ACTIONS:
-            raise access_denied(call, action, resource)
-    owner = owner or call.account
-    if call.principal.account != owner:
-        raise access_denied(call, action, resource or "*")
+        ctx["kms:keyspec"] = key.key_spec
+        ctx["kms:customermasterkeyspec"] = key.key_spec
+        ctx["kms:keyusage"] = key.key_usage
+        ctx["kms:customermasterkeyusage"] = key.key_usage
+        ctx["kms:keyorigin"] = key.origin
+        ctx["kms:multiregion"] = bool(key.multi_region)
+        if key.multi_region:
+            ctx["kms:multiregionkeytype"] = "PRIMARY" if key.primary_region in (None, key.region) else "REPLICA"
+        ctx["kms:resourcealiases"] = lambda: _resource_aliases(call, key)
+    if extra:
+        for k, v in extra.items():
+            ctx[k.lower()] = v
+    return ctx
+
+
+def _resource_aliases(call, key) -> list[str]:
+    """kms:ResourceAliases: the aliases of the key (asked only by policies that test it)."""
+    from .kms.tables import aliases
+    with call.store.read() as conn:
+        rows = conn.execute(aliases.select().where(aliases.c.account == key.account, aliases.c.region == key.region,
+                                                   aliases.c.target_key_id == key.key_id))
+        return sorted(r.name for r in rows)
+
+
+def _check_grant_tokens(call) -> None:
+    tokens = (call.params or {}).get("GrantTokens") or []
+    if tokens:
+        from .kms.grants import check_grant_tokens
+        check_grant_tokens(call, tokens)
+
+
+def authorize(call, action: str, *, key=None, resource: str | None = None, owner: str | None = None,
+              context: dict | None = None) -> Allowed:
+    """Allow or refuse `action` (e.g. "kms:Encrypt") on `key` (a kms Key) or on `resource` (an ARN
+    owned by `owner`, default the caller's account). `context` holds extra request condition keys."""
+    if getattr(call.ctx, "service_event", False):
+        return POLICY
+    principal = call.principal
+    if key is None:
+        return _authorize_resource(call, action, resource or "*", owner or call.account, context)
+    _check_grant_tokens(call)
+    ctx = request_context(call, action, key, context)
+    request = AuthzRequest(principal, action, key.arn, ctx, ctx)
+    decision: Decision = decide(key_policy(key), request)
+    if decision.denied:
+        raise access_denied(call, action, key.arn, "with an explicit deny in a resource-based policy")
+    same_account = principal.account == key.account
+    identity = _identity_decision(call, request)
+    if identity == "Deny":
+        raise access_denied(call, action, key.arn, "with an explicit deny in an identity-based policy")
+    if not same_account and action not in CROSS_ACCOUNT_ACTIONS:
+        raise access_denied(call, action, key.arn)
+    if decision.allowed:
+        if same_account and decision.direct:
+            return POLICY
+        if identity == ALLOW:
+            return POLICY
+    grant = _grant_allowing(call, key, action, request, identity)
+    if grant is not None:
+        allowed = Allowed("grant")
+        allowed.grant = grant
+        return allowed
+    if decision.allowed:
+        raise access_denied(call, action, key.arn, "no identity-based policy allows")
+    raise access_denied(call, action, key.arn)
+
+
+def _grant_allowing(call, key, action: str, request: AuthzRequest, identity: str | None):
+    from .kms.grants import grant_allowing
+    return grant_allowing(call, key, action[len("kms:"):], request, identity == ALLOW)
+
+
+def _authorize_resource(call, action: str, resource: str, owner: str, context: dict | None) -> Allowed:
+    """Actions on no key: identity policies decide, and only for the caller's own account."""
+    principal = call.principal
+    if principal.account != owner:
+        raise access_denied(call, action, resource)
+    ctx = request_context(call, action, None, context)
+    request = AuthzRequest(principal, action, resource, ctx, ctx)
+    identity = _identity_decision(call, request)
+    if identity == "Deny":
+        raise access_denied(call, action, resource, "with an explicit deny in an identity-based policy")
+    if identity != ALLOW:
+        raise access_denied(call, action, resource, "no identity-based policy allows")
+    return POLICY
+
+
+def policy_allows_caller(call, policy_text: str, key) -> bool:
+    """The lockout safety check: would `policy_text`, as the key's policy, let this caller call
+    PutKeyPolicy on the key (identity policies consulted as the KMS model does)?"""
+    doc = parse_policy(policy_text, "key")
+    ctx = request_context(call, "kms:PutKeyPolicy", key, {"kms:BypassPolicyLockoutSafetyCheck": False})
+    request = AuthzRequest(call.principal, "kms:PutKeyPolicy", key.arn, ctx, ctx)
+    decision = decide(doc, request)
+    if not decision.allowed:
+        return False
+    identity = _identity_decision(call, request)
+    if identity == "Deny":
+        return False
+    return (decision.direct and call.principal.account == key.account) or identity == ALLOW

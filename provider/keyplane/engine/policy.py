@@ -423,9 +423,50 @@ class _Condition:
 
 # ---- statements and documents --------------------------------------------------------------
 
+def _fast_condition(c: _Condition) -> Callable[[AuthzRequest], bool]:
+    """A condition specialised for the common case: a plain string (or bool) value already in the
+    request's lowered context. Anything else (missing keys, sets, derived keys) takes `holds`."""
+    generic = c.holds
+    if c.null_wants is not None or c.set_op is not None or c.match is None:
+        return generic
+    key, negated, match = c.key, c.negated, c.match
+    if c.base == "StringEquals":
+        wanted = frozenset(_as_str(x) for x in c.values)
+
+        def string_equals(request: AuthzRequest) -> bool:
+            ctx = request._lowered
+            if ctx is not None:
+                v = ctx.get(key)
+                if type(v) is str:
+                    return (v in wanted) != negated
+            return generic(request)
+        return string_equals
+    if c.base == "Bool":
+        wanted_bool = frozenset(_as_str(x).lower() == "true" for x in c.values)
+
+        def boolean(request: AuthzRequest) -> bool:
+            ctx = request._lowered
+            if ctx is not None:
+                v = ctx.get(key)
+                if type(v) is bool:
+                    return (v in wanted_bool) != negated
+            return generic(request)
+        return boolean
+
+    def other(request: AuthzRequest) -> bool:
+        ctx = request._lowered
+        if ctx is not None:
+            v = ctx.get(key)
+            if type(v) is str:
+                return match(v) != negated
+        return generic(request)
+    return other
+
+
 class _Statement:
     __slots__ = ("sid", "deny", "principal", "not_principal", "actions", "not_action",
-                 "resources", "resource_patterns", "not_resource", "conditions", "inert", "raw")
+                 "resources", "resource_patterns", "not_resource", "conditions", "inert", "raw",
+                 "any_resource", "checks")
 
     def __init__(self, raw: dict):
         self.raw = raw
@@ -446,6 +487,8 @@ class _Statement:
         self.conditions = tuple(_Condition(op, key, _as_list(vals))
                                 for op, block in (raw.get("Condition") or {}).items()
                                 for key, vals in block.items())
+        self.any_resource = self.resources.match_all and not self.not_resource
+        self.checks = tuple(_fast_condition(c) for c in self.conditions)
 
     def principal_match(self, p: Principal) -> int:
         """How this statement's Principal/NotPrincipal element names `p` (identity policies: DIRECT)."""
@@ -484,7 +527,12 @@ class PolicyDocument:
     text: str
     document: dict
     statements: tuple
+    # The condition keys (and policy variables) the document reads, or None when a decision must
+    # not be memoised (it reads the time). With them, a decision is a pure function of
+    # (action, principal, resource, those values), so `decide` remembers it.
+    memo_keys: tuple | None = None
     _applicable: dict = field(default_factory=dict, repr=False)
+    _memo: dict = field(default_factory=dict, repr=False)
 
     @property
     def id(self) -> str | None:
@@ -562,7 +610,35 @@ def _parse_text(kind: str, text: str) -> PolicyDocument:
         _kms_rules(document)
     statements = document["Statement"]
     compiled = tuple(_Statement(s) for s in (statements if isinstance(statements, list) else [statements]))
-    return PolicyDocument(kind=kind, text=text, document=document, statements=compiled)
+    return PolicyDocument(kind=kind, text=text, document=document, statements=compiled,
+                          memo_keys=_memo_keys(compiled))
+
+
+_TIME_KEYS = frozenset({"aws:currenttime", "aws:epochtime", "aws:tokenissuetime"})
+
+
+def _memo_keys(statements) -> tuple | None:
+    keys: set[str] = set()
+    for st in statements:
+        keys.update(c.key for c in st.conditions)
+        for text in _strings(st.raw.get("Resource", st.raw.get("NotResource", []))) + _strings(st.raw.get("Condition")):
+            for m in _VARIABLE.finditer(text):
+                name = m.group(1).partition(",")[0].strip().lower()
+                if name not in ("*", "?", "$"):
+                    keys.add(name)
+    if keys & _TIME_KEYS:
+        return None
+    return tuple(sorted(keys))
+
+
+def _strings(value) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [x for v in value for x in _strings(v)]
+    if isinstance(value, dict):
+        return [x for v in value.values() for x in _strings(v)]
+    return []
 
 
 _DICT_CACHE: dict[tuple[str, int], tuple[dict, PolicyDocument]] = {}
@@ -630,9 +706,43 @@ NO_DECISION = Decision(None)
 def decide(doc: str | dict | PolicyDocument, request: AuthzRequest) -> Decision:
     """Evaluates one policy: an explicit Deny wins, else Allow if a statement allows, else None."""
     doc = _coerce(doc)
+    action_l = request.action.lower()
+    principal = request.principal
+    memo_key = None
+    keys = doc.memo_keys
+    if keys is not None:
+        memo_key = [action_l, principal.arn, principal.type, request.resource]
+        for k in keys:
+            v = request.value(k)
+            memo_key.append(tuple(v) if type(v) is list else v)
+        memo_key = tuple(memo_key)
+        try:
+            hit = doc._memo.get(memo_key)
+        except TypeError:  # an unhashable context value: just evaluate
+            hit = memo_key = None
+        if hit is not None:
+            return hit
+    result = _decide(doc, action_l, request)
+    if memo_key is not None:
+        if len(doc._memo) > 4096:
+            doc._memo.clear()
+        doc._memo[memo_key] = result
+    return result
+
+
+def _decide(doc: PolicyDocument, action_l: str, request: AuthzRequest) -> Decision:
     allow: Decision | None = None
-    for st, how in doc.applicable(request.action.lower(), request.principal):
-        if not st.resource_matches(request) or not st.conditions_hold(request):
+    if request._lowered is None:
+        request.value("")  # lowers the context once, for the conditions' fast path
+    for st, how in doc.applicable(action_l, request.principal):
+        if not st.any_resource and not st.resource_matches(request):
+            continue
+        failed = False
+        for check in st.checks:
+            if not check(request):
+                failed = True
+                break
+        if failed:
             continue
         if st.deny:
             return Decision(DENY, statement=st.sid)

@@ -27,18 +27,8 @@ AFTER_CREATE_HOOKS: list = []
 
 
 def default_policy(account: str) -> str:
-    import json
-    return json.dumps({
-        "Version": "2012-10-17",
-        "Id": "key-default-1",
-        "Statement": [{
-            "Sid": "Enable IAM User Permissions",
-            "Effect": "Allow",
-            "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
-            "Action": "kms:*",
-            "Resource": "*",
-        }],
-    }, indent=2)
+    from ..policy import default_key_policy   # one definition, shared with authorisation
+    return default_key_policy(account)
 
 
 @operation("kms", "CreateKey")

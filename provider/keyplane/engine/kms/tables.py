@@ -62,3 +62,22 @@ aliases = sa.Table(
 )
 
 migration("kms.0001_keys_materials_aliases")(create_tables(keys, materials, aliases))
+
+# Grants (engine/kms/grants.py). Looked up by key on the authorisation path, by retiring principal
+# for ListRetirableGrants.
+grants = sa.Table(
+    "kms_grants", metadata,
+    sa.Column("grant_id", sa.String(64), primary_key=True),
+    sa.Column("key_arn", sa.String(256), nullable=False),
+    sa.Column("name", sa.String(256)),
+    sa.Column("grantee_principal", sa.String(256), nullable=False),
+    sa.Column("retiring_principal", sa.String(256)),
+    sa.Column("issuing_account", sa.String(12), nullable=False),
+    sa.Column("operations", sa.Text, nullable=False),        # JSON list of grant operations
+    sa.Column("constraints", sa.Text),                       # JSON GrantConstraints, or NULL
+    sa.Column("creation_date", sa.Float, nullable=False),
+    sa.Index("ix_kms_grants_key", "key_arn"),
+    sa.Index("ix_kms_grants_retiring", "retiring_principal"),
+)
+
+migration("kms.0002_grants")(create_tables(grants))

@@ -1,0 +1,400 @@
+"""KMS grants: CreateGrant, ListGrants, ListRetirableGrants, RetireGrant, RevokeGrant, and the
+question authorisation asks of them (`grant_allowing`).
+
+A grant lets its grantee perform some operations on one key, optionally only with a matching
+encryption context; it needs no identity policy, even across accounts. keyplane's grants are
+consistent at once, so a grant token only has to be well formed and name a grant that existed.
+Grants of a key are cached with the key (engine cache), so a grant-authorised Encrypt does no
+database work either.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+
+import sqlalchemy as sa
+
+from ..authz import authorize
+from ..errors import (DryRunOperationException, InvalidGrantIdException, InvalidGrantTokenException,
+                      LimitExceededException, NotFoundException, ValidationException)
+from ..identity import Principal
+from ..policy import ACCOUNT, NO_MATCH, _PrincipalMatcher
+from ..registry import operation
+from .keys import page
+from .model import Key, dt, get_key, require_not_pending_deletion, resolve_key, ts
+from .tables import grants as grants_table
+
+MAX_GRANTS_PER_KEY = 50_000
+TOKEN_PREFIX = b"kpgt1"
+
+# Operations whose requests carry an encryption context (so grant constraints can apply to them).
+CONTEXT_OPERATIONS = frozenset({
+    "Encrypt", "Decrypt", "ReEncryptFrom", "ReEncryptTo", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext",
+    "GenerateDataKeyPair", "GenerateDataKeyPairWithoutPlaintext"})
+# Operations a grant may allow whatever its constraints (they carry no context).
+UNCONSTRAINED_OPERATIONS = frozenset({"DescribeKey", "RetireGrant", "CreateGrant"})
+
+# Grant operations a key supports, by key usage.
+_USAGE_OPERATIONS = {
+    "ENCRYPT_DECRYPT": {"Encrypt", "Decrypt", "ReEncryptFrom", "ReEncryptTo", "GenerateDataKey",
+                        "GenerateDataKeyWithoutPlaintext", "GenerateDataKeyPair",
+                        "GenerateDataKeyPairWithoutPlaintext"},
+    "SIGN_VERIFY": {"Sign", "Verify", "GetPublicKey"},
+    "GENERATE_VERIFY_MAC": {"GenerateMac", "VerifyMac"},
+    "KEY_AGREEMENT": {"DeriveSharedSecret", "GetPublicKey"},
+    "KEM_ENCAPSULATION": {"Encapsulate", "Decapsulate", "GetPublicKey"},
+}
+_ALWAYS = {"CreateGrant", "RetireGrant", "DescribeKey"}
+
+
+class Grant:
+    """One grant row, with its grantee and retiring principals compiled for matching."""
+
+    __slots__ = ("grant_id", "key_arn", "name", "grantee", "retiring", "issuing_account", "operations",
+                 "constraints", "creation_date", "_grantee_m", "_retiring_m")
+
+    def __init__(self, row):
+        self.grant_id = row.grant_id
+        self.key_arn = row.key_arn
+        self.name = row.name
+        self.grantee = row.grantee_principal
+        self.retiring = row.retiring_principal
+        self.issuing_account = row.issuing_account
+        self.operations = frozenset(json.loads(row.operations))
+        self.constraints = json.loads(row.constraints) if row.constraints else None
+        self.creation_date = row.creation_date
+        self._grantee_m = _matcher(self.grantee)
+        self._retiring_m = _matcher(self.retiring) if self.retiring else None
+
+    def grantee_match(self, principal: Principal) -> int:
+        return self._grantee_m.match(principal) if self._grantee_m else NO_MATCH
+
+    def retiring_match(self, principal: Principal) -> int:
+        return self._retiring_m.match(principal) if self._retiring_m else NO_MATCH
+
+    def constraints_hold(self, operation: str, context: dict | None) -> bool:
+        if not self.constraints or operation not in CONTEXT_OPERATIONS:
+            return True
+        context = context or {}
+        equals = self.constraints.get("EncryptionContextEquals")
+        if equals is not None and context != equals:
+            return False
+        subset = self.constraints.get("EncryptionContextSubset")
+        if subset is not None and any(context.get(k) != v for k, v in subset.items()):
+            return False
+        return True
+
+    def entry(self, key: Key) -> dict:
+        out = {"KeyId": key.arn, "GrantId": self.grant_id, "CreationDate": dt(self.creation_date),
+               "GranteePrincipal": self.grantee, "IssuingAccount": f"arn:aws:iam::{self.issuing_account}:root",
+               "Operations": sorted(self.operations, key=_OPERATION_ORDER.index)}
+        if self.name:
+            out["Name"] = self.name
+        if self.retiring:
+            out["RetiringPrincipal"] = self.retiring
+        if self.constraints:
+            out["Constraints"] = self.constraints
+        return out
+
+
+_OPERATION_ORDER = ["Decrypt", "Encrypt", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext", "ReEncryptFrom",
+                    "ReEncryptTo", "Sign", "Verify", "GetPublicKey", "CreateGrant", "RetireGrant", "DescribeKey",
+                    "GenerateDataKeyPair", "GenerateDataKeyPairWithoutPlaintext", "GenerateMac", "VerifyMac",
+                    "DeriveSharedSecret", "Encapsulate", "Decapsulate"]
+
+
+def _matcher(arn: str | None):
+    if not arn:
+        return None
+    if arn.endswith(".amazonaws.com"):
+        return _PrincipalMatcher({"Service": arn})
+    return _PrincipalMatcher({"AWS": arn})
+
+
+# ---- tokens --------------------------------------------------------------------------------
+
+def new_token(grant_id: str) -> str:
+    """A fresh token for a grant: opaque to clients, names the grant, different every time."""
+    raw = TOKEN_PREFIX + b":" + grant_id.encode() + b":" + secrets.token_bytes(24)
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def grant_id_of_token(token: str) -> str:
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        prefix, grant_id, _ = raw.split(b":", 2)
+        if prefix != TOKEN_PREFIX or len(grant_id) != 64:
+            raise ValueError
+        return grant_id.decode("ascii")
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidGrantTokenException("The grant token is invalid.") from None
+
+
+def check_grant_tokens(call, tokens: list[str]) -> None:
+    """GrantTokens on any request: each must be a keyplane grant token (grants apply at once)."""
+    for token in tokens:
+        grant_id_of_token(token)
+
+
+# ---- storage -------------------------------------------------------------------------------
+
+def grants_of(call, key: Key) -> tuple[Grant, ...]:
+    """The key's grants (cached with the key; changes invalidate at once)."""
+    cache_key = ("kms-grants", key.arn)
+    hit = call.engine.cache.get(cache_key)
+    if hit is not None and not call.store.in_write:
+        return hit
+    with call.store.read() as conn:
+        rows = conn.execute(grants_table.select().where(grants_table.c.key_arn == key.arn)
+                            .order_by(grants_table.c.creation_date, grants_table.c.grant_id)).fetchall()
+    found = tuple(Grant(r) for r in rows)
+    if not call.store.in_write:
+        call.engine.cache.put(cache_key, found)
+    return found
+
+
+def grant_allowing(call, key: Key, operation: str, request, identity_allows: bool) -> Grant | None:
+    """A grant that lets the caller perform `operation` on `key` with this request's context."""
+    grants = grants_of(call, key)
+    if not grants:
+        return None
+    principal = call.principal
+    context = _request_encryption_context(call, operation)
+    for g in grants:
+        if operation not in g.operations:
+            continue
+        how = g.grantee_match(principal)
+        if how == NO_MATCH or (how == ACCOUNT and not identity_allows):
+            continue
+        if g.constraints_hold(operation, context):
+            return g
+    return None
+
+
+def _request_encryption_context(call, operation: str) -> dict | None:
+    p = call.params or {}
+    if operation == "ReEncryptFrom":
+        return p.get("SourceEncryptionContext")
+    if operation == "ReEncryptTo":
+        return p.get("DestinationEncryptionContext")
+    return p.get("EncryptionContext")
+
+
+# ---- operations ----------------------------------------------------------------------------
+
+def _dry_run(p) -> None:
+    if p.get("DryRun"):
+        raise DryRunOperationException("The request would have succeeded, but the DryRun option is set.")
+
+
+def _check_principal(value: str, member: str) -> None:
+    """Grantee and retiring principals are ARNs of AWS principals, or service principals."""
+    if value.endswith(".amazonaws.com"):
+        return
+    parts = value.split(":", 5)
+    ok = (len(parts) == 6 and parts[0] == "arn" and parts[2] in ("iam", "sts") and parts[4].isdigit()
+          and len(parts[4]) == 12 and parts[5])
+    if not ok:
+        raise ValidationException(f"{member} {value} is not a valid principal.")
+
+
+def _validate_constraints(constraints: dict | None, operations: list[str]) -> dict | None:
+    if not constraints:
+        return None
+    from ..policy import _error_message
+    from keyplane.schemas import validator
+    from jsonschema.exceptions import best_match
+    error = best_match(validator("grant-constraints").iter_errors(constraints))
+    if error is not None:
+        raise ValidationException(f"Constraints.{_error_message(error)}".replace("Constraints.Policy", "Constraints"))
+    if constraints.get("EncryptionContextEquals") is not None or constraints.get("EncryptionContextSubset") is not None:
+        unsupported = [op for op in operations if op not in CONTEXT_OPERATIONS and op not in UNCONSTRAINED_OPERATIONS]
+        if unsupported:
+            raise ValidationException(
+                f"Grant constraints are not supported for the operations {', '.join(unsupported)}: they accept "
+                "no encryption context.")
+    return {k: v for k, v in constraints.items() if v is not None}
+
+
+def _at_least_as_strict(child: dict | None, parent: dict | None) -> bool:
+    """Whether a child grant's constraints are no looser than the grant that allowed creating it."""
+    if not parent:
+        return True
+    child = child or {}
+    p_eq, p_sub = parent.get("EncryptionContextEquals"), parent.get("EncryptionContextSubset")
+    c_eq, c_sub = child.get("EncryptionContextEquals"), child.get("EncryptionContextSubset")
+    if p_eq is not None:
+        return c_eq == p_eq
+    if p_sub is not None:
+        required = c_eq if c_eq is not None else c_sub
+        return required is not None and all(required.get(k) == v for k, v in p_sub.items())
+    return True
+
+
+@operation("kms", "CreateGrant")
+def create_grant(call, p):
+    key = resolve_key(call, p["KeyId"], aliases=False, managed=False)
+    operations = list(dict.fromkeys(p.get("Operations") or []))
+    grantee = p.get("GranteePrincipal")
+    retiring = p.get("RetiringPrincipal")
+    if not operations:
+        raise ValidationException("1 validation error detected: Value '[]' at 'operations' failed to satisfy "
+                                  "constraint: Member must have length greater than or equal to 1")
+    _check_principal(grantee, "GranteePrincipal")
+    if retiring:
+        _check_principal(retiring, "RetiringPrincipal")
+    allowed = authorize(call, "kms:CreateGrant", key=key)
+    require_not_pending_deletion(key)
+    supported = _USAGE_OPERATIONS.get(key.key_usage, set()) | _ALWAYS
+    if key.key_usage == "ENCRYPT_DECRYPT" and not key.spec.symmetric:
+        supported = (supported - {"GenerateDataKey", "GenerateDataKeyWithoutPlaintext", "GenerateDataKeyPair",
+                                  "GenerateDataKeyPairWithoutPlaintext"}) | {"GetPublicKey"}
+    bad = [op for op in operations if op not in supported]
+    if bad:
+        raise ValidationException(f"Grant operations {bad} are not supported by KMS key {key.arn} "
+                                  f"(KeySpec {key.key_spec}, KeyUsage {key.key_usage}).")
+    constraints = _validate_constraints(p.get("Constraints"), operations)
+    parent = getattr(allowed, "grant", None)
+    if parent is not None:
+        # Authority that came from a grant can only be passed on, never widened.
+        if not set(operations) <= parent.operations or not _at_least_as_strict(constraints, parent.constraints):
+            raise call_denied(call, key)
+    name = p.get("Name")
+    _dry_run(p)
+    ops_json = json.dumps(sorted(operations))
+    constraints_json = json.dumps(constraints, sort_keys=True) if constraints else None
+    with call.store.write() as conn:
+        if name:
+            for g in conn.execute(grants_table.select().where(grants_table.c.key_arn == key.arn,
+                                                              grants_table.c.name == name)):
+                if (g.grantee_principal == grantee and g.retiring_principal == retiring
+                        and g.operations == ops_json and g.constraints == constraints_json):
+                    return {"GrantToken": new_token(g.grant_id), "GrantId": g.grant_id}
+        count = conn.execute(sa.select(sa.func.count()).select_from(grants_table)
+                             .where(grants_table.c.key_arn == key.arn)).scalar()
+        if count >= MAX_GRANTS_PER_KEY:
+            raise LimitExceededException(f"The request would exceed the limit of {MAX_GRANTS_PER_KEY} grants "
+                                         f"for KMS key {key.arn}.")
+        grant_id = os.urandom(32).hex()
+        conn.execute(grants_table.insert().values(
+            grant_id=grant_id, key_arn=key.arn, name=name, grantee_principal=grantee,
+            retiring_principal=retiring, issuing_account=call.principal.account, operations=ops_json,
+            constraints=constraints_json, creation_date=ts(call.now)))
+        call.invalidate(("kms-grants", key.arn))
+    call.resource(key.arn, "AWS::KMS::Key", key.account)
+    return {"GrantToken": new_token(grant_id), "GrantId": grant_id}
+
+
+def call_denied(call, key: Key):
+    from ..authz import access_denied
+    return access_denied(call, "kms:CreateGrant", key.arn)
+
+
+def _grant_by_id(call, key: Key, grant_id: str) -> Grant:
+    for g in grants_of(call, key):
+        if g.grant_id == grant_id:
+            return g
+    if len(grant_id) != 64 or any(c not in "0123456789abcdef" for c in grant_id):
+        raise InvalidGrantIdException(f"Invalid grant ID {grant_id}")
+    raise NotFoundException(f"Grant ID {grant_id} not found")
+
+
+def _delete_grant(call, key: Key, grant: Grant) -> None:
+    with call.store.write() as conn:
+        conn.execute(grants_table.delete().where(grants_table.c.grant_id == grant.grant_id))
+    call.invalidate(("kms-grants", key.arn))
+
+
+def _find_grant(call, grant_id: str) -> tuple[Key, Grant] | None:
+    with call.store.read() as conn:
+        row = conn.execute(grants_table.select().where(grants_table.c.grant_id == grant_id)).first()
+    if row is None:
+        return None
+    key = get_key(call, row.key_arn)
+    return (key, Grant(row)) if key is not None else None
+
+
+@operation("kms", "RetireGrant")
+def retire_grant(call, p):
+    token, key_id, grant_id = p.get("GrantToken"), p.get("KeyId"), p.get("GrantId")
+    if token:
+        token_grant = grant_id_of_token(token)
+        if grant_id and grant_id != token_grant:
+            raise InvalidGrantTokenException("The grant token does not match the grant ID.")
+        grant_id = token_grant
+        found = _find_grant(call, grant_id)
+        if found is None:
+            raise NotFoundException(f"Grant ID {grant_id} not found")
+        key, grant = found
+        if key_id:
+            named = resolve_key(call, key_id, aliases=False, managed=False)
+            if named.arn != key.arn:
+                raise NotFoundException(f"Grant ID {grant_id} not found")
+    elif key_id and grant_id:
+        key = resolve_key(call, key_id, aliases=False, managed=False)
+        grant = _grant_by_id(call, key, grant_id)
+    else:
+        raise ValidationException("Either GrantToken, or both KeyId and GrantId, must be specified.")
+    principal = call.principal
+    # Retiring is decided by the grant itself: its retiring principal, its grantee when it includes
+    # RetireGrant, or the account that created it; failing those, the key's policies.
+    if not (grant.retiring_match(principal) != NO_MATCH
+            or ("RetireGrant" in grant.operations and grant.grantee_match(principal) != NO_MATCH)
+            or (principal.type == "Root" and principal.account == grant.issuing_account)):
+        authorize(call, "kms:RetireGrant", key=key)
+    _dry_run(p)
+    _delete_grant(call, key, grant)
+    call.resource(key.arn, "AWS::KMS::Key", key.account)
+    return {}
+
+
+@operation("kms", "RevokeGrant")
+def revoke_grant(call, p):
+    key = resolve_key(call, p["KeyId"], aliases=False, managed=False)
+    authorize(call, "kms:RevokeGrant", key=key)
+    grant = _grant_by_id(call, key, p["GrantId"])
+    _dry_run(p)
+    _delete_grant(call, key, grant)
+    call.resource(key.arn, "AWS::KMS::Key", key.account)
+    return {}
+
+
+def _limit(p) -> int:
+    return min(p.get("Limit") or 50, 100)
+
+
+@operation("kms", "ListGrants", readonly=True)
+def list_grants(call, p):
+    key = resolve_key(call, p["KeyId"], aliases=False, managed=False)
+    authorize(call, "kms:ListGrants", key=key)
+    grants = list(grants_of(call, key))
+    if p.get("GrantId"):
+        grants = [g for g in grants if g.grant_id == p["GrantId"]]
+    if p.get("GranteePrincipal"):
+        grants = [g for g in grants if g.grantee == p["GranteePrincipal"]]
+    grants.sort(key=_order)
+    chunk, extra = page(grants, _limit(p), p.get("Marker"), _order)
+    call.resource(key.arn, "AWS::KMS::Key", key.account)
+    return {"Grants": [g.entry(key) for g in chunk], **extra}
+
+
+def _order(g: Grant) -> str:
+    return f"{g.creation_date:020.6f}:{g.grant_id}"
+
+
+@operation("kms", "ListRetirableGrants", readonly=True)
+def list_retirable_grants(call, p):
+    authorize(call, "kms:ListRetirableGrants", resource="*")
+    retiring = p["RetiringPrincipal"]
+    with call.store.read() as conn:
+        rows = conn.execute(grants_table.select().where(grants_table.c.retiring_principal == retiring)).fetchall()
+    grants = sorted((Grant(r) for r in rows), key=_order)
+    chunk, extra = page(grants, _limit(p), p.get("Marker"), _order)
+    out = []
+    for g in chunk:
+        key = get_key(call, g.key_arn)
+        if key is not None:
+            out.append(g.entry(key))
+    return {"Grants": out, **extra}

@@ -1,0 +1,99 @@
+"""KMS key policies: PutKeyPolicy, GetKeyPolicy, ListKeyPolicies, and the Policy given to CreateKey.
+
+A key has one policy, named `default`. A new policy is validated against
+`schemas/key-policy.schema.json` (MalformedPolicyDocumentException naming the JSON path), limited
+to 32 KB (LimitExceededException), and must pass the lockout safety check: it has to let the
+caller call PutKeyPolicy again, unless BypassPolicyLockoutSafetyCheck is set. Principals that
+name IAM users or roles of an account keyplane knows must exist there, as in AWS.
+"""
+from __future__ import annotations
+
+from ..authz import authorize, policy_allows_caller
+from ..errors import (LimitExceededException, MalformedPolicyDocumentException, NotFoundException,
+                      UnsupportedOperationException)
+from ..policy import parse_policy
+from ..registry import operation
+from .keys import CREATE_KEY_HOOKS
+from .model import require_not_pending_deletion, resolve_key, save_key
+
+POLICY_NAME = "default"
+MAX_POLICY_BYTES = 32 * 1024
+LOCKOUT_MESSAGE = "The new key policy will not allow you to update the key policy in the future."
+
+
+def check_policy(call, text: str, key, bypass: bool) -> None:
+    """Everything a new key policy must satisfy before it is attached to `key`."""
+    if len(text.encode("utf-8")) > MAX_POLICY_BYTES:
+        raise LimitExceededException(f"Policy document exceeds the maximum size of {MAX_POLICY_BYTES} bytes.")
+    doc = parse_policy(text, "key")
+    _check_principals_exist(call, doc)
+    if not bypass and not policy_allows_caller(call, text, key):
+        raise MalformedPolicyDocumentException(LOCKOUT_MESSAGE)
+
+
+def _check_principals_exist(call, doc) -> None:
+    registry = getattr(call.engine, "identities", None)
+    if registry is None or not hasattr(registry, "accounts"):
+        return
+    for st in doc.statements:
+        if st.principal is None:
+            continue
+        for arn in st.principal.arns:
+            parts = arn.split(":", 5)
+            account, resource = parts[4], parts[5]
+            if account not in registry.accounts or not resource.startswith("user/"):
+                continue
+            if registry.user(arn) is None:
+                raise MalformedPolicyDocumentException("Policy contains a statement with one or more invalid principals.")
+        for account, name in st.principal.roles:
+            if account in registry.accounts and registry.role(f"arn:aws:iam::{account}:role/{name}") is None:
+                raise MalformedPolicyDocumentException("Policy contains a statement with one or more invalid principals.")
+
+
+def _policy_on_create_key(call, p, key) -> None:
+    if p.get("Policy") is not None:
+        check_policy(call, p["Policy"], key, bool(p.get("BypassPolicyLockoutSafetyCheck")))
+        key.policy = p["Policy"]
+
+
+CREATE_KEY_HOOKS.append(_policy_on_create_key)
+
+
+def _policy_name(p) -> str:
+    name = p.get("PolicyName") or POLICY_NAME
+    if name != POLICY_NAME:
+        raise NotFoundException(f"No such policy exists: {name}. The only valid name is {POLICY_NAME}.")
+    return name
+
+
+@operation("kms", "PutKeyPolicy")
+def put_key_policy(call, p):
+    key = resolve_key(call, p["KeyId"], aliases=False, managed=False)
+    authorize(call, "kms:PutKeyPolicy", key=key)
+    _policy_name(p)
+    if key.aws_managed:
+        raise UnsupportedOperationException(f"{key.arn} is an AWS managed key: its policy cannot be changed.")
+    require_not_pending_deletion(key)
+    check_policy(call, p["Policy"], key, bool(p.get("BypassPolicyLockoutSafetyCheck")))
+    key.policy = p["Policy"]
+    save_key(call, key)
+    call.resource(key.arn, "AWS::KMS::Key", key.account)
+    return {}
+
+
+@operation("kms", "GetKeyPolicy", readonly=True)
+def get_key_policy(call, p):
+    key = resolve_key(call, p["KeyId"], aliases=False, managed=False)
+    authorize(call, "kms:GetKeyPolicy", key=key)
+    name = _policy_name(p)
+    call.resource(key.arn, "AWS::KMS::Key", key.account)
+    from ..policy import default_key_policy
+    return {"Policy": key.policy or default_key_policy(key.account), "PolicyName": name}
+
+
+@operation("kms", "ListKeyPolicies", readonly=True)
+def list_key_policies(call, p):
+    key = resolve_key(call, p["KeyId"], aliases=False, managed=False)
+    authorize(call, "kms:ListKeyPolicies", key=key)
+    call.resource(key.arn, "AWS::KMS::Key", key.account)
+    return {"PolicyNames": [POLICY_NAME], "Truncated": False}
