@@ -1,0 +1,274 @@
+"""keyplane.Secret: a Secrets Manager secret declared in a Pulumi stack, with its value (given or
+generated), resource policy, Region replicas and rotation.
+
+`secret_string` is a secret output. With rotation configured, the declared value is only the
+initial one: rotation owns the value afterwards, so a rotated value is not drift to undo. A secret
+scheduled for deletion outside Pulumi shows on refresh and the next `up` restores it. Deleting the
+Secret deletes it with `recovery_window_in_days` (0: at once), removing its replicas first as AWS
+requires.
+"""
+from __future__ import annotations
+
+import json
+from typing import Optional
+
+from pulumi.dynamic import CheckFailure, DiffResult
+
+from keyplane.resources import base
+
+
+def generate(api, spec: dict) -> str:
+    """CloudFormation's GenerateSecretString, through GetRandomPassword."""
+    params = {"PasswordLength": spec.get("password_length", 32)}
+    for name, member in (("exclude_characters", "ExcludeCharacters"), ("exclude_numbers", "ExcludeNumbers"),
+                         ("exclude_punctuation", "ExcludePunctuation"), ("exclude_uppercase", "ExcludeUppercase"),
+                         ("exclude_lowercase", "ExcludeLowercase"), ("include_space", "IncludeSpace"),
+                         ("require_each_included_type", "RequireEachIncludedType")):
+        if spec.get(name) is not None:
+            params[member] = spec[name]
+    password = api.secretsmanager.get_random_password(**params)["RandomPassword"]
+    template = spec.get("secret_string_template")
+    if not template:
+        return password
+    document = json.loads(template)
+    document[spec["generate_string_key"]] = password
+    return json.dumps(document)
+
+
+def _rules(rotation: dict) -> dict:
+    rules = {}
+    if rotation.get("automatically_after_days") is not None:
+        rules["AutomaticallyAfterDays"] = rotation["automatically_after_days"]
+    if rotation.get("schedule_expression"):
+        rules["ScheduleExpression"] = rotation["schedule_expression"]
+    if rotation.get("duration"):
+        rules["Duration"] = rotation["duration"]
+    return rules
+
+
+class SecretProvider(base.Provider):
+    resource = "secret"
+    replace_on = frozenset({"name", "region"})
+    documents = {"policy": "secret-policy"}
+    gone_codes = frozenset({"ResourceNotFoundException"})
+
+    def normalize(self, inputs):
+        if isinstance(inputs.get("policy"), dict) and not base.contains_unknown(inputs["policy"]):
+            inputs["policy"] = json.dumps(inputs["policy"], indent=2)
+        return inputs
+
+    def validate(self, inputs):
+        failures = []
+        spec = inputs.get("generate_secret_string") or {}
+        template = spec.get("secret_string_template")
+        if template and not base.contains_unknown(template):
+            try:
+                if not isinstance(json.loads(template), dict):
+                    raise ValueError("not a JSON object")
+            except ValueError as exc:
+                failures.append(CheckFailure("generate_secret_string",
+                                             f"generate_secret_string.secret_string_template: {exc}"))
+        policy = inputs.get("policy")
+        if policy is not None and not base.contains_unknown(policy):
+            from keyplane.engine.secrets.access import broad_access_statements
+            if inputs.get("block_public_policy", True) and broad_access_statements(policy):
+                failures.append(CheckFailure(
+                    "policy", "policy: grants broad access to the secret (set block_public_policy=False to allow)"))
+        rotation = inputs.get("rotation")
+        if rotation and not base.contains_unknown(rotation):
+            from keyplane.engine.secrets.schedule import validate_rules
+            try:
+                validate_rules(_rules(rotation))
+            except Exception as exc:  # noqa: BLE001 - InvalidParameterException
+                failures.append(CheckFailure("rotation", f"rotation: {getattr(exc, 'message', exc)}"))
+        return failures
+
+    def diff(self, id_, olds, news):
+        result = super().diff(id_, olds, news)
+        if base.plain(olds.get("deleted_date")):           # deleted outside Pulumi: bring it back
+            return DiffResult(changes=True, replaces=result.replaces,
+                              delete_before_replace=result.delete_before_replace)
+        return result
+
+    # -- create ------------------------------------------------------------------------------
+    def _create(self, api, inputs):
+        sm = api.secretsmanager
+        value = inputs.get("secret_string")
+        if value is None and inputs.get("generate_secret_string") is not None:
+            value = generate(api, inputs["generate_secret_string"])
+        params = {"Name": inputs["name"], "Description": inputs.get("description", ""),
+                  "Tags": [{"Key": k, "Value": v} for k, v in sorted(inputs.get("tags", {}).items())]}
+        if value is not None:
+            params["SecretString"] = value
+        if inputs.get("kms_key_id"):
+            params["KmsKeyId"] = inputs["kms_key_id"]
+        if inputs.get("replicas"):
+            params["AddReplicaRegions"] = self._replica_params(inputs["replicas"])
+        arn = sm.create_secret(**params)["ARN"]
+        api.on_failure(lambda: self._force_delete(api, arn))
+        if inputs.get("policy") is not None:
+            sm.put_resource_policy(SecretId=arn, ResourcePolicy=inputs["policy"],
+                                   BlockPublicPolicy=inputs.get("block_public_policy", True))
+        if inputs.get("rotation"):
+            self._rotate(api, arn, inputs["rotation"])
+        return arn
+
+    @staticmethod
+    def _replica_params(replicas):
+        return [{"Region": r["region"], **({"KmsKeyId": r["kms_key_id"]} if r.get("kms_key_id") else {})}
+                for r in replicas]
+
+    @staticmethod
+    def _rotate(api, arn, rotation):
+        api.secretsmanager.rotate_secret(SecretId=arn, RotationLambdaARN=rotation["rotator"],
+                                         RotationRules=_rules(rotation),
+                                         RotateImmediately=rotation.get("rotate_immediately", True))
+
+    @staticmethod
+    def _force_delete(api, arn):
+        sm = api.secretsmanager
+        regions = [r["Region"] for r in sm.describe_secret(SecretId=arn).get("ReplicationStatus", [])]
+        if regions:
+            sm.remove_regions_from_replication(SecretId=arn, RemoveReplicaRegions=regions)
+        sm.delete_secret(SecretId=arn, ForceDeleteWithoutRecovery=True)
+
+    # -- read --------------------------------------------------------------------------------
+    def _read(self, api, id_, inputs) -> Optional[dict]:
+        sm = api.secretsmanager
+        d = sm.describe_secret(SecretId=id_)
+        outs = {
+            "arn": d["ARN"],
+            "name": d["Name"],
+            "description": d.get("Description", ""),
+            "tags": {t["Key"]: t["Value"] for t in d.get("Tags", [])},
+            "rotation_enabled": bool(d.get("RotationEnabled")),
+            "deleted_date": d["DeletedDate"].isoformat() if d.get("DeletedDate") else None,
+            "replicas": self._read_replicas(d, inputs.get("replicas")),
+        }
+        if d.get("KmsKeyId") or inputs.get("kms_key_id"):
+            outs["kms_key_id"] = d.get("KmsKeyId")
+        if d.get("DeletedDate"):
+            return outs             # value and policy are unreadable until it is restored
+        rotation = inputs.get("rotation")
+        if d.get("RotationEnabled") and rotation:
+            outs["rotation"] = self._read_rotation(d, rotation)
+        elif rotation:
+            outs["rotation"] = None          # turned off outside Pulumi: drift
+        current = next((v for v, s in d.get("VersionIdsToStages", {}).items() if "AWSCURRENT" in s), None)
+        outs["version_id"] = current
+        if current is not None:
+            live = sm.get_secret_value(SecretId=id_).get("SecretString")
+            declared = inputs.get("secret_string")
+            # with rotation (or a generated value) the live value is the value; else drift shows
+            outs["secret_string"] = declared if (declared is not None and rotation) else live
+        policy = sm.get_resource_policy(SecretId=id_).get("ResourcePolicy")
+        if policy is not None or inputs.get("policy") is not None:
+            outs["policy"] = _same_document(inputs.get("policy"), policy)
+        return outs
+
+    @staticmethod
+    def _read_replicas(d, declared):
+        live = [{"region": r["Region"], **({"kms_key_id": r["KmsKeyId"]} if r.get("KmsKeyId") and
+                                           r["KmsKeyId"] != "alias/aws/secretsmanager" else {})}
+                for r in d.get("ReplicationStatus", [])]
+        if declared is not None and sorted(map(json.dumps, declared)) == sorted(map(json.dumps, live)):
+            return declared
+        return live
+
+    @staticmethod
+    def _read_rotation(d, declared):
+        rules = d.get("RotationRules", {})
+        live = {"rotator": d.get("RotationLambdaARN")}
+        if "AutomaticallyAfterDays" in rules and "ScheduleExpression" not in rules:
+            live["automatically_after_days"] = rules["AutomaticallyAfterDays"]
+        if rules.get("ScheduleExpression"):
+            live["schedule_expression"] = rules["ScheduleExpression"]
+        if rules.get("Duration"):
+            live["duration"] = rules["Duration"]
+        live["rotate_immediately"] = declared.get("rotate_immediately", True)
+        same = all(declared.get(k) == v for k, v in live.items())
+        return declared if same else live
+
+    # -- update ------------------------------------------------------------------------------
+    def _update(self, api, id_, olds, news, changed):
+        sm = api.secretsmanager
+        if olds.get("deleted_date"):
+            sm.restore_secret(SecretId=id_)
+        if changed & {"description", "kms_key_id"}:
+            params = {"SecretId": id_, "Description": news.get("description", "")}
+            if news.get("kms_key_id"):
+                params["KmsKeyId"] = news["kms_key_id"]
+            sm.update_secret(**params)
+        rotation = news.get("rotation")
+        if "secret_string" in changed and news.get("secret_string") is not None and not rotation:
+            sm.put_secret_value(SecretId=id_, SecretString=news["secret_string"])
+        elif "generate_secret_string" in changed and news.get("generate_secret_string") is not None:
+            sm.put_secret_value(SecretId=id_, SecretString=generate(api, news["generate_secret_string"]))
+        if "policy" in changed:
+            if news.get("policy") is not None:
+                sm.put_resource_policy(SecretId=id_, ResourcePolicy=news["policy"],
+                                       BlockPublicPolicy=news.get("block_public_policy", True))
+            else:
+                sm.delete_resource_policy(SecretId=id_)
+        if "tags" in changed:
+            old, new = olds.get("tags") or {}, news.get("tags") or {}
+            gone = sorted(set(old) - set(new))
+            if gone:
+                sm.untag_resource(SecretId=id_, TagKeys=gone)
+            put = {k: v for k, v in new.items() if old.get(k) != v}
+            if put:
+                sm.tag_resource(SecretId=id_, Tags=[{"Key": k, "Value": v} for k, v in sorted(put.items())])
+        if "replicas" in changed:
+            old = {r["region"] for r in olds.get("replicas") or []}
+            new = {r["region"]: r for r in news.get("replicas") or []}
+            gone = sorted(old - set(new))
+            if gone:
+                sm.remove_regions_from_replication(SecretId=id_, RemoveReplicaRegions=gone)
+            added = [new[r] for r in sorted(set(new) - old)]
+            if added:
+                sm.replicate_secret_to_regions(SecretId=id_, AddReplicaRegions=self._replica_params(added))
+        if "rotation" in changed:
+            if rotation:
+                self._rotate(api, id_, rotation)
+            else:
+                sm.cancel_rotate_secret(SecretId=id_)
+
+    # -- delete ------------------------------------------------------------------------------
+    def _delete(self, api, id_, inputs):
+        sm = api.secretsmanager
+        d = sm.describe_secret(SecretId=id_)
+        if d.get("DeletedDate"):
+            return
+        regions = [r["Region"] for r in d.get("ReplicationStatus", [])]
+        if regions:
+            sm.remove_regions_from_replication(SecretId=id_, RemoveReplicaRegions=regions)
+        window = inputs.get("recovery_window_in_days", 30)
+        if window == 0:
+            sm.delete_secret(SecretId=id_, ForceDeleteWithoutRecovery=True)
+        else:
+            sm.delete_secret(SecretId=id_, RecoveryWindowInDays=window)
+
+
+def _same_document(declared, live):
+    if live is None:
+        return None
+    if declared is not None:
+        try:
+            if base.parse_document(declared) == json.loads(live):
+                return declared
+        except ValueError:
+            pass
+    return live
+
+
+class Secret(base.Resource, module="keyplane", name="Secret"):
+    """A Secrets Manager secret. Inputs: name, description, kms_key_id, secret_string or
+    generate_secret_string={password_length, exclude_*, secret_string_template, generate_string_key},
+    policy (dict or JSON), block_public_policy, recovery_window_in_days, replicas=[{region,
+    kms_key_id}], rotation={rotator, automatically_after_days | schedule_expression, duration,
+    rotate_immediately}, tags, region. Outputs: arn, version_id, rotation_enabled, secret_string
+    (secret)."""
+
+    _provider_class = SecretProvider
+    _computed = ("arn", "version_id", "rotation_enabled", "deleted_date", "secret_string", "region")
+    _secret = ("secret_string",)
