@@ -179,6 +179,20 @@ def test_alias_create_retarget_rename_and_delete(stack):
     assert engine.refresh("a", ALIAS) is None
 
 
+def test_alias_create_is_idempotent_but_never_takes_over_another_keys_alias(stack):
+    engine, conn = stack
+    kms = conn.client("kms", region="us-east-1")
+    first = engine.up(KeyProvider(), "k1", {}, KEY).id
+    second = engine.up(KeyProvider(), "k2", {}, KEY).id
+    kms.create_alias(AliasName="alias/orders", TargetKeyId=first)  # as an interrupted up left it
+    step = engine.up(AliasProvider(), "a", {"name": "alias/orders", "target_key_id": first}, ALIAS)
+    assert step.op == "create" and step.id == "alias/orders"
+    with pytest.raises(ProviderCallFailed) as failed:
+        engine.up(AliasProvider(), "b", {"name": "alias/orders", "target_key_id": second}, ALIAS)
+    assert "AlreadyExistsException" in failed.value.last_line
+    assert kms.describe_key(KeyId="alias/orders")["KeyMetadata"]["KeyId"] == first
+
+
 def test_alias_to_a_missing_key_is_one_aws_error_line(stack):
     engine, conn = stack
     with pytest.raises(ProviderCallFailed) as failed:

@@ -16,8 +16,17 @@ class AliasProvider(base.Provider):
     delete_before_replace = True
 
     def _create(self, api, inputs):
-        api.kms.create_alias(AliasName=inputs["name"], TargetKeyId=inputs["target_key_id"])
+        try:
+            api.kms.create_alias(AliasName=inputs["name"], TargetKeyId=inputs["target_key_id"])
+        except Exception as exc:  # noqa: BLE001
+            # A create retried after an interrupted `up` finds its own alias: already done.
+            if base.error_code(exc) != "AlreadyExistsException" or not self._points_at_target(api, inputs):
+                raise
         return inputs["name"]
+
+    def _points_at_target(self, api, inputs) -> bool:
+        live = self._read(api, inputs["name"], inputs)
+        return live is not None and live["target_key_id"] == inputs["target_key_id"]
 
     def _read(self, api, id_, inputs) -> Optional[dict]:
         pages = api.kms.get_paginator("list_aliases").paginate()
