@@ -13,7 +13,7 @@ from botocore.exceptions import SSLError
 
 
 def test_two_workers_share_the_store_and_sessions_then_stop_cleanly_on_sigterm(tmp_path):
-    from conftest import start_server  # noqa: E402 - the http conftest's helper
+    from keyplane_server import start_server  # noqa: E402 - the http conftest's helper
     srv = start_server(tmp_path, "--workers", "2", "--log-level", "info")
     try:
         key = srv.client("kms").create_key(Description="shared")["KeyMetadata"]["KeyId"]
@@ -38,7 +38,7 @@ def test_two_workers_share_the_store_and_sessions_then_stop_cleanly_on_sigterm(t
 
 
 def test_dev_mode_prints_credentials_and_reset_wipes_state(tmp_path):
-    from conftest import start_server
+    from keyplane_server import start_server
     srv = start_server(tmp_path, "--dev", init=False)
     try:
         kms = srv.client("kms")
@@ -66,7 +66,7 @@ def test_reset_does_not_exist_outside_dev_mode(server, kms):
 
 
 def test_tls_serves_https_with_a_generated_ca(tmp_path):
-    from conftest import start_server
+    from keyplane_server import start_server
     srv = start_server(tmp_path, "--tls")
     try:
         assert srv.endpoint.startswith("https://")
@@ -88,6 +88,6 @@ def test_tls_serves_https_with_a_generated_ca(tmp_path):
 
 
 def test_serve_without_identities_file_refuses_with_a_hint(tmp_path):
-    from conftest import keyplane
+    from keyplane_server import keyplane
     out = keyplane("serve", "--state", str(tmp_path / "empty"), "--port", "1")
     assert out.returncode == 2 and "keyplane init" in out.stderr
