@@ -67,7 +67,9 @@ def test_alternating_users_rotation_switches_to_the_clone_and_back(sm, scram_pos
 
 
 def test_rotation_whose_test_step_fails_keeps_the_old_password_and_is_retried_on_schedule(
-        sm, scram_postgres, role_name, engine, clock):
+        sm, scram_postgres, role_name, engine, clock, tmp_path):
+    from keyplane.engine import events
+    events.configure(engine, file=str(tmp_path / "events.jsonl"))
     # CONNECTION LIMIT 1: setSecret's session is still open, so testSecret cannot log in
     scram_postgres.create_role(role_name, "initial-pw-3", "CONNECTION LIMIT 1")
     arn = sm.create_secret(Name=f"db/{role_name}",
@@ -93,6 +95,11 @@ def test_rotation_whose_test_step_fails_keeps_the_old_password_and_is_retried_on
     except botocore.exceptions.ClientError as err:
         assert err.response["Error"]["Code"] == "InvalidRequestException"
 
+    engine.run_due()                                                 # delivers the events
+    delivered = [json.loads(line) for line in open(tmp_path / "events.jsonl")]
+    failed = [e for e in delivered if e["detail"]["eventName"] == "RotationFailed"]
+    assert failed and failed[0]["source"] == "aws.secretsmanager" and failed[0]["resources"] == [arn]
+
     with scram_postgres.connect() as conn:
         conn.execute(f'ALTER ROLE "{role_name}" CONNECTION LIMIT -1')
     clock.advance(timedelta(days=2))
@@ -105,6 +112,9 @@ def test_rotation_whose_test_step_fails_keeps_the_old_password_and_is_retried_on
     assert scram_postgres.can_login(role_name, password)
     assert not scram_postgres.can_login(role_name, "initial-pw-3")
     assert "ExternalSecretRotationMetadata" not in sm.describe_secret(SecretId=arn)
+    engine.run_due()
+    names = [json.loads(line)["detail"]["eventName"] for line in open(tmp_path / "events.jsonl")]
+    assert names[-1] == "RotationSucceeded"
 
 
 def test_scheduled_rotation_runs_when_the_window_opens(sm, scram_postgres, role_name, engine, clock):

@@ -208,3 +208,17 @@ def test_remove_regions_from_replication_deletes_the_replica(tmp_path, clock):
         primary.delete_secret(SecretId=arn, ForceDeleteWithoutRecovery=True)
     finally:
         engine.close()
+
+
+def test_parameter_store_reference_returns_the_secret(sm, kp):
+    arn = sm.create_secret(Name="db/creds", SecretString='{"password": "p1"}')["ARN"]
+    sm.put_secret_value(SecretId=arn, SecretString='{"password": "p2"}')
+    ssm = kp.client("ssm")
+    p = ssm.get_parameter(Name="/aws/reference/secretsmanager/db/creds", WithDecryption=True)["Parameter"]
+    assert p["Value"] == '{"password": "p2"}' and p["Type"] == "SecureString" and p["ARN"] == arn
+    assert json.loads(p["SourceResult"])["VersionStages"] == ["AWSCURRENT"]
+    previous = ssm.get_parameter(Name="/aws/reference/secretsmanager/db/creds:AWSPREVIOUS", WithDecryption=True)
+    assert previous["Parameter"]["Value"] == '{"password": "p1"}'
+    assert _code(ssm.get_parameter, Name="/aws/reference/secretsmanager/db/creds") == "ValidationException"
+    assert _code(ssm.get_parameter, Name="/aws/reference/secretsmanager/db/none",
+                 WithDecryption=True) == "ParameterNotFound"

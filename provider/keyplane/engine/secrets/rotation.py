@@ -34,19 +34,19 @@ FAILURE_KEY = "keyplane:LastRotationFailure"
 
 
 def _emit(engine, store, secret: Secret, name: str, details: dict) -> None:
+    """A service event in the audit trail, and the same on the event bus, shaped as EventBridge
+    delivers Secrets Manager's CloudTrail service events."""
     engine.service_event(store, "secretsmanager", name, secret.region, secret.account,
                          [("AWS::SecretsManager::Secret", secret.arn)], details)
-    try:
-        from .. import events   # the shared event bus, when there is one
-    except ImportError:
-        return
-    publish = getattr(events, "publish", None)
-    if publish is not None:
-        try:
-            publish(engine, {"source": "aws.secretsmanager", "detail-type": name, "region": secret.region,
-                             "account": secret.account, "resources": [secret.arn], "detail": details})
-        except Exception:      # noqa: BLE001 - a broken sink must not break rotation
-            log.exception("could not publish %s", name)
+    from .. import events
+    now = engine.clock.now()
+    evt = events.event("AWS Service Event via CloudTrail", "aws.secretsmanager", account=secret.account,
+                       region=secret.region, time=now, resources=[secret.arn],
+                       detail={"eventSource": "secretsmanager.amazonaws.com", "eventName": name,
+                               "eventType": "AwsServiceEvent", "awsRegion": secret.region,
+                               "additionalEventData": {"SecretId": secret.arn, **details}})
+    with store.write() as conn:
+        events.emit(engine, conn, evt, now)
 
 
 def in_progress(versions) -> bool:
