@@ -25,6 +25,12 @@ def require(ok: bool, reason: str) -> None:
     pytest.skip(reason)
 
 
+@pytest.fixture(name="require")
+def _require_fixture():
+    """`require` for test modules, which cannot import it reliably (several conftest modules)."""
+    return require
+
+
 @pytest.fixture
 def clock():
     return ManualClock(datetime(2026, 1, 15, 12, 0, tzinfo=timezone.utc))

@@ -11,7 +11,6 @@ import subprocess
 import pytest
 import sqlalchemy as sa
 from botocore.exceptions import ClientError
-from conftest import require
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding
 
@@ -49,7 +48,7 @@ class OpenSSL:
 
 
 @pytest.fixture
-def openssl(tmp_path):
+def openssl(tmp_path, require):
     require(OPENSSL is not None, "the openssl command is not installed")
     folder = tmp_path / "openssl"
     folder.mkdir()
