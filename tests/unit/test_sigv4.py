@@ -289,3 +289,18 @@ def test_expired_session_credentials_are_expired_token():
     with pytest.raises(ExpiredTokenException) as e:
         req.verify(ids)
     assert e.value.message == "The security token included in the request is expired"
+
+
+def test_request_carrying_its_payload_hash_header_verifies_and_a_wrong_hash_does_not(identities):
+    from datetime import datetime, timezone
+    import hashlib
+    body = b'{"KeyId": "alias/x"}'
+    request = AWSRequest(method="POST", url="http://127.0.0.1:4566/", data=body,
+                         headers={"X-Amz-Content-SHA256": hashlib.sha256(body).hexdigest(),
+                                  "X-Amz-Target": "TrentService.DescribeKey"})
+    SigV4Auth(Credentials(AKID, SECRET), "kms", "us-east-1").add_auth(request)
+    headers = dict(request.headers.items(), Host="127.0.0.1:4566")
+    assert "x-amz-content-sha256" in headers["Authorization"]
+    sigv4.verify("POST", "/", "", headers, body, identities, datetime.now(timezone.utc))
+    with pytest.raises(InvalidSignatureException):
+        sigv4.verify("POST", "/", "", headers, b'{"KeyId": "alias/y"}', identities, datetime.now(timezone.utc))

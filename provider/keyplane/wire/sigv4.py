@@ -16,7 +16,7 @@ from typing import Callable, Iterable, Mapping
 from urllib.parse import unquote
 
 from botocore.auth import SIGV4_TIMESTAMP, SigV4Auth
-from botocore.awsrequest import AWSRequest, HTTPHeaders
+from botocore.awsrequest import AWSRequest
 from botocore.credentials import ReadOnlyCredentials
 
 from keyplane.engine.errors import (
@@ -39,6 +39,25 @@ MISSING_TOKEN = "Missing Authentication Token"
 Lookup = Callable[[str], "tuple[Principal, str, str | None] | None"]
 
 
+class _Headers(dict):
+    """Received headers: lower-case name -> list of values, with the two methods botocore's signer
+    uses (`get_all`, case-insensitive `in`). email.message-based HTTPHeaders costs more than the
+    rest of the verification together."""
+
+    def get_all(self, name, default=None):
+        return dict.get(self, name.lower(), default)
+
+    def __contains__(self, name):
+        return dict.__contains__(self, name.lower())
+
+    def __getitem__(self, name):
+        return dict.__getitem__(self, name.lower())[0]
+
+    def first(self, name):
+        values = dict.get(self, name)
+        return values[0] if values else None
+
+
 class _ExpectedSigner(SigV4Auth):
     """botocore's SigV4 signer, told exactly which headers the client signed.
 
@@ -53,14 +72,31 @@ class _ExpectedSigner(SigV4Auth):
         self._body_hash = body_hash
 
     def headers_to_sign(self, request):
-        out = HTTPHeaders()
-        for name in self._signed:
-            for value in request.headers.get_all(name) or ():
-                out[name] = value
-        return out
+        return _Headers((name, request.headers.get_all(name) or []) for name in self._signed)
 
     def payload(self, request):
         return self._body_hash
+
+    def signature(self, string_to_sign, request):
+        # botocore derives the signing key with four HMACs per request; it only changes daily
+        key = _signing_key(self, self.credentials.secret_key, request.context["timestamp"][0:8],
+                           self._region_name, self._service_name)
+        return self._sign(key, string_to_sign, hex=True)
+
+
+_KEYS: dict = {}
+
+
+def _signing_key(signer: SigV4Auth, secret: str, date: str, region: str, service: str) -> bytes:
+    cache_key = (secret, date, region, service)
+    key = _KEYS.get(cache_key)
+    if key is None:
+        k_date = signer._sign(f"AWS4{secret}".encode(), date)
+        key = signer._sign(signer._sign(signer._sign(k_date, region), service), "aws4_request")
+        if len(_KEYS) > 4096:
+            _KEYS.clear()
+        _KEYS[cache_key] = key
+    return key
 
 
 def _ts(dt: datetime) -> str:
@@ -78,15 +114,15 @@ def _parse_query(query_string: str) -> list[tuple[str, str]]:
     return pairs
 
 
-def _as_headers(headers) -> HTTPHeaders:
-    out = HTTPHeaders()
+def _as_headers(headers) -> _Headers:
+    out = _Headers()
     items = headers.items() if isinstance(headers, Mapping) else headers
     for k, v in items:
         if isinstance(k, bytes):
             k = k.decode("latin-1")
         if isinstance(v, bytes):
             v = v.decode("latin-1")
-        out[k.lower()] = v
+        out.setdefault(k.lower(), []).append(v)
     return out
 
 
@@ -101,11 +137,11 @@ def _parse_authorization(value: str) -> dict:
     return fields
 
 
-def _request_time(headers: HTTPHeaders) -> str | None:
-    amz = headers.get("x-amz-date")
+def _request_time(headers: _Headers) -> str | None:
+    amz = headers.first("x-amz-date")
     if amz:
         return amz
-    date = headers.get("date")
+    date = headers.first("date")
     if date:
         try:
             return _ts(parsedate_to_datetime(date))
@@ -115,9 +151,13 @@ def _request_time(headers: HTTPHeaders) -> str | None:
 
 
 def _parse_time(stamp: str) -> datetime | None:
+    # YYYYMMDDTHHMMSSZ by hand: strptime costs as much as the HMACs
+    if len(stamp) != 16 or stamp[8] != "T" or stamp[15] != "Z" or not (stamp[:8] + stamp[9:15]).isdigit():
+        return None
     try:
-        return datetime.strptime(stamp, SIGV4_TIMESTAMP).replace(tzinfo=timezone.utc)
-    except (TypeError, ValueError):
+        return datetime(int(stamp[0:4]), int(stamp[4:6]), int(stamp[6:8]), int(stamp[9:11]),
+                        int(stamp[11:13]), int(stamp[13:15]), tzinfo=timezone.utc)
+    except ValueError:
         return None
 
 
@@ -168,7 +208,7 @@ def verify(method: str, path: str, query_string: str, headers, body: bytes, look
     body = body or b""
     services = set(services) if services is not None else None
 
-    auth = hdrs.get("authorization")
+    auth = hdrs.first("authorization")
     if auth is not None:
         fields = _parse_authorization(auth)
         stamp = _request_time(hdrs)
@@ -182,7 +222,7 @@ def verify(method: str, path: str, query_string: str, headers, body: bytes, look
             raise IncompleteSignatureException(" ".join(missing) + f" Authorization={auth.split(' ')[0]}")
         credential, signature = fields["Credential"], fields["Signature"]
         signed = fields["SignedHeaders"].lower().split(";")
-        token = hdrs.get("x-amz-security-token")
+        token = hdrs.first("x-amz-security-token")
         expires = None
         canonical_query = query
     elif "X-Amz-Algorithm" in qdict or "X-Amz-Credential" in qdict or "X-Amz-Signature" in qdict:
@@ -234,13 +274,13 @@ def verify(method: str, path: str, query_string: str, headers, body: bytes, look
             token is not None and not hmac.compare_digest(token.encode(), session_token.encode())):
         raise UnrecognizedClientException(INVALID_TOKEN)
 
-    content_sha = hdrs.get("x-amz-content-sha256")
+    content_sha = hdrs.first("x-amz-content-sha256")
     body_hash = hashlib.sha256(body).hexdigest()
     if content_sha is not None and content_sha not in ("UNSIGNED-PAYLOAD", body_hash):
         raise InvalidSignatureException(
             "The provided 'x-amz-content-sha256' header does not match what was computed.")
 
-    host = hdrs.get("host") or "localhost"
+    host = hdrs.first("host") or "localhost"
     request = AWSRequest(method=method.upper(), url=f"http://{host}{path or '/'}", headers=None)
     request.headers = hdrs
     request.params = canonical_query  # botocore encodes and sorts them as a client does
