@@ -15,6 +15,7 @@ OPS = ("encrypt", "decrypt", "generate-data-key")
 
 
 def add_arguments(sub) -> None:
+    from . import bench_http  # noqa: F401 - registers --endpoint/--compare/--clients/--floor
     p = sub.add_parser("bench", help="measure Encrypt / Decrypt / GenerateDataKey throughput")
     p.add_argument("--ops", default=",".join(OPS), help="comma-separated: " + ", ".join(OPS))
     p.add_argument("--seconds", type=float, default=2.0, help="time per measurement")

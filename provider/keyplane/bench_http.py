@@ -1,0 +1,244 @@
+"""`keyplane bench --endpoint URL`: the same workload over HTTP against keyplane, a second
+AWS-compatible endpoint (`--compare`), and a canned-response floor server (`--floor`).
+
+Each client is a separate process with its own boto3 client (as real applications are), so
+`--clients 4` measures what the server sustains, not what one Python interpreter can send. The
+floor answers every call with a fixed, valid response and checks nothing: the gap between it and
+keyplane is what keyplane's own work costs; the floor itself is what the client costs.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import multiprocessing
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+
+from . import bench
+
+OPS = bench.OPS
+CALLS = {"encrypt": "encrypt", "decrypt": "decrypt", "generate-data-key": "generate_data_key"}
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--endpoint", default=None, help="bench a keyplane (or any KMS-compatible) endpoint over HTTP")
+    p.add_argument("--compare", default=None, help="a second AWS-compatible endpoint, benched in the same run")
+    p.add_argument("--clients", type=int, default=1, help="client processes, each with its own boto3 client")
+    p.add_argument("--floor", action="store_true", help="also bench a canned-response server (the client's own cost)")
+    p.add_argument("--region", default=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
+    p.add_argument("--key-id", default=None, help="key to use (default: one created for the run)")
+    p.add_argument("--ca-bundle", default=os.environ.get("AWS_CA_BUNDLE"), help="CA certificate for https endpoints")
+
+
+# ---- a client process -----------------------------------------------------------------------------
+
+def _client(endpoint: str, region: str, creds: dict, ca):
+    import boto3
+    import botocore.config
+    return boto3.session.Session(**creds).client(
+        "kms", region_name=region, endpoint_url=endpoint, verify=ca,
+        config=botocore.config.Config(retries={"total_max_attempts": 1}, max_pool_connections=2))
+
+
+def _worker(endpoint, region, creds, ca, op, args, seconds, ready, go, results):
+    client = _client(endpoint, region, creds, ca)
+    call = getattr(client, CALLS[op])
+    for _ in range(20):  # warm the connection and botocore's caches
+        call(**args)
+    ready.put(os.getpid())
+    go.wait()  # all clients start together
+    samples, errors = [], 0
+    clock = time.perf_counter
+    end = clock() + seconds
+    while True:
+        t0 = clock()
+        try:
+            call(**args)
+        except Exception:  # noqa: BLE001 - an error is counted, not fatal to the run
+            errors += 1
+        t1 = clock()
+        samples.append(t1 - t0)
+        if t1 >= end:
+            break
+    results.put((samples, errors))
+
+
+def run_clients(endpoint: str, region: str, creds: dict, ca, op: str, args: dict, seconds: float,
+                clients: int) -> dict:
+    ctx = multiprocessing.get_context("spawn")
+    results, ready, go = ctx.Queue(), ctx.Queue(), ctx.Event()
+    procs = [ctx.Process(target=_worker, args=(endpoint, region, creds, ca, op, args, seconds, ready, go, results))
+             for _ in range(clients)]
+    for p in procs:
+        p.start()
+    for _ in procs:
+        ready.get(timeout=120)
+    go.set()
+    samples, errors = [], 0
+    for _ in procs:
+        s, e = results.get(timeout=seconds + 120)
+        samples += s
+        errors += e
+    for p in procs:
+        p.join()
+    samples.sort()
+    n = len(samples)
+    return {"ops": n / seconds, "p50": samples[n // 2] * 1e6,
+            "p99": samples[min(n - 1, int(n * 0.99))] * 1e6, "n": n, "errors": errors}
+
+
+# ---- the floor: canned responses --------------------------------------------------------------------
+
+class FloorApp:
+    """Answers every KMS call with a fixed valid response; no auth, no state, no crypto."""
+
+    def __init__(self):
+        arn = "arn:aws:kms:us-east-1:111122223333:key/" + str(uuid.UUID(int=0))
+        blob = base64.b64encode(os.urandom(150)).decode()
+        key = base64.b64encode(os.urandom(32)).decode()
+        meta = {"KeyId": arn.rsplit("/", 1)[1], "Arn": arn, "AWSAccountId": "111122223333", "Enabled": True,
+                "KeyState": "Enabled", "KeyUsage": "ENCRYPT_DECRYPT", "KeySpec": "SYMMETRIC_DEFAULT",
+                "CreationDate": time.time(), "Origin": "AWS_KMS", "KeyManager": "CUSTOMER", "Description": ""}
+        self.responses = {
+            "TrentService.CreateKey": {"KeyMetadata": meta},
+            "TrentService.Encrypt": {"CiphertextBlob": blob, "KeyId": arn, "EncryptionAlgorithm": "SYMMETRIC_DEFAULT"},
+            "TrentService.Decrypt": {"Plaintext": base64.b64encode(b"x" * 100).decode(), "KeyId": arn,
+                                     "EncryptionAlgorithm": "SYMMETRIC_DEFAULT"},
+            "TrentService.GenerateDataKey": {"CiphertextBlob": blob, "Plaintext": key, "KeyId": arn},
+        }
+        self.encoded = {k: json.dumps(v).encode() for k, v in self.responses.items()}
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            if scope["type"] == "lifespan":
+                while True:
+                    m = await receive()
+                    if m["type"] == "lifespan.startup":
+                        await send({"type": "lifespan.startup.complete"})
+                    elif m["type"] == "lifespan.shutdown":
+                        await send({"type": "lifespan.shutdown.complete"})
+                        return
+            return
+        more = True
+        while more:
+            m = await receive()
+            more = m.get("more_body", False)
+        target = dict(scope["headers"]).get(b"x-amz-target", b"").decode()
+        body = self.encoded.get(target, b"{}")
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"application/x-amz-json-1.1"),
+                                (b"x-amzn-requestid", str(uuid.uuid4()).encode()),
+                                (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_floor(workers: int = 1) -> tuple[subprocess.Popen, str]:
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "keyplane.bench_http:FloorApp", "--factory",
+                             "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
+                             "--log-level", "warning", "--no-access-log"],
+                            env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
+    endpoint = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return proc, endpoint
+        except OSError:
+            time.sleep(0.05)  # waiting for the floor server to bind
+    proc.kill()
+    raise RuntimeError("the floor server did not start")
+
+
+# ---- the run ------------------------------------------------------------------------------------------
+
+def _credentials() -> dict:
+    creds = {"aws_access_key_id": os.environ.get("AWS_ACCESS_KEY_ID"),
+             "aws_secret_access_key": os.environ.get("AWS_SECRET_ACCESS_KEY")}
+    if os.environ.get("AWS_SESSION_TOKEN"):
+        creds["aws_session_token"] = os.environ["AWS_SESSION_TOKEN"]
+    if not creds["aws_access_key_id"]:
+        import boto3
+        found = boto3.session.Session().get_credentials()
+        if found is None:
+            raise SystemExit("keyplane bench: no AWS credentials (run `keyplane init` and export them)")
+        f = found.get_frozen_credentials()
+        creds = {"aws_access_key_id": f.access_key, "aws_secret_access_key": f.secret_key}
+        if f.token:
+            creds["aws_session_token"] = f.token
+    return creds
+
+
+def _prepare(endpoint: str, region: str, creds: dict, ca, key_id: str | None) -> dict:
+    """Per-op call arguments for one endpoint (a key, and a ciphertext for Decrypt)."""
+    client = _client(endpoint, region, creds, ca)
+    key = key_id or client.create_key(Description="keyplane bench")["KeyMetadata"]["Arn"]
+    plaintext = os.urandom(100)
+    blob = client.encrypt(KeyId=key, Plaintext=plaintext)["CiphertextBlob"]
+    return {"encrypt": {"KeyId": key, "Plaintext": plaintext},
+            "decrypt": {"CiphertextBlob": blob},
+            "generate-data-key": {"KeyId": key, "KeySpec": "AES_256"}}
+
+
+def over_http(args, out=print) -> dict:
+    ops = [o.strip() for o in args.ops.split(",") if o.strip()]
+    unknown = [o for o in ops if o not in OPS]
+    if unknown:
+        out(f"keyplane bench: unknown operation(s) {', '.join(unknown)}; choose from {', '.join(OPS)}")
+        return {}
+    creds = _credentials()
+    targets = [("keyplane", args.endpoint)]
+    if args.compare:
+        targets.append(("compare", args.compare))
+    floor = None
+    if args.floor:
+        floor, floor_endpoint = start_floor()
+        targets.append(("floor", floor_endpoint))
+    results: dict = {}
+    try:
+        prepared = {name: _prepare(url, args.region, creds, args.ca_bundle if url.startswith("https") else None,
+                                   args.key_id if name == "keyplane" else None)
+                    for name, url in targets}
+        out(f"keyplane bench over HTTP: {args.clients} client process(es), 100-byte plaintext, "
+            f"{args.seconds:.1f} s each")
+        for op in ops:
+            for name, url in targets:
+                ca = args.ca_bundle if url.startswith("https") else None
+                r = run_clients(url, args.region, creds, ca, op, prepared[name][op], args.seconds, args.clients)
+                results.setdefault(op, {})[name] = r
+                errs = f"   errors {r['errors']}" if r["errors"] else ""
+                out(bench.line(f"{op}: {name} ({url})", r) + errs)
+            base = results[op]["keyplane"]["ops"]
+            for name in ("compare", "floor"):
+                if name in results[op] and results[op][name]["ops"]:
+                    out(f"{op}: keyplane / {name} = {base / results[op][name]['ops']:.2f}")
+    finally:
+        if floor is not None:
+            floor.terminate()
+            floor.wait(30)
+    return results
+
+
+def _run_hook(args):
+    if getattr(args, "endpoint", None) is None:
+        if getattr(args, "floor", False) or getattr(args, "compare", None):
+            print("keyplane bench: --floor and --compare go with --endpoint URL")
+            return 2
+        return None
+    return 0 if over_http(args) else 2
+
+
+if add_arguments not in bench.ARGUMENT_HOOKS:
+    bench.ARGUMENT_HOOKS.append(add_arguments)
+    bench.RUN_HOOKS.append(_run_hook)
