@@ -101,29 +101,42 @@ def test_key_spec_usage_and_multi_region_changes_replace_the_key(stack):
     assert step.id.startswith("mrk-") and step.outputs["multi_region"] is True
 
 
-@needs("EnableKeyRotation", "DisableKeyRotation", "GetKeyRotationStatus", "GetKeyPolicy", "PutKeyPolicy")
-def test_key_rotation_and_policy_change_in_place_and_drift_shows(stack):
+@needs("EnableKeyRotation", "DisableKeyRotation", "GetKeyRotationStatus")
+def test_key_rotation_turns_on_and_off_in_place(stack):
     engine, conn = stack
     kms = conn.client("kms", region="us-east-1")
-    declared = {"enable_key_rotation": True, "rotation_period_in_days": 180, "policy": policy()}
-    step = engine.up(KeyProvider(), "k", declared, KEY)
+    step = engine.up(KeyProvider(), "k", {"enable_key_rotation": True, "rotation_period_in_days": 180}, KEY)
     key_id = step.id
     rotation = kms.get_key_rotation_status(KeyId=key_id)
     assert rotation["KeyRotationEnabled"] and rotation["RotationPeriodInDays"] == 180
-    assert engine.up(KeyProvider(), "k", {**declared, "policy": json.dumps(policy())}, KEY).op == "same"
+    assert step.outputs["enable_key_rotation"] is True and step.outputs["rotation_period_in_days"] == 180
+    step = engine.up(KeyProvider(), "k", {"enable_key_rotation": False}, KEY)
+    assert step.op == "update" and step.id == key_id
+    assert not kms.get_key_rotation_status(KeyId=key_id)["KeyRotationEnabled"]
+    kms.enable_key_rotation(KeyId=key_id)  # drift: refresh shows it, the next up undoes it
+    assert engine.refresh("k", KEY)["enable_key_rotation"] is True
+    assert engine.up(KeyProvider(), "k", {"enable_key_rotation": False}, KEY).op == "update"
+    assert not kms.get_key_rotation_status(KeyId=key_id)["KeyRotationEnabled"]
+
+
+@needs("GetKeyPolicy", "PutKeyPolicy")
+def test_key_policy_changes_in_place_and_drift_shows(stack):
+    engine, conn = stack
+    kms = conn.client("kms", region="us-east-1")
+    key_id = engine.up(KeyProvider(), "k", {"policy": policy()}, KEY).id
+    assert json.loads(kms.get_key_policy(KeyId=key_id, PolicyName="default")["Policy"]) == policy()
+    assert engine.up(KeyProvider(), "k", {"policy": json.dumps(policy())}, KEY).op == "same"
 
     reader = {"Sid": "reader", "Effect": "Allow", "Principal": {"AWS": READER},
               "Action": "kms:Decrypt", "Resource": "*"}
-    declared = {"enable_key_rotation": False, "policy": policy(reader)}
-    step = engine.up(KeyProvider(), "k", declared, KEY)
+    step = engine.up(KeyProvider(), "k", {"policy": policy(reader)}, KEY)
     assert step.op == "update" and step.id == key_id
-    assert not kms.get_key_rotation_status(KeyId=key_id)["KeyRotationEnabled"]
     live = json.loads(kms.get_key_policy(KeyId=key_id, PolicyName="default")["Policy"])
     assert [st["Sid"] for st in live["Statement"]] == ["root", "reader"]
 
     kms.put_key_policy(KeyId=key_id, PolicyName="default", Policy=json.dumps(policy()))
     assert json.loads(engine.refresh("k", KEY)["policy"]) == policy()  # drift shows
-    assert engine.up(KeyProvider(), "k", declared, KEY).op == "update"  # and is put right
+    assert engine.up(KeyProvider(), "k", {"policy": policy(reader)}, KEY).op == "update"  # put right
     live = json.loads(kms.get_key_policy(KeyId=key_id, PolicyName="default")["Policy"])
     assert [st["Sid"] for st in live["Statement"]] == ["root", "reader"]
 
