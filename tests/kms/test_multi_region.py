@@ -523,3 +523,24 @@ def _key_file(url: str) -> str:
     path = os.path.join(tempfile.mkdtemp(), "pg.root.key")
     create_key_file(path)
     return path
+
+
+def test_regions_yaml_in_the_state_folder_puts_each_region_on_its_own_store(tmp_path, clock):
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "regions.yaml").write_text(f"{WEST}: west\n{AP}:\n  state: sqlite:///{tmp_path}/ap.db\n")
+    eng = Engine(str(state), clock=clock)
+    try:
+        kp = keyplane.connect(engine=eng)
+        east = kp.client("kms", region=EAST)
+        key = east.create_key(MultiRegion=True)["KeyMetadata"]
+        replicate(east, key["KeyId"], WEST)
+        replicate(east, key["KeyId"], AP)
+        assert eng.store_for(WEST).path == str(state / "west" / "state.db")
+        assert eng.store_for(AP).path == f"{tmp_path}/ap.db"
+        assert eng.store_for("us-west-2") is eng.store_for(EAST)        # not named: the default store
+        assert (state / "west" / "state.root.key").exists() and (tmp_path / "ap.root.key").exists()
+        blob = east.encrypt(KeyId=key["KeyId"], Plaintext=b"yaml")["CiphertextBlob"]
+        assert kp.client("kms", region=AP).decrypt(CiphertextBlob=blob)["Plaintext"] == b"yaml"
+    finally:
+        eng.close()

@@ -141,6 +141,36 @@ def resolve_state(state: str | None) -> tuple[str, str]:
     return f"sqlite:///{os.path.join(folder, 'state.db')}", folder
 
 
+REGIONS_FILE = "regions.yaml"
+
+
+def load_region_map(state_dir: str) -> dict:
+    """The Region → store map of a state folder (`regions.yaml`), so every engine on that folder
+    (`keyplane serve`, the Pulumi provider, `keyplane.connect`) puts each Region in the same place:
+
+        eu-west-1: west                      # a folder (relative to the state folder) or a store URL
+        ap-southeast-2: {state: postgresql://db/ap, root_key: env:AP_ROOT_KEY}
+
+    Regions not named share the default store."""
+    path = os.path.join(state_dir, REGIONS_FILE) if state_dir else None
+    if not path or not os.path.exists(path):
+        return {}
+    import yaml
+    with open(path, encoding="utf-8") as f:
+        data = yaml.safe_load(f) or {}
+
+    def place(spec: str) -> str:
+        return spec if "://" in spec or os.path.isabs(spec) else os.path.join(state_dir, spec)
+
+    out = {}
+    for region, spec in data.items():
+        if isinstance(spec, dict):
+            out[region] = {**spec, "state": place(spec["state"])}
+        else:
+            out[region] = place(str(spec))
+    return out
+
+
 class Engine:
     def __init__(self, state: str | None = None, *, regions: dict | None = None,
                  root_key: str | RootKey | None = None, clock: Clock | None = None,
@@ -157,6 +187,8 @@ class Engine:
         self._root_key_sources: dict[str, str | RootKey | None] = {self.url: root_key}
         # Region -> store URL; Regions not named share the default store
         self.region_urls: dict[str, str] = {}
+        if regions is None:
+            regions = load_region_map(self.state_dir)
         for region, spec in (regions or {}).items():
             if isinstance(spec, dict):
                 url, _ = resolve_state(spec["state"])
