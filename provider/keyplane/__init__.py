@@ -12,8 +12,8 @@ from .client import Connection, connect  # noqa: F401
 __all__ = ["connect", "Connection"]
 
 # Public Pulumi resources: name -> module under keyplane.resources (imported on first use).
-_RESOURCES = {"Key": "key", "Alias": "alias", "Grant": "grant", "Secret": "secret",
-              "SecretAttachment": "secret_attachment"}
+_RESOURCES = {"Key": "key", "Alias": "alias", "Grant": "grant", "MultiRegionReplica": "multi_region_replica",
+              "Secret": "secret", "SecretAttachment": "secret_attachment"}
 
 
 def __getattr__(name: str):

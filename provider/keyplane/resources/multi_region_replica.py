@@ -1,0 +1,139 @@
+"""keyplane.MultiRegionReplica: a replica of a multi-Region key in another Region (ReplicateKey),
+with the argument names of the Pulumi AWS provider's aws.kms.ReplicaKey.
+
+`region` is the replica's Region; ReplicateKey is called in the primary's Region (from
+`primary_key_arn`), everything else on the replica in its own Region. A replica has the primary's
+key id, so the resource id is that key id, read in `region`. Another primary or Region replaces
+the replica; description, policy, enabled state and tags update in place. A replica promoted to
+primary outside Pulumi (UpdatePrimaryRegion) is still the same key of the same set: no drift.
+Deleting it schedules its deletion with `deletion_window_in_days`, as AWS does.
+"""
+from __future__ import annotations
+
+import json
+from typing import Optional
+
+from pulumi.dynamic import CheckFailure, DiffResult
+
+from keyplane.resources import base
+from keyplane.resources.key import PENDING, _facet, _iso, _same_document, _tags
+
+
+def _region_of(arn: str) -> str:
+    return arn.split(":")[3]
+
+
+def _key_id_of(arn: str) -> str:
+    return arn.rsplit("/", 1)[-1]
+
+
+class MultiRegionReplicaProvider(base.Provider):
+    resource = "multi_region_replica"
+    replace_on = frozenset({"primary_key_arn", "region"})
+    documents = {"policy": "key-policy"}
+
+    def normalize(self, inputs):
+        if isinstance(inputs.get("policy"), dict) and not base.contains_unknown(inputs["policy"]):
+            inputs["policy"] = json.dumps(inputs["policy"], indent=2)
+        return inputs
+
+    def validate(self, inputs):
+        primary, region = inputs.get("primary_key_arn"), inputs.get("region")
+        if base.contains_unknown([primary, region]) or not primary or not region:
+            return []
+        if _region_of(primary) == region:
+            return [CheckFailure("region", f"region: {region!r} is the primary key's Region; a replica "
+                                           "must be in another Region")]
+        return []
+
+    def diff(self, id_, olds, news):
+        result = super().diff(id_, olds, news)
+        if base.plain(olds.get("key_state")) in PENDING:  # deleted outside Pulumi: bring it back
+            return DiffResult(changes=True, replaces=result.replaces,
+                              delete_before_replace=result.delete_before_replace)
+        return result
+
+    def _create(self, api, inputs):
+        primary = inputs["primary_key_arn"]
+        params = {
+            "KeyId": primary,
+            "ReplicaRegion": api.region,
+            "Description": inputs.get("description", ""),
+            "BypassPolicyLockoutSafetyCheck": inputs["bypass_policy_lockout_safety_check"],
+            "Tags": [{"TagKey": k, "TagValue": v} for k, v in sorted(inputs.get("tags", {}).items())],
+        }
+        if inputs.get("policy") is not None:
+            params["Policy"] = inputs["policy"]
+        meta = api.client("kms", region=_region_of(primary)).replicate_key(**params)["ReplicaKeyMetadata"]
+        key_id = meta["KeyId"]
+        api.on_failure(lambda: api.kms.schedule_key_deletion(KeyId=key_id, PendingWindowInDays=7))
+        if not inputs["enabled"]:
+            api.kms.disable_key(KeyId=key_id)
+        return key_id
+
+    def _read(self, api, id_, inputs) -> Optional[dict]:
+        meta = api.kms.describe_key(KeyId=id_)["KeyMetadata"]
+        config = meta.get("MultiRegionConfiguration") or {}
+        live_primary = (config.get("PrimaryKey") or {}).get("Arn")
+        declared = inputs.get("primary_key_arn")
+        outs = {
+            "key_id": meta["KeyId"],
+            "arn": meta["Arn"],
+            "key_state": meta["KeyState"],
+            "description": meta.get("Description", ""),
+            "enabled": meta["Enabled"],
+            # the set, not which member is primary today, is what was declared
+            "primary_key_arn": declared if declared and _key_id_of(declared) == meta["KeyId"] else live_primary,
+            "multi_region_key_type": config.get("MultiRegionKeyType"),
+            "key_spec": meta.get("KeySpec"),
+            "key_usage": meta["KeyUsage"],
+            "deletion_date": _iso(meta.get("DeletionDate")),
+            "creation_date": _iso(meta.get("CreationDate")),
+        }
+        if meta["KeyState"] in PENDING:
+            return outs
+        policy = _facet(api.kms.get_key_policy, KeyId=id_, PolicyName="default")
+        if policy is not None:
+            outs["policy"] = _same_document(inputs.get("policy"), policy["Policy"])
+        outs["tags"] = _tags(api, id_)
+        return outs
+
+    def _update(self, api, id_, olds, news, changed):
+        kms = api.kms
+        if olds.get("key_state") in PENDING:
+            kms.cancel_key_deletion(KeyId=id_)  # leaves the key Disabled
+            changed = changed | {"enabled"}
+        if news["enabled"] and "enabled" in changed:
+            kms.enable_key(KeyId=id_)
+        if "description" in changed:
+            kms.update_key_description(KeyId=id_, Description=news.get("description", ""))
+        if "policy" in changed and news.get("policy") is not None:
+            kms.put_key_policy(KeyId=id_, PolicyName="default", Policy=news["policy"],
+                               BypassPolicyLockoutSafetyCheck=news["bypass_policy_lockout_safety_check"])
+        if "tags" in changed:
+            old, new = olds.get("tags") or {}, news.get("tags") or {}
+            gone = sorted(set(old) - set(new))
+            if gone:
+                kms.untag_resource(KeyId=id_, TagKeys=gone)
+            put = {k: v for k, v in new.items() if old.get(k) != v}
+            if put:
+                kms.tag_resource(KeyId=id_, Tags=[{"TagKey": k, "TagValue": v} for k, v in sorted(put.items())])
+        if not news["enabled"] and "enabled" in changed:
+            kms.disable_key(KeyId=id_)
+
+    def _delete(self, api, id_, inputs):
+        if api.kms.describe_key(KeyId=id_)["KeyMetadata"]["KeyState"] in PENDING:
+            return  # already scheduled: deleting again is a no-op
+        api.kms.schedule_key_deletion(KeyId=id_, PendingWindowInDays=inputs.get("deletion_window_in_days", 30))
+
+
+class MultiRegionReplica(base.Resource, module="keyplane", name="MultiRegionReplica"):
+    """A replica of a multi-Region key. Inputs as aws.kms.ReplicaKey: primary_key_arn, region (the
+    replica's), description, policy (dict or JSON text), enabled, deletion_window_in_days,
+    bypass_policy_lockout_safety_check, tags. Outputs: key_id, arn, key_state,
+    multi_region_key_type, key_spec, key_usage, creation_date, deletion_date, and the inputs as
+    they are live."""
+
+    _provider_class = MultiRegionReplicaProvider
+    _computed = ("key_id", "arn", "key_state", "multi_region_key_type", "key_spec", "key_usage",
+                 "creation_date", "deletion_date", "policy", "region")
