@@ -21,6 +21,7 @@ def add_arguments(sub) -> None:
     p.add_argument("--seconds", type=float, default=2.0, help="time per measurement")
     p.add_argument("--state", default=None, help="store to bench on (default: a temporary folder)")
     p.set_defaults(run=run)
+    _load_modes()
     for hook in ARGUMENT_HOOKS:
         hook(p)
 
@@ -28,6 +29,16 @@ def add_arguments(sub) -> None:
 # other bench modes (HTTP endpoints, policies) add their options and take over `run` when used
 ARGUMENT_HOOKS: list = []
 RUN_HOOKS: list = []
+
+
+def _load_modes() -> None:
+    """Import every bench mode in keyplane.benches (each registers its hooks on import)."""
+    import importlib
+    import pkgutil
+
+    from . import benches
+    for mod in pkgutil.iter_modules(benches.__path__, benches.__name__ + "."):
+        importlib.import_module(mod.name)
 
 
 def measure(fn, seconds: float) -> dict:

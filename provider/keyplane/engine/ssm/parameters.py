@@ -204,14 +204,47 @@ def not_found(name: str) -> ParameterNotFound:
     return ParameterNotFound(f"Parameter {name} not found.")
 
 
+def cache_key(account: str, region: str, name: str) -> tuple:
+    return ("ssm-parameter", account, region, name)
+
+
+def forget(call, row) -> None:
+    """Drop a changed parameter from the engine cache (now and again when the write commits)."""
+    call.invalidate(cache_key(row.account, row.region, row.name))
+
+
+def load_current(call, account: str, region: str, name: str):
+    """The parameter row for a read-only call: from the engine cache when fresh (state changed
+    through another server is seen within the cache's TTL), else from the store."""
+    key = cache_key(account, region, name)
+    if not call.store.in_write:
+        hit = call.engine.cache.get(key)
+        if hit is not None:
+            return hit
+    with call.store.read() as conn:
+        row = load(conn, account, region, name)
+    if row is not None and not call.store.in_write:
+        call.engine.cache.put(key, row)
+    return row
+
+
 def resolve(call, conn, raw: str, action: str, *, selectors: bool = True):
-    """(parameter row, version row, ref) for a read, authorised for `action`; not-found raises."""
+    """(parameter row, version row, ref) for a read, authorised for `action`; not-found raises.
+    Without `conn` (read-only calls) the current row may come from the engine cache."""
     ref = parse_ref(call, raw, selectors=selectors)
     arn = parameter_arn(call.region, ref.account, ref.name)
     authorize(call, action, resource=arn, owner=ref.account)
-    row = load(conn, ref.account, call.region, ref.name)
+    if conn is None:
+        row = load_current(call, ref.account, call.region, ref.name)
+    else:
+        row = load(conn, ref.account, call.region, ref.name)
     if row is None:
         raise not_found(ref.given if ref.selector is None else ref.given.rsplit(":", 1)[0])
+    if ref.selector is None:
+        return row, row, ref
+    if conn is None:
+        with call.store.read() as c:
+            return row, find_version(c, row, ref.selector), ref
     return row, find_version(conn, row, ref.selector), ref
 
 
@@ -385,6 +418,7 @@ def put_parameter(call, p):
                                                     labels="[]", **record))
         if tags:
             tagging.set_tags(conn, arn, tags)
+        call.invalidate(cache_key(call.account, call.region, key))
         emit_change(call, conn, load(conn, call.account, call.region, key), "Update" if cur else "Create")
     call.resource(arn, "AWS::SSM::Parameter")
     return {"Version": version, "Tier": tier}
@@ -444,8 +478,7 @@ def get_parameter(call, p):
     hit = references.lookup(call, p["Name"], with_decryption)
     if hit is not None:
         return {"Parameter": hit}
-    with call.store.read() as conn:
-        row, version, ref = resolve(call, conn, p["Name"], "ssm:GetParameter")
+    row, version, ref = resolve(call, None, p["Name"], "ssm:GetParameter")
     call.resource(row.arn, "AWS::SSM::Parameter")
     return {"Parameter": parameter_shape(call, row, version, with_decryption, ref.shown_selector)}
 
@@ -463,8 +496,7 @@ def get_parameters(call, p):
             if hit is not None:
                 found.append(hit)
                 continue
-            with call.store.read() as conn:
-                row, version, ref = resolve(call, conn, raw, "ssm:GetParameters")
+            row, version, ref = resolve(call, None, raw, "ssm:GetParameters")
         except (ParameterNotFound, ParameterVersionNotFound, ValidationException):
             invalid.append(raw)
             continue
@@ -548,6 +580,24 @@ def _normal_path(raw: str) -> str:
     return path
 
 
+def page_rows(conn, account: str, region: str, conds: list, after: str | None, fetch: int, *,
+              one_level: bool = False) -> list:
+    """Up to `fetch` of the account's parameter rows in `region` matching `conds`, in name order,
+    after the name `after`."""
+    where = [params_table.c.account == account, params_table.c.region == region, *conds]
+    if after:
+        where.append(params_table.c.name > after)
+    if one_level:
+        # names first from the covering (account, region, parent_path, name) index, then the rows by
+        # primary key: left to itself SQLite walks the primary key to save a sort and reads the store
+        names = [r[0] for r in conn.execute(sa.select(params_table.c.name).where(*where)
+                                            .order_by(params_table.c.name).limit(fetch))]
+        if not names:
+            return []
+        where = [params_table.c.account == account, params_table.c.region == region, params_table.c.name.in_(names)]
+    return conn.execute(params_table.select().where(*where).order_by(params_table.c.name).limit(fetch)).all()
+
+
 BY_PATH_FILTERS = {"Type": ("Equals", "BeginsWith"), "KeyId": ("Equals", "BeginsWith"), "Label": ("Equals",)}
 SCAN_BUDGET = 200   # rows a filtered page may look at before it returns what it has with a NextToken
 
@@ -565,8 +615,7 @@ def get_parameters_by_path(call, p):
     limit = p.get("MaxResults") or 10
     query = json.dumps([path, recursive, p.get("ParameterFilters") or []], sort_keys=True)
     after = decode_token(p.get("NextToken"), query)
-    conds = [params_table.c.account == call.account, params_table.c.region == call.region,
-             _path_condition(path, recursive)]
+    conds = [_path_condition(path, recursive)]
     labels = []
     for k, option, values in filters:
         if k == "Type":
@@ -578,8 +627,7 @@ def get_parameters_by_path(call, p):
     page, last, more = [], None, False
     fetch = limit + 1 if not labels else SCAN_BUDGET + 1
     with call.store.read() as conn:
-        where = list(conds) + ([params_table.c.name > after] if after else [])
-        rows = conn.execute(params_table.select().where(*where).order_by(params_table.c.name).limit(fetch)).all()
+        rows = page_rows(conn, call.account, call.region, conds, after, fetch, one_level=not recursive)
         more = len(rows) == fetch
         rows = rows[:fetch - 1]
         for row in rows:
@@ -605,6 +653,7 @@ def delete_parameter(call, p):
         row, _, _ = resolve(call, conn, p["Name"], "ssm:DeleteParameter", selectors=False)
         emit_change(call, conn, row, "Delete")
         delete_parameter_rows(conn, row)
+        forget(call, row)
     call.resource(row.arn, "AWS::SSM::Parameter")
     return {}
 
@@ -621,6 +670,7 @@ def delete_parameters(call, p):
                 continue
             emit_change(call, conn, row, "Delete")
             delete_parameter_rows(conn, row)
+            forget(call, row)
             call.resource(row.arn, "AWS::SSM::Parameter")
             deleted.append(raw)
     return {"DeletedParameters": deleted, "InvalidParameters": invalid}
@@ -667,7 +717,7 @@ def describe_parameters(call, p):
     limit = p.get("MaxResults") or 10
     query = json.dumps(raw or [], sort_keys=True)
     after = decode_token(p.get("NextToken"), query)
-    conds = [params_table.c.account == call.account, params_table.c.region == call.region]
+    conds = []
     tag_filters = []
     for k, option, values in filters:
         if k == "Name":
@@ -688,8 +738,7 @@ def describe_parameters(call, p):
     page, last, more = [], None, False
     fetch = limit + 1 if not tag_filters else SCAN_BUDGET + 1
     with call.store.read() as conn:
-        where = conds + ([params_table.c.name > after] if after else [])
-        rows = conn.execute(params_table.select().where(*where).order_by(params_table.c.name).limit(fetch)).all()
+        rows = page_rows(conn, call.account, call.region, conds, after, fetch)
         more = len(rows) == fetch
         rows = rows[:fetch - 1]
         for row in rows:

@@ -149,6 +149,8 @@ def _act(engine, store, conn, row, now: datetime) -> None:
                                                      params_table.c.region == row.region,
                                                      params_table.c.name == row.name))
             tagging.delete_all(conn, row.arn)
+            engine.cache.pop(("ssm-parameter", row.account, row.region, row.name))
+            store.after_commit(lambda: engine.cache.pop(("ssm-parameter", row.account, row.region, row.name)))
             engine.service_event(store, "ssm", "DeleteParameter", row.region, row.account,
                                  [("AWS::SSM::Parameter", row.arn)], {"reason": "Expiration policy"})
             return
@@ -164,6 +166,7 @@ def _act(engine, store, conn, row, now: datetime) -> None:
         params_table.c.account == row.account, params_table.c.region == row.region,
         params_table.c.name == row.name).values(
         policy_state=json.dumps(state, sort_keys=True), next_policy_at=next_due(policies, state, row.last_modified)))
+    store.after_commit(lambda: engine.cache.pop(("ssm-parameter", row.account, row.region, row.name)))
 
 
 @task("ssm.parameter-policies")

@@ -3,7 +3,7 @@
 `ssm_parameters.name` is the canonical name (always with a leading `/`, since `/p` and `p` name the
 same parameter) so a path query is a range scan on the primary key, and `parent_path` lets a
 one-level query read exactly the children it returns: GetParametersByPath costs the page, not the
-store. `next_policy_at` is the earliest moment a parameter policy needs the scheduler.
+store (the table is clustered on that key in SQLite). `next_policy_at` is the earliest moment a parameter policy needs the scheduler.
 """
 import sqlalchemy as sa
 
@@ -34,6 +34,9 @@ parameters = sa.Table(
     sa.Index("ix_ssm_parameters_parent", "account", "region", "parent_path", "name"),
     sa.Index("ix_ssm_parameters_policy", "next_policy_at"),
     sa.Index("ix_ssm_parameters_tier", "account", "region", "tier"),
+    # clustered on the primary key in SQLite: a path range reads neighbouring rows, not one row
+    # lookup per name
+    sqlite_with_rowid=False,
 )
 
 versions = sa.Table(
@@ -53,6 +56,7 @@ versions = sa.Table(
     sa.Column("labels", sa.Text, nullable=False, default="[]"),  # JSON list
     sa.Column("last_modified", sa.Float, nullable=False),
     sa.Column("last_modified_user", sa.String(2048), nullable=False),
+    sqlite_with_rowid=False,
 )
 
 migration("ssm.0001_parameters_versions")(create_tables(parameters, versions))
