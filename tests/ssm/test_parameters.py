@@ -213,14 +213,27 @@ def test_securestring_is_ciphertext_at_rest_and_without_decryption(ssm, engine, 
 
 
 def test_securestring_ciphertext_is_bound_to_the_parameter_arn(ssm, kp):
-    put(ssm, "/s", "secret", "SecureString")
-    blob = __import__("base64").b64decode(ssm.get_parameter(Name="/s")["Parameter"]["Value"])
+    import base64
     kms = kp.client("kms")
+    key = kms.create_key()["KeyMetadata"]["KeyId"]
+    put(ssm, "/s", "secret", "SecureString", KeyId=key)
+    blob = base64.b64decode(ssm.get_parameter(Name="/s")["Parameter"]["Value"])
     with pytest.raises(ClientError) as e:
         kms.decrypt(CiphertextBlob=blob)
     assert e.value.response["Error"]["Code"] == "InvalidCiphertextException"
     ctx = {"PARAMETER_ARN": "arn:aws:ssm:us-east-1:111122223333:parameter/s"}
     assert kms.decrypt(CiphertextBlob=blob, EncryptionContext=ctx)["Plaintext"] == b"secret"
+
+
+def test_aws_managed_ssm_key_is_usable_only_through_parameter_store(ssm, kp):
+    import base64
+    put(ssm, "/m", "secret", "SecureString")
+    blob = base64.b64decode(ssm.get_parameter(Name="/m")["Parameter"]["Value"])
+    ctx = {"PARAMETER_ARN": "arn:aws:ssm:us-east-1:111122223333:parameter/m"}
+    with pytest.raises(ClientError) as e:
+        kp.client("kms").decrypt(CiphertextBlob=blob, EncryptionContext=ctx)
+    assert e.value.response["Error"]["Code"] == "AccessDeniedException"
+    assert ssm.get_parameter(Name="/m", WithDecryption=True)["Parameter"]["Value"] == "secret"
 
 
 def test_securestring_with_customer_key_and_advanced_envelope(ssm, kp):
