@@ -259,6 +259,18 @@ def parse_document(value: Any) -> Any:
     return value
 
 
+def live_document(declared: Any, live: Optional[str]) -> Any:
+    """What a read reports for a JSON document: the declared form when it means the live one
+    (so formatting never shows as drift), else the live text."""
+    if declared is not None and live is not None:
+        try:
+            if parse_document(declared) == json.loads(live):
+                return declared
+        except ValueError:
+            pass
+    return live
+
+
 # ---- the provider ----------------------------------------------------------------------------
 class Provider(ResourceProvider):
     """Base of every keyplane dynamic provider. Subclasses set the class attributes and write
@@ -321,6 +333,11 @@ class Provider(ResourceProvider):
         """Resource hook: checks no schema can say (cross-field rules)."""
         return []
 
+    def doomed(self, olds: dict) -> bool:
+        """Resource hook: whether the live resource, though still there, was scheduled for
+        deletion outside Pulumi; the next `up` then updates it, which brings it back."""
+        return False
+
     def same(self, name: str, old: Any, new: Any) -> bool:
         """Whether an input value is unchanged; documents compare as JSON, not as text."""
         if name in self.documents:
@@ -374,7 +391,7 @@ class Provider(ResourceProvider):
         else:
             replaces = [n for n in changed if n in self.replace_on]
         return DiffResult(
-            changes=bool(changed),
+            changes=bool(changed) or self.doomed(olds),
             replaces=replaces,
             delete_before_replace=bool(replaces) and self.delete_before_replace,
         )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Optional
 
-from pulumi.dynamic import CheckFailure, DiffResult
+from pulumi.dynamic import CheckFailure
 
 from keyplane.resources import base
 
@@ -60,12 +60,8 @@ class KeyProvider(base.Provider):
             return True  # normalize() copied it to key_spec, which is what gets compared
         return super().same(name, old, new)
 
-    def diff(self, id_, olds, news):
-        result = super().diff(id_, olds, news)
-        if base.plain(olds.get("key_state")) in PENDING:  # deleted outside Pulumi: bring it back
-            return DiffResult(changes=True, replaces=result.replaces,
-                              delete_before_replace=result.delete_before_replace)
-        return result
+    def doomed(self, olds):
+        return olds.get("key_state") in PENDING
 
     def _create(self, api, inputs):
         params = {
@@ -112,7 +108,7 @@ class KeyProvider(base.Provider):
             return outs  # policy, rotation and tags are unreadable until deletion is cancelled
         policy = _facet(api.kms.get_key_policy, KeyId=id_, PolicyName="default")
         if policy is not None:
-            outs["policy"] = _same_document(inputs.get("policy"), policy["Policy"])
+            outs["policy"] = base.live_document(inputs.get("policy"), policy["Policy"])
         if meta["KeyUsage"] == "ENCRYPT_DECRYPT" and meta.get("KeySpec") == "SYMMETRIC_DEFAULT":
             rotation = _facet(api.kms.get_key_rotation_status, KeyId=id_)
             if rotation is not None:
@@ -186,17 +182,6 @@ def _tags(api, key_id) -> dict:
         if not page.get("Truncated"):
             return tags
         marker = page["NextMarker"]
-
-
-def _same_document(declared, live: str):
-    """The declared text when it means the live policy (keeps diffs quiet), else the live one."""
-    if declared is not None:
-        try:
-            if base.parse_document(declared) == json.loads(live):
-                return declared
-        except ValueError:
-            pass
-    return live
 
 
 class Key(base.Resource, module="keyplane", name="Key"):
