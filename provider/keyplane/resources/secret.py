@@ -35,6 +35,19 @@ def generate(api, spec: dict) -> str:
     return json.dumps(document)
 
 
+def waits_for_target(rotation: dict, value) -> bool:
+    """A database rotator has nowhere to go before the secret names its host: its first
+    rotation waits for the SecretAttachment that merges the connection in (CloudFormation's
+    RotationSchedule waits for the SecretTargetAttachment the same way)."""
+    if not rotation.get("rotator", "").startswith("keyplane:postgres-"):
+        return False
+    try:
+        document = json.loads(value) if value else {}
+    except ValueError:
+        return False
+    return isinstance(document, dict) and "host" not in document
+
+
 def _rules(rotation: dict) -> dict:
     rules = {}
     if rotation.get("automatically_after_days") is not None:
@@ -110,7 +123,10 @@ class SecretProvider(base.Provider):
             sm.put_resource_policy(SecretId=arn, ResourcePolicy=inputs["policy"],
                                    BlockPublicPolicy=inputs.get("block_public_policy", True))
         if inputs.get("rotation"):
-            self._rotate(api, arn, inputs["rotation"])
+            rotation = dict(inputs["rotation"])
+            if waits_for_target(rotation, value):
+                rotation["rotate_immediately"] = False
+            self._rotate(api, arn, rotation)
         return arn
 
     @staticmethod

@@ -3,7 +3,8 @@
 Attaching merges the target's connection fields — engine, host, port, dbname and its identifier
 (`dbInstanceIdentifier`, or `dbClusterIdentifier` for a cluster) — into the secret's JSON as a new
 AWSCURRENT version, keeping username, password and every other key, so a rotator knows where to
-go. A secret takes one attachment. Deleting the attachment removes the fields it added. Its id is
+go; a rotation the secret was waiting on (configured, never run) starts once it is attached.
+A secret takes one attachment. Deleting the attachment removes the fields it added. Its id is
 the secret's ARN, as CloudFormation's Ref is.
 """
 from __future__ import annotations
@@ -59,6 +60,10 @@ class SecretAttachmentProvider(base.Provider):
                 raise base.ProviderError("InvalidRequestException: Secret is already attached to a target")
         sm.put_secret_value(SecretId=arn, SecretString=json.dumps({**document, **wanted}))
         api.on_failure(lambda: self._delete(api, arn, inputs))
+        described = sm.describe_secret(SecretId=arn)
+        if described.get("RotationEnabled") and not described.get("LastRotatedDate"):
+            # the secret's first rotation was waiting for a target to go to: it runs now
+            sm.rotate_secret(SecretId=arn)
         return arn
 
     def _read(self, api, id_, inputs) -> Optional[dict]:

@@ -1,0 +1,69 @@
+"""examples/db_credentials as a Pulumi program (under `pulumi.runtime.set_mocks`, every resource
+forwarded through the plugin protocol to the real provider) against a PostgreSQL that checks
+passwords: after `up` the role's password has really been rotated, the app snippet connects with
+what it reads from the secret, and the configured password no longer works."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import runpy
+import sys
+from pathlib import Path
+
+import pulumi
+from pulumi.runtime.mocks import MockMonitor
+
+TREE = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(TREE / "tests" / "provider"))
+from harness import Engine, ForwardingMocks, ProviderProcess, observer  # noqa: E402
+
+
+
+class RecordingMonitor(MockMonitor):
+    """The mock monitor, remembering which outputs each resource asked to keep secret."""
+
+    def __init__(self, mocks):
+        super().__init__(mocks)
+        self.secret_outputs = {}
+
+    def RegisterResource(self, request):
+        self.secret_outputs[f"{request.type.rsplit(':', 1)[-1]}/{request.name}"] = sorted(request.additionalSecretOutputs)
+        return super().RegisterResource(request)
+
+
+PROGRAM = TREE / "examples" / "db_credentials" / "__main__.py"
+
+
+def _app():
+    spec = importlib.util.spec_from_file_location("db_credentials_app", TREE / "examples" / "db_credentials" / "app.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_db_credentials_example_attaches_rotates_and_the_app_connects(tmp_path, scram_postgres, role_name):
+    scram_postgres.create_role(role_name, "configured-pw")
+    state = str(tmp_path / "state")
+    config = {"db_credentials:host": scram_postgres.host, "db_credentials:port": str(scram_postgres.port),
+              "db_credentials:username": role_name, "db_credentials:password": "configured-pw"}
+    for key, value in config.items():
+        pulumi.runtime.set_config(key, value)
+    with ProviderProcess({"keyplane:state": state, "keyplane:region": "us-east-1"}) as process:
+        mocks = ForwardingMocks(Engine(process, stack="dev"))
+        monitor = RecordingMonitor(mocks)
+        pulumi.runtime.set_mocks(mocks, project="db_credentials", stack="dev", preview=False, monitor=monitor)
+        pulumi.runtime.test(lambda: runpy.run_path(str(PROGRAM)) and None)()
+    assert set(mocks.created) == {"Secret/app-db", "SecretAttachment/app-db"}
+    assert monitor.secret_outputs["Secret/app-db"] == ["secret_string"]      # encrypted in state
+
+    sm = observer(state).client("secretsmanager", region="us-east-1")
+    value = json.loads(sm.get_secret_value(SecretId=f"db/{role_name}")["SecretString"])
+    assert value["host"] == scram_postgres.host and value["port"] == scram_postgres.port
+    assert value["engine"] == "postgres" and value["dbInstanceIdentifier"]
+    assert value["password"] != "configured-pw"                     # rotated once attached
+    assert not scram_postgres.can_login(role_name, "configured-pw")
+    described = sm.describe_secret(SecretId=f"db/{role_name}")
+    assert described["RotationEnabled"] and described["LastRotatedDate"]
+
+    with _app().connect(sm, f"db/{role_name}") as conn:
+        assert conn.execute("SELECT current_user").fetchone()[0] == role_name
