@@ -211,6 +211,7 @@ def test_alias_to_a_missing_key_is_one_aws_error_line(stack):
     with pytest.raises(ProviderCallFailed) as failed:
         engine.up(AliasProvider(), "a", {"name": "alias/x", "target_key_id": "1234abcd-12ab-34cd-56ef-1234567890ab"}, ALIAS)
     assert failed.value.last_line.startswith("keyplane.resources.base.ProviderError: NotFoundException: ")
+    assert "\n" not in failed.value.details.strip()  # one line, not a traceback
     assert "alias/x" not in {a["AliasName"] for a in conn.client("kms", region="us-east-1").list_aliases()["Aliases"]}
 
 

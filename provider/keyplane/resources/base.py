@@ -17,7 +17,9 @@ few lines per CRUD verb:
 from __future__ import annotations
 
 import json
+import os
 import re
+import sys
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -298,6 +300,11 @@ class Provider(ResourceProvider):
     def configure(self, req: ConfigureRequest) -> None:
         self._settings = Settings.from_config(req.config)
         self._connection = None
+        # The plugin server sends `traceback.format_exc()` as the error the user reads; every
+        # failure here is already one line (AWS code and message), so print no frames with it.
+        # Only the plugin process calls configure(); KEYPLANE_PROVIDER_TRACEBACKS=1 keeps them.
+        if os.environ.get("KEYPLANE_PROVIDER_TRACEBACKS") != "1":
+            sys.tracebacklimit = 0
 
     # -- helpers for subclasses --------------------------------------------------------------
     @classmethod
