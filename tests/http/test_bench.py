@@ -5,7 +5,7 @@ import re
 import subprocess
 import sys
 
-from conftest import keyplane_env
+from keyplane_server import keyplane_env
 
 
 def test_bench_over_http_reports_keyplane_the_floor_and_their_ratio(server):
