@@ -127,4 +127,3 @@ def run(args) -> int:
 
 
 from . import bench_policy  # noqa: E402,F401  (registers --policy-statements)
-from . import bench_sign  # noqa: E402,F401  (registers --sign)

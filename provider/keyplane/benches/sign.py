@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import tempfile
 
-from . import bench
+from .. import bench
 
 CASES = (("RSA_2048", "RSASSA_PSS_SHA_256"), ("ECC_NIST_P256", "ECDSA_SHA_256"))
 
@@ -29,8 +29,8 @@ def run(args) -> int | None:
 
 def _raw(spec: str, algorithm: str):
     """(sign, verify) with `cryptography` alone, the primitive keyplane uses for this pair."""
-    from .engine.kms import asymmetric
-    from .engine.kms.specs import SPECS
+    from ..engine.kms import asymmetric
+    from ..engine.kms.specs import SPECS
 
     private = SPECS[spec].new_pair()
     public = private.public_key()
@@ -43,7 +43,7 @@ def _raw(spec: str, algorithm: str):
 
 def sign_verify(seconds: float, state: str | None, out=print) -> dict:
     import keyplane
-    from .engine.core import Engine
+    from ..engine.core import Engine
 
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
