@@ -544,3 +544,70 @@ def test_regions_yaml_in_the_state_folder_puts_each_region_on_its_own_store(tmp_
         assert kp.client("kms", region=AP).decrypt(CiphertextBlob=blob)["Plaintext"] == b"yaml"
     finally:
         eng.close()
+
+
+def test_replica_policy_is_checked_like_create_key_and_a_refused_one_creates_nothing(regional):
+    import json
+    _, kp = regional()
+    east, west = kp.client("kms", region=EAST), kp.client("kms", region=WEST)
+    key = east.create_key(MultiRegion=True)["KeyMetadata"]
+    locked_out = json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:role/reader"},
+        "Action": "kms:Decrypt", "Resource": "*"}]})
+    with pytest.raises(botocore.exceptions.ClientError) as err:
+        replicate(east, key["KeyId"], WEST, Policy=locked_out)
+    assert code(err) == "MalformedPolicyDocumentException"
+    with pytest.raises(botocore.exceptions.ClientError) as err:
+        west.describe_key(KeyId=key["KeyId"])
+    assert code(err) == "NotFoundException"
+    assert east.describe_key(KeyId=key["KeyId"])["KeyMetadata"]["MultiRegionConfiguration"]["ReplicaKeys"] == []
+    out = east.replicate_key(KeyId=key["KeyId"], ReplicaRegion=WEST, Policy=locked_out,
+                             BypassPolicyLockoutSafetyCheck=True)
+    assert json.loads(out["ReplicaPolicy"]) == json.loads(locked_out)
+    assert "Enable IAM User Permissions" in east.get_key_policy(KeyId=key["KeyId"], PolicyName="default")["Policy"]
+
+
+def test_asymmetric_and_hmac_multi_region_keys_work_across_regions(regional):
+    _, kp = regional()
+    east, west = kp.client("kms", region=EAST), kp.client("kms", region=WEST)
+    signing = east.create_key(MultiRegion=True, KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]
+    md = replicate(east, signing["KeyId"], WEST)
+    assert (md["KeySpec"], md["KeyUsage"]) == ("ECC_NIST_P256", "SIGN_VERIFY")
+    assert md["SigningAlgorithms"] == signing["SigningAlgorithms"]
+    sig = east.sign(KeyId=signing["KeyId"], Message=b"m", SigningAlgorithm="ECDSA_SHA_256")["Signature"]
+    assert west.verify(KeyId=signing["KeyId"], Message=b"m", Signature=sig,
+                       SigningAlgorithm="ECDSA_SHA_256")["SignatureValid"] is True
+    assert west.get_public_key(KeyId=signing["KeyId"])["PublicKey"] == \
+        east.get_public_key(KeyId=signing["KeyId"])["PublicKey"]
+    mac_key = east.create_key(MultiRegion=True, KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC")["KeyMetadata"]
+    replicate(east, mac_key["KeyId"], WEST)
+    mac = west.generate_mac(KeyId=mac_key["KeyId"], Message=b"m", MacAlgorithm="HMAC_SHA_256")["Mac"]
+    assert east.verify_mac(KeyId=mac_key["KeyId"], Message=b"m", Mac=mac,
+                           MacAlgorithm="HMAC_SHA_256")["MacValid"] is True
+
+
+def _offers(*operations):
+    from keyplane.engine import registry
+    missing = [op for op in operations if registry.lookup("kms", op) is None]
+    return pytest.mark.skipif(bool(missing), reason=f"the engine does not offer {', '.join(missing)} yet")
+
+
+@_offers("EnableKeyRotation", "GetKeyRotationStatus", "RotateKeyOnDemand")
+def test_rotation_is_set_on_the_primary_and_its_material_reaches_replicas(regional):
+    eng, kp = regional()
+    east, west = kp.client("kms", region=EAST), kp.client("kms", region=WEST)
+    key = east.create_key(MultiRegion=True)["KeyMetadata"]
+    replicate(east, key["KeyId"], WEST)
+    east.enable_key_rotation(KeyId=key["KeyId"], RotationPeriodInDays=180)
+    with eng.store_for(WEST).read() as conn:        # the shared setting, synchronised
+        row = conn.execute(keys_table.select().where(keys_table.c.arn == key["Arn"].replace(EAST, WEST))).first()
+    assert (row.rotation_enabled, row.rotation_period_days, row.next_rotation_date) == (True, 180, None)
+    with pytest.raises(botocore.exceptions.ClientError) as err:
+        west.enable_key_rotation(KeyId=key["KeyId"])
+    assert code(err) == "UnsupportedOperationException"
+    old = east.encrypt(KeyId=key["KeyId"], Plaintext=b"old")["CiphertextBlob"]
+    east.rotate_key_on_demand(KeyId=key["KeyId"])
+    new = east.encrypt(KeyId=key["KeyId"], Plaintext=b"new")["CiphertextBlob"]
+    assert west.decrypt(CiphertextBlob=new)["Plaintext"] == b"new"
+    assert west.decrypt(CiphertextBlob=old)["Plaintext"] == b"old"
+    assert east.decrypt(CiphertextBlob=new)["KeyMaterialId"] != east.decrypt(CiphertextBlob=old)["KeyMaterialId"]
