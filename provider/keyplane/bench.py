@@ -125,5 +125,3 @@ def run(args) -> int:
     in_process(ops, args.seconds, args.state)
     return 0
 
-
-from . import bench_policy  # noqa: E402,F401  (registers --policy-statements)

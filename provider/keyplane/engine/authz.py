@@ -96,21 +96,46 @@ def key_policy(key) -> object:
     return parse_policy(key.policy or default_key_policy(key.account), "key")
 
 
+_KEY_CONTEXTS: dict = {}
+_LOWER_PARAM_KEYS = {member: name.lower() for member, name in _PARAM_KEYS.items()}
+
+
+def _key_context(key) -> dict:
+    """The key-resource condition keys, computed once per key object (keys are cached objects)."""
+    hit = _KEY_CONTEXTS.get(id(key))
+    if hit is not None and hit[0] is key:
+        return hit[1]
+    ctx = {"kms:keyspec": key.key_spec, "kms:customermasterkeyspec": key.key_spec,
+           "kms:keyusage": key.key_usage, "kms:customermasterkeyusage": key.key_usage,
+           "kms:keyorigin": key.origin, "kms:multiregion": bool(key.multi_region)}
+    if key.multi_region:
+        ctx["kms:multiregionkeytype"] = "PRIMARY" if key.primary_region in (None, key.region) else "REPLICA"
+    if len(_KEY_CONTEXTS) > 10_000:
+        _KEY_CONTEXTS.clear()
+    _KEY_CONTEXTS[id(key)] = (key, ctx)
+    return ctx
+
+
 def request_context(call, action: str, key=None, extra: dict | None = None) -> dict:
     """The condition keys of this request (kms:*, aws:*), from the call, its parameters and the key,
-    named in lower case (condition keys are case-insensitive; policy.py looks them up lowered)."""
+    named in lower case (condition keys are case-insensitive; policy.py looks them up lowered), with
+multi-valued keys as tuples (hashable, so policy.py can memoise decisions on them).
+    This runs on every call, so what costs something is a callable, computed only if a policy asks."""
     p = call.params or {}
-    ctx: dict = {"kms:calleraccount": call.principal.account,
-                 "aws:currenttime": call.now, "aws:epochtime": lambda: int(call.now.timestamp()),
-                 "aws:securetransport": bool(getattr(call.ctx, "secure_transport", False)),
-                 "aws:requestedregion": call.region}
-    if call.ctx.source_ip:
-        ctx["aws:sourceip"] = call.ctx.source_ip
-    via = call.ctx.via_service
+    cctx = call.ctx
+    ctx: dict = dict(_key_context(key)) if key is not None else {}
+    ctx["kms:calleraccount"] = call.principal.account
+    ctx["aws:currenttime"] = lambda: call.now
+    ctx["aws:epochtime"] = lambda: int(call.now.timestamp())
+    ctx["aws:securetransport"] = bool(cctx.secure_transport)
+    ctx["aws:requestedregion"] = cctx.region
+    if cctx.source_ip:
+        ctx["aws:sourceip"] = cctx.source_ip
+    via = cctx.via_service
     if via:
-        ctx["kms:viaservice"] = f"{via}.{call.region}.amazonaws.com"
+        ctx["kms:viaservice"] = f"{via}.{cctx.region}.amazonaws.com"
         ctx["aws:viaawsservice"] = True
-        ctx["aws:calledvia"] = [f"{via}.amazonaws.com"]
+        ctx["aws:calledvia"] = (f"{via}.amazonaws.com",)
         ctx["kms:grantisforawsresource"] = True
     else:
         ctx["aws:viaawsservice"] = False
@@ -121,39 +146,32 @@ def request_context(call, action: str, key=None, extra: dict | None = None) -> d
     if encryption_context:
         for k, v in encryption_context.items():
             ctx["kms:encryptioncontext:" + k.lower()] = v
-        ctx["kms:encryptioncontextkeys"] = list(encryption_context)
-    for member, name in _PARAM_KEYS.items():
-        if member in p:
-            ctx[name.lower()] = p[member]
+        ctx["kms:encryptioncontextkeys"] = tuple(encryption_context)
+    for member in p:
+        name = _LOWER_PARAM_KEYS.get(member)
+        if name is not None:
+            ctx[name] = p[member]
     if action == "kms:ReEncryptFrom" or action == "kms:ReEncryptTo":
         src, dst = p.get("SourceKeyId"), p.get("DestinationKeyId")
         ctx["kms:reencryptonsamekey"] = bool(src and dst and src == dst)
-    if action == "kms:CreateGrant":
-        ctx["kms:grantoperations"] = list(p.get("Operations") or [])
+    elif action == "kms:CreateGrant":
+        ctx["kms:grantoperations"] = tuple(p.get("Operations") or ())
         if p.get("GranteePrincipal"):
             ctx["kms:granteeprincipal"] = p["GranteePrincipal"]
         if p.get("RetiringPrincipal"):
             ctx["kms:retiringprincipal"] = p["RetiringPrincipal"]
         kinds = [k for k in ("EncryptionContextEquals", "EncryptionContextSubset") if (p.get("Constraints") or {}).get(k)]
         if kinds:
-            ctx["kms:grantconstrainttype"] = kinds
-    if action in ("kms:PutKeyPolicy", "kms:GetKeyPolicy"):
+            ctx["kms:grantconstrainttype"] = tuple(kinds)
+    elif action == "kms:PutKeyPolicy" or action == "kms:GetKeyPolicy":
         ctx["kms:policyname"] = p.get("PolicyName") or "default"
-    if getattr(call, "request_alias", None):
+    if call.request_alias:
         ctx["kms:requestalias"] = call.request_alias
     if key is not None:
-        ctx["kms:keyspec"] = key.key_spec
-        ctx["kms:customermasterkeyspec"] = key.key_spec
-        ctx["kms:keyusage"] = key.key_usage
-        ctx["kms:customermasterkeyusage"] = key.key_usage
-        ctx["kms:keyorigin"] = key.origin
-        ctx["kms:multiregion"] = bool(key.multi_region)
-        if key.multi_region:
-            ctx["kms:multiregionkeytype"] = "PRIMARY" if key.primary_region in (None, key.region) else "REPLICA"
         ctx["kms:resourcealiases"] = lambda: _resource_aliases(call, key)
     if extra:
         for k, v in extra.items():
-            ctx[k.lower()] = v
+            ctx[k.lower()] = tuple(v) if type(v) is list else v
     return ctx
 
 

@@ -53,7 +53,8 @@ class AuthzRequest:
         """The request's value for a lowercased condition key, or None when it is missing."""
         ctx = self._lowered
         if ctx is None:
-            ctx = self._lowered = {k.lower(): v for k, v in self.context.items()}
+            # multi-valued keys become tuples, so decisions can be memoised on them
+            ctx = self._lowered = {k.lower(): (tuple(v) if type(v) is list else v) for k, v in self.context.items()}
         if key_l in ctx:
             value = ctx[key_l]
             if callable(value):  # costly keys (kms:ResourceAliases) are computed only if asked
@@ -711,11 +712,14 @@ def decide(doc: str | dict | PolicyDocument, request: AuthzRequest) -> Decision:
     memo_key = None
     keys = doc.memo_keys
     if keys is not None:
-        memo_key = [action_l, principal.arn, principal.type, request.resource]
-        for k in keys:
-            v = request.value(k)
-            memo_key.append(tuple(v) if type(v) is list else v)
-        memo_key = tuple(memo_key)
+        ctx = request._lowered
+        if ctx is None:
+            request.value("")
+            ctx = request._lowered
+        values = tuple(map(ctx.get, keys))
+        if None in values or any(map(callable, values)):  # derived or lazily computed keys
+            values = tuple(tuple(v) if type(v) is list else v for v in map(request.value, keys))
+        memo_key = (action_l, principal.arn, principal.type, request.resource, values)
         try:
             hit = doc._memo.get(memo_key)
         except TypeError:  # an unhashable context value: just evaluate

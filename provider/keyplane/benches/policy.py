@@ -12,7 +12,7 @@ import json
 import os
 import tempfile
 
-from . import bench
+from .. import bench
 
 
 def policy_with_conditions(account: str, statements: int) -> str:
@@ -65,7 +65,7 @@ def run(args) -> int | None:
 
 def compare(statements: int, seconds: float, state: str | None, out=print) -> dict:
     import keyplane
-    from .engine.core import Engine
+    from ..engine.core import Engine
 
     with tempfile.TemporaryDirectory() as tmp:
         engine = Engine(state or os.path.join(tmp, "state"))
