@@ -81,3 +81,38 @@ grants = sa.Table(
 )
 
 migration("kms.0002_grants")(create_tables(grants))
+
+# GetParametersForImport: each wrapping key pair, its private half sealed, valid 24 hours
+import_parameters = sa.Table(
+    "kms_import_parameters", metadata,
+    sa.Column("token_hash", sa.String(64), primary_key=True),   # sha256 of the import token
+    sa.Column("key_arn", sa.String(256), nullable=False),
+    sa.Column("wrapping_algorithm", sa.String(32), nullable=False),
+    sa.Column("wrapping_key_spec", sa.String(16), nullable=False),
+    sa.Column("sealed_private_key", sa.LargeBinary, nullable=False),
+    sa.Column("created", sa.Float, nullable=False),
+    sa.Column("valid_to", sa.Float, nullable=False),
+    sa.Index("ix_kms_import_parameters_key", "key_arn"),
+)
+
+migration("kms.0100_import_parameters")(create_tables(import_parameters))
+
+# Custom key stores (AWS_CLOUDHSM semantics on a PKCS#11 token); the PIN sealed
+custom_key_stores = sa.Table(
+    "kms_custom_key_stores", metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("account", sa.String(12), nullable=False),
+    sa.Column("region", sa.String(32), nullable=False),
+    sa.Column("name", sa.String(256), nullable=False),
+    sa.Column("store_type", sa.String(32), nullable=False),
+    sa.Column("cluster_id", sa.String(64)),            # the token's label
+    sa.Column("trust_anchor", sa.Text),                # the PKCS#11 URI naming the module
+    sa.Column("sealed_password", sa.LargeBinary),
+    sa.Column("connection_state", sa.String(16), nullable=False),
+    sa.Column("connection_error_code", sa.String(64)),
+    sa.Column("creation_date", sa.Float, nullable=False),
+    sa.Column("attrs", sa.Text, nullable=False, default="{}"),
+    sa.Index("ix_kms_custom_key_stores_account", "account", "region", "name"),
+)
+
+migration("kms.0101_custom_key_stores")(create_tables(custom_key_stores))
