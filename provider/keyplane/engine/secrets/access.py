@@ -23,7 +23,7 @@ _NARROWING_KEYS = {"aws:principalaccount", "aws:sourceaccount", "aws:principalor
                    "aws:sourceowner", "aws:principalorgpaths", "aws:sourceip", "kms:calleraccount"}
 
 
-def request_context(call, secret=None, extra: dict | None = None) -> dict:
+def request_context(call, secret=None, extra: dict | None = None, tags: dict | None = None) -> dict:
     ctx = {"aws:CurrentTime": call.now, "aws:EpochTime": int(call.now.timestamp()),
            "aws:SecureTransport": bool(call.ctx.secure_transport), "aws:RequestedRegion": call.region,
            "aws:ViaAWSService": bool(call.ctx.via_service)}
@@ -38,11 +38,13 @@ def request_context(call, secret=None, extra: dict | None = None) -> dict:
         ctx["secretsmanager:SecretPrimaryRegion"] = secret.primary_region or secret.region
         if secret.rotation_lambda:
             ctx["secretsmanager:resource/AllowRotationLambdaArn"] = secret.rotation_lambda
-        from ..tagging import get_tags
-        with call.store.read() as conn:
-            for k, v in get_tags(conn, secret.arn).items():
-                ctx[f"secretsmanager:ResourceTag/{k}"] = v
-                ctx[f"aws:ResourceTag/{k}"] = v
+        if tags is None:
+            from ..tagging import get_tags
+            with call.store.read() as conn:
+                tags = get_tags(conn, secret.arn)
+        for k, v in tags.items():
+            ctx[f"secretsmanager:ResourceTag/{k}"] = v
+            ctx[f"aws:ResourceTag/{k}"] = v
     if extra:
         ctx.update(extra)
     return ctx
@@ -64,11 +66,11 @@ def identity_decision(call, request: AuthzRequest) -> str | None:
     return result
 
 
-def authorize_secret(call, action: str, secret, extra: dict | None = None) -> None:
+def authorize_secret(call, action: str, secret, extra: dict | None = None, tags: dict | None = None) -> None:
     """Allow `action` ("secretsmanager:GetSecretValue") on `secret`, or AccessDeniedException."""
     if call.ctx.service_event:
         return
-    request = AuthzRequest(call.principal, action, secret.arn, request_context(call, secret, extra))
+    request = AuthzRequest(call.principal, action, secret.arn, request_context(call, secret, extra, tags))
     resource = decide(parse_policy(secret.policy, "secret"), request) if secret.policy else None
     if resource is not None and resource.denied:
         raise access_denied(call, action, secret.arn, "with an explicit deny in a resource-based policy")

@@ -138,6 +138,44 @@ def load_secret(conn, arn: str) -> Secret | None:
     return _row_to_secret(row) if row else None
 
 
+def changed(store) -> None:
+    """Every write of Secrets Manager state calls this: the read cache of this process drops its
+    views (at once, and again at commit so no reader re-caches the old state in between)."""
+    store.__dict__["sm_generation"] = store.__dict__.get("sm_generation", 0) + 1
+    store.after_commit(lambda: store.__dict__.__setitem__("sm_generation", store.__dict__["sm_generation"] + 1))
+
+
+def mutating(name: str):
+    """Registers a state-changing Secrets Manager operation (and drops the read cache for it)."""
+    import functools
+
+    from ..registry import operation
+
+    def register(fn):
+        @functools.wraps(fn)
+        def run(call, p):
+            changed(call.store)
+            return fn(call, p)
+        return operation(SERVICE, name)(run)
+    return register
+
+
+def view(call, secret_id: str) -> tuple[Secret, list[Version], dict]:
+    """(secret, versions, tags) for the read path (GetSecretValue), cached for the engine cache's
+    TTL: one database round trip per secret per half second, and writes here drop it at once."""
+    key = ("sm-view", id(call.store), call.store.__dict__.get("sm_generation", 0), call.account,
+           call.region, secret_id)
+    hit = call.engine.cache.get(key)
+    if hit is not None:
+        return hit
+    from ..tagging import get_tags
+    with call.store.read() as conn:
+        secret = resolve_secret(call, secret_id, conn)
+        result = (secret, load_versions(conn, secret.arn), get_tags(conn, secret.arn))
+    call.engine.cache.put(key, result)
+    return result
+
+
 def insert_secret(conn, secret: Secret) -> None:
     conn.execute(secrets_table.insert().values(**{c: getattr(secret, c) for c in _SECRET_COLUMNS}))
 

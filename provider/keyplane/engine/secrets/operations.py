@@ -18,7 +18,7 @@ from ..tagging import get_tags, remove_tags, set_tags
 from . import access, replication
 from .errors import (NOT_FOUND, InvalidNextTokenException, InvalidParameterException,
                      InvalidRequestException, ResourceExistsException, ResourceNotFoundException)
-from .model import (CURRENT, PENDING, PREVIOUS, Secret, all_secrets, as_output, attach_labels,
+from .model import (mutating, changed, view, CURRENT, PENDING, PREVIOUS, Secret, all_secrets, as_output, attach_labels,
                     decrypt_version, delete_secret_rows, due, dt, find_by_name, find_version, holder,
                     insert_secret, load_secret, load_versions, new_token, put_version,
                     require_not_deleted, require_primary, resolve_secret, save_secret, save_stages,
@@ -50,7 +50,7 @@ def _after_manual_write(call, secret: Secret) -> None:
 
 # ---- create / describe ----------------------------------------------------------------------
 
-@operation("secretsmanager", "CreateSecret")
+@mutating("CreateSecret")
 def create_secret(call, p):
     name = p["Name"]
     validate_name(name)
@@ -157,6 +157,7 @@ def _note_access(call, secret: Secret, version) -> None:
     if _day(secret.last_accessed) == today:
         return
     from .tables import versions as versions_table
+    secret.last_accessed = today         # the cached view too: one write a day, not one per read
     with call.store.write() as conn:
         conn.execute(secrets_table.update().where(secrets_table.c.arn == secret.arn).values(last_accessed=today))
         conn.execute(versions_table.update().where(versions_table.c.secret_arn == secret.arn,
@@ -164,9 +165,10 @@ def _note_access(call, secret: Secret, version) -> None:
                      .values(last_accessed=today))
 
 
-def read_value(call, secret: Secret, version_id=None, stage=None) -> dict:
-    with call.store.read() as conn:
-        versions = load_versions(conn, secret.arn)
+def read_value(call, secret: Secret, version_id=None, stage=None, versions=None) -> dict:
+    if versions is None:
+        with call.store.read() as conn:
+            versions = load_versions(conn, secret.arn)
     v = find_version(versions, version_id, stage)
     value = decrypt_version(call, v)
     _note_access(call, secret, v)
@@ -176,13 +178,14 @@ def read_value(call, secret: Secret, version_id=None, stage=None) -> dict:
 
 @operation("secretsmanager", "GetSecretValue", readonly=True)
 def get_secret_value(call, p):
-    secret = resolve_secret(call, p["SecretId"])
+    secret, versions, tags = view(call, p["SecretId"])
     call.resource(secret.arn, "AWS::SecretsManager::Secret", secret.account)
     access.authorize_secret(call, "secretsmanager:GetSecretValue", secret,
                             {k: v for k, v in (("secretsmanager:VersionId", p.get("VersionId")),
-                                               ("secretsmanager:VersionStage", p.get("VersionStage"))) if v})
+                                               ("secretsmanager:VersionStage", p.get("VersionStage"))) if v},
+                            tags=tags)
     require_not_deleted(secret, "GetSecretValue")
-    return read_value(call, secret, p.get("VersionId"), p.get("VersionStage"))
+    return read_value(call, secret, p.get("VersionId"), p.get("VersionStage"), versions)
 
 
 @operation("secretsmanager", "BatchGetSecretValue", readonly=True)
@@ -245,7 +248,7 @@ def _write_value(call, secret: Secret, token: str, value, labels) -> dict:
     return {"ARN": secret.arn, "Name": secret.name, "VersionId": v.version_id, "VersionStages": list(v.stages)}
 
 
-@operation("secretsmanager", "PutSecretValue")
+@mutating("PutSecretValue")
 def put_secret_value(call, p):
     secret = resolve_secret(call, p["SecretId"])
     call.resource(secret.arn, "AWS::SecretsManager::Secret", secret.account)
@@ -259,7 +262,7 @@ def put_secret_value(call, p):
     return out
 
 
-@operation("secretsmanager", "UpdateSecret")
+@mutating("UpdateSecret")
 def update_secret(call, p):
     secret = resolve_secret(call, p["SecretId"])
     call.resource(secret.arn, "AWS::SecretsManager::Secret", secret.account)
@@ -294,7 +297,7 @@ def update_secret(call, p):
     return out
 
 
-@operation("secretsmanager", "UpdateSecretVersionStage")
+@mutating("UpdateSecretVersionStage")
 def update_secret_version_stage(call, p):
     secret = resolve_secret(call, p["SecretId"])
     call.resource(secret.arn, "AWS::SecretsManager::Secret", secret.account)
@@ -453,7 +456,7 @@ def list_secret_version_ids(call, p):
 
 # ---- deletion ---------------------------------------------------------------------------------
 
-@operation("secretsmanager", "DeleteSecret")
+@mutating("DeleteSecret")
 def delete_secret(call, p):
     window, force = p.get("RecoveryWindowInDays"), bool(p.get("ForceDeleteWithoutRecovery"))
     if window is not None and force:
@@ -495,7 +498,7 @@ def delete_secret(call, p):
     return {"ARN": secret.arn, "Name": secret.name, "DeletionDate": dt(secret.deletion_date)}
 
 
-@operation("secretsmanager", "RestoreSecret")
+@mutating("RestoreSecret")
 def restore_secret(call, p):
     secret = resolve_secret(call, p["SecretId"])
     call.resource(secret.arn, "AWS::SecretsManager::Secret", secret.account)
@@ -512,6 +515,7 @@ def restore_secret(call, p):
 def delete_due_secrets(engine, store, now) -> int:
     """Secrets whose recovery window has passed are removed for good, versions and tags too."""
     done = 0
+    changed(store)
     with store.write() as conn:
         for secret in due(conn, secrets_table.c.deletion_date, now.timestamp()):
             delete_secret_rows(conn, secret.arn)
@@ -523,7 +527,7 @@ def delete_due_secrets(engine, store, now) -> int:
 
 # ---- tags -----------------------------------------------------------------------------------
 
-@operation("secretsmanager", "TagResource")
+@mutating("TagResource")
 def tag_resource(call, p):
     secret = resolve_secret(call, p["SecretId"])
     call.resource(secret.arn, "AWS::SecretsManager::Secret", secret.account)
@@ -542,7 +546,7 @@ def tag_resource(call, p):
     return {}
 
 
-@operation("secretsmanager", "UntagResource")
+@mutating("UntagResource")
 def untag_resource(call, p):
     secret = resolve_secret(call, p["SecretId"])
     call.resource(secret.arn, "AWS::SecretsManager::Secret", secret.account)

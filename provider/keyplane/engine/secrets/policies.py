@@ -9,7 +9,7 @@ from ..errors import AwsError
 from ..registry import operation
 from . import access
 from .errors import InvalidParameterException, InvalidRequestException
-from .model import dt, resolve_secret, save_secret
+from .model import mutating, dt, resolve_secret, save_secret
 
 PUNCTUATION = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"
 
@@ -19,7 +19,7 @@ def _policy_name(p) -> None:
         raise InvalidParameterException("Only the resource policy named 'default' can be managed.")
 
 
-@operation("secretsmanager", "PutResourcePolicy")
+@mutating("PutResourcePolicy")
 def put_resource_policy(call, p):
     secret = resolve_secret(call, p["SecretId"])
     call.resource(secret.arn, "AWS::SecretsManager::Secret", secret.account)
@@ -48,7 +48,7 @@ def get_resource_policy(call, p):
     return out
 
 
-@operation("secretsmanager", "DeleteResourcePolicy")
+@mutating("DeleteResourcePolicy")
 def delete_resource_policy(call, p):
     secret = resolve_secret(call, p["SecretId"])
     call.resource(secret.arn, "AWS::SecretsManager::Secret", secret.account)

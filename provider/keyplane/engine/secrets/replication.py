@@ -17,7 +17,7 @@ from ..registry import OperationSpec, operation
 from ..tagging import get_tags, set_tags, delete_all
 from . import access
 from .errors import InvalidParameterException, InvalidRequestException
-from .model import (Secret, Version, arn_in_region, decrypt_version, delete_secret_rows, encrypt_value,
+from .model import (mutating, changed, Secret, Version, arn_in_region, decrypt_version, delete_secret_rows, encrypt_value,
                     find_by_name, insert_secret, insert_version, load_secret, load_versions,
                     require_not_deleted, resolve_secret, save_secret, save_stages)
 
@@ -42,6 +42,7 @@ def _sync_one(call, secret: Secret, region: str, key_id: str | None, force: bool
     with call.store.read() as conn:
         primary_versions = load_versions(conn, secret.arn)
         tags = get_tags(conn, secret.arn)
+    changed(store)
     with store.write() as conn:
         replica = load_secret(conn, replica_arn)
         if replica is None:
@@ -139,7 +140,7 @@ def sync_stored(engine, store, arn: str) -> None:
     sync_all(call, secret)
 
 
-@operation("secretsmanager", "ReplicateSecretToRegions")
+@mutating("ReplicateSecretToRegions")
 def replicate_secret_to_regions(call, p):
     secret = resolve_secret(call, p["SecretId"])
     call.resource(secret.arn, "AWS::SecretsManager::Secret", secret.account)
@@ -154,7 +155,7 @@ def replicate_secret_to_regions(call, p):
     return {"ARN": secret.arn, "ReplicationStatus": statuses}
 
 
-@operation("secretsmanager", "RemoveRegionsFromReplication")
+@mutating("RemoveRegionsFromReplication")
 def remove_regions_from_replication(call, p):
     secret = resolve_secret(call, p["SecretId"])
     call.resource(secret.arn, "AWS::SecretsManager::Secret", secret.account)
@@ -167,6 +168,7 @@ def remove_regions_from_replication(call, p):
         if region not in names:
             raise InvalidParameterException(f"The secret is not replicated to {region}.")
     for region in p["RemoveReplicaRegions"]:
+        changed(call.engine.store_for(region))
         with call.engine.store_for(region).write() as conn:
             replica = load_secret(conn, arn_in_region(secret.arn, region))
             if replica is not None and replica.primary_region == secret.region:
@@ -176,7 +178,7 @@ def remove_regions_from_replication(call, p):
     return {"ARN": secret.arn, "ReplicationStatus": remaining}
 
 
-@operation("secretsmanager", "StopReplicationToReplica")
+@mutating("StopReplicationToReplica")
 def stop_replication_to_replica(call, p):
     replica = resolve_secret(call, p["SecretId"])
     call.resource(replica.arn, "AWS::SecretsManager::Secret", replica.account)
@@ -188,6 +190,7 @@ def stop_replication_to_replica(call, p):
         replica.primary_region = None
         save_secret(conn, replica)
     primary_store = call.engine.store_for(primary_region)
+    changed(primary_store)
     with primary_store.write() as conn:
         primary = load_secret(conn, arn_in_region(replica.arn, primary_region))
         if primary is not None:

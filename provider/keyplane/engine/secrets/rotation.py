@@ -22,7 +22,7 @@ from ..registry import operation
 from ..scheduler import task
 from . import access
 from .errors import InvalidParameterException, InvalidRequestException
-from .model import (CURRENT, PENDING, Secret, dt, holder, load_secret, load_versions, require_not_deleted,
+from .model import (mutating, changed, CURRENT, PENDING, Secret, dt, holder, load_secret, load_versions, require_not_deleted,
                     require_primary, resolve_secret, save_secret, save_stages, ts)
 from .rotators import RotatorError, resolve_rotator, validate_rotator
 from .schedule import next_window, validate_rules
@@ -54,7 +54,7 @@ def in_progress(versions) -> bool:
     return pending is not None and pending is not current
 
 
-@operation("secretsmanager", "RotateSecret")
+@mutating("RotateSecret")
 def rotate_secret(call, p):
     secret = resolve_secret(call, p["SecretId"])
     call.resource(secret.arn, "AWS::SecretsManager::Secret", secret.account)
@@ -100,7 +100,7 @@ def rotate_secret(call, p):
     return out
 
 
-@operation("secretsmanager", "CancelRotateSecret")
+@mutating("CancelRotateSecret")
 def cancel_rotate_secret(call, p):
     secret = resolve_secret(call, p["SecretId"])
     call.resource(secret.arn, "AWS::SecretsManager::Secret", secret.account)
@@ -176,6 +176,7 @@ def _scrub(message: str, secret: Secret) -> str:
 
 def _record(engine, store, arn, region, token, step, message) -> None:
     now = engine.clock.now()
+    changed(store)
     with store.write() as conn:
         secret = load_secret(conn, arn)
         if secret is None:
@@ -191,6 +192,7 @@ def _record(engine, store, arn, region, token, step, message) -> None:
 
 def _finish(engine, store, arn, token) -> None:
     now = engine.clock.now()
+    changed(store)
     with store.write() as conn:
         secret = load_secret(conn, arn)
         versions = load_versions(conn, arn)
