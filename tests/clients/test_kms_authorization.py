@@ -1,12 +1,17 @@
 """KMS authorisation through real boto3 clients of different principals (issue 4's scenarios).
 
 Two accounts: A (111122223333) owns keys, B (444455556666) uses them. Identity policies come from
-an identities file on disk, edited and reloaded the way an operator would.
+an identities file on disk, edited and reloaded the way an operator would. Every test runs twice:
+with in-process clients, and with SigV4-signing clients against a real `keyplane serve` (the role
+session there comes from a real STS AssumeRole).
 """
 from __future__ import annotations
 
 import json
 import os
+import sys
+import time
+from pathlib import Path
 
 import pytest
 import yaml
@@ -15,67 +20,166 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 import keyplane
 from keyplane.engine.core import Engine
-from keyplane.engine.identity import Identities
+from keyplane.engine.identity import Identities, new_access_key_id, new_secret_access_key, write_private
 
 A, B = "111122223333", "444455556666"
 ALICE = f"arn:aws:iam::{A}:user/alice"          # A's key administrator (IAM kms:*)
 CAROL = f"arn:aws:iam::{A}:user/carol"          # A's user with no identity policy
 BOB = f"arn:aws:iam::{B}:user/bob"              # B's user
+DAVE = f"arn:aws:iam::{B}:user/dave"            # B's user who may assume the Ops role
 OPS_SESSION = f"arn:aws:sts::{B}:assumed-role/Ops/job-1"
 OPS_ROLE = f"arn:aws:iam::{B}:role/Ops"
+ROOT_A, ROOT_B = f"arn:aws:iam::{A}:root", f"arn:aws:iam::{B}:root"
 
 KMS_ALL = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:*", "Resource": "*"}]}
+ASSUME_OPS = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                      "Resource": OPS_ROLE}]}
+
+# one access key pair per principal, for the HTTP runs
+KEYS = {arn: (new_access_key_id(), new_secret_access_key()) for arn in (ROOT_A, ROOT_B, ALICE, CAROL, BOB, DAVE)}
 
 
-def identities_data(bob_policies=()) -> dict:
+def _keys(arn):
+    key_id, secret = KEYS[arn]
+    return [{"id": key_id, "secret": secret, "status": "Active"}]
+
+
+def identities_data(bob_policies=(), generation: int = 0) -> dict:
     trust = {"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{B}:root"}, "Action": "sts:AssumeRole"}]}
+    # carol's GenerateRandom right flips with each edit, so a test can see when a server reloaded
+    carol_policies = [{"name": "generation", "document": {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "kms:GenerateRandom", "Resource": "*"}]}}] if generation % 2 else []
     return {"version": 1, "accounts": [
-        {"id": A, "users": [{"name": "alice", "policies": [{"name": "kms-admin", "document": KMS_ALL}]},
-                            {"name": "carol"}]},
-        {"id": B, "users": [{"name": "bob", "policies": list(bob_policies)}],
+        {"id": A, "root_access_keys": _keys(ROOT_A),
+         "users": [{"name": "alice", "policies": [{"name": "kms-admin", "document": KMS_ALL}], "access_keys": _keys(ALICE)},
+                   {"name": "carol", "policies": carol_policies, "access_keys": _keys(CAROL)}]},
+        {"id": B, "root_access_keys": _keys(ROOT_B),
+         "users": [{"name": "bob", "policies": list(bob_policies), "access_keys": _keys(BOB)},
+                   {"name": "dave", "policies": [{"name": "assume-ops", "document": ASSUME_OPS}],
+                    "access_keys": _keys(DAVE)}],
          "roles": [{"name": "Ops", "trust_policy": trust}]},
     ]}
 
 
+class World:
+    """Clients by principal, and the identities file. Clients are made on first use."""
+
+    engine = None
+
+    def __init__(self):
+        self._clients = {}
+
+    def kms(self, principal: str):
+        if principal not in self._clients:
+            self._clients[principal] = self.make_client(principal)
+        return self._clients[principal]
+
+    root_a = property(lambda self: self.kms(ROOT_A))
+    root_b = property(lambda self: self.kms(ROOT_B))
+    alice = property(lambda self: self.kms(ALICE))
+    carol = property(lambda self: self.kms(CAROL))
+    bob = property(lambda self: self.kms(BOB))
+    ops = property(lambda self: self.kms(OPS_SESSION))
+
+
+class InProcessWorld(World):
+    def __init__(self, path: Path):
+        super().__init__()
+        self.path = path
+        path.write_text(yaml.safe_dump(identities_data()))
+        self.identities = Identities.load(path)
+        self.engine = Engine("memory", identities=self.identities)
+
+    def make_client(self, principal: str):
+        return keyplane.connect(engine=self.engine, principal=principal).client("kms", region="us-east-1")
+
+    def set_bob_policies(self, *policies):
+        self.path.write_text(yaml.safe_dump(identities_data(policies)))
+        st = os.stat(self.path)  # a fresh mtime even within the file system's timestamp granularity
+        os.utime(self.path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
+        assert self.identities.refresh(force=True)
+
+    def close(self):
+        self.engine.close()
+
+
+class HttpWorld(World):
+    def __init__(self, server):
+        super().__init__()
+        self.server = server
+        self.path = server.state / "identities.yaml"
+        self.generation = 0
+        self.bob_policies: tuple = ()
+        self._write((), force=True)
+
+    def make_client(self, principal: str):
+        if principal == OPS_SESSION:
+            creds = self.server.client("sts", aws_access_key_id=KEYS[DAVE][0], aws_secret_access_key=KEYS[DAVE][1]
+                                       ).assume_role(RoleArn=OPS_ROLE, RoleSessionName="job-1")["Credentials"]
+            assert creds["AccessKeyId"].startswith("ASIA")
+            return self.server.client("kms", aws_access_key_id=creds["AccessKeyId"],
+                                      aws_secret_access_key=creds["SecretAccessKey"],
+                                      aws_session_token=creds["SessionToken"])
+        key_id, secret = KEYS[principal]
+        return self.server.client("kms", aws_access_key_id=key_id, aws_secret_access_key=secret)
+
+    def _write(self, policies, force=False):
+        if not force and tuple(policies) == self.bob_policies:
+            return
+        self.generation += 1
+        self.bob_policies = tuple(policies)
+        write_private(self.path, yaml.safe_dump(identities_data(policies, self.generation)))
+        # The server re-reads a changed file at most once a second; watch for this edit's mark.
+        expect = bool(self.generation % 2)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                self.kms(CAROL).generate_random(NumberOfBytes=1)
+                seen = True
+            except ClientError as exc:
+                seen = False if exc.response["Error"]["Code"] == "AccessDeniedException" else None
+            if seen is expect:
+                return
+            time.sleep(0.1)  # waiting for another process to notice a file, not for domain time
+        raise AssertionError("keyplane serve did not reload the identities file")
+
+    def set_bob_policies(self, *policies):
+        self._write(policies)
+
+    def reset(self):
+        self._write(())
+        self._clients.pop(OPS_SESSION, None)
+
+
+@pytest.fixture(scope="module")
+def http_world(tmp_path_factory):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "http"))
+    from keyplane_server import start_server
+    server = start_server(tmp_path_factory.mktemp("authz-serve"))
+    try:
+        yield HttpWorld(server)
+    finally:
+        server.stop()
+
+
 @pytest.fixture
-def world(tmp_path):
-    path = tmp_path / "identities.yaml"
-    path.write_text(yaml.safe_dump(identities_data()))
-    ids = Identities.load(path)
-    engine = Engine("memory", identities=ids)
+def local_world(tmp_path):
+    w = InProcessWorld(tmp_path / "identities.yaml")
+    yield w
+    w.close()
 
-    class World:
-        identities = ids
 
-        def __init__(self):
-            self.engine = engine
-            self._clients = {}
-
-        def kms(self, principal: str):
-            # clients are made on first use: building a boto3 client costs a few hundred ms
-            if principal not in self._clients:
-                self._clients[principal] = keyplane.connect(engine=engine, principal=principal).client(
-                    "kms", region="us-east-1")
-            return self._clients[principal]
-
-        root_a = property(lambda self: self.kms(f"arn:aws:iam::{A}:root"))
-        root_b = property(lambda self: self.kms(f"arn:aws:iam::{B}:root"))
-        alice = property(lambda self: self.kms(ALICE))
-        carol = property(lambda self: self.kms(CAROL))
-        bob = property(lambda self: self.kms(BOB))
-        ops = property(lambda self: self.kms(OPS_SESSION))
-
-        @staticmethod
-        def set_bob_policies(*policies):
-            path.write_text(yaml.safe_dump(identities_data(policies)))
-            # a fresh mtime even within the file system's timestamp granularity
-            st = os.stat(path)
-            os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
-            assert ids.refresh(force=True)
-
-    yield World()
-    engine.close()
+@pytest.fixture(params=["in-process", "http"])
+def world(request, tmp_path):
+    if request.param == "http":
+        w = request.getfixturevalue("http_world")
+        w.reset()
+        yield w
+        return
+    w = InProcessWorld(tmp_path / "identities.yaml")
+    yield w
+    w.close()
 
 
 def error_code(exc_info) -> str:
@@ -381,7 +485,8 @@ def test_scenario_5_encryption_context_condition(world):
         assert error_code(exc) == "AccessDeniedException"
 
 
-def test_scenario_5_via_service_condition(world):
+def test_scenario_5_via_service_condition(local_world):
+    world = local_world
     from keyplane.engine.errors import AccessDeniedException
     from keyplane.engine.identity import Principal
 
@@ -401,7 +506,8 @@ def test_scenario_5_via_service_condition(world):
         engine.invoke("kms", "Encrypt", {"KeyId": key, "Plaintext": b"x"}, sm_ctx)
 
 
-def test_aws_managed_key_is_usable_only_through_its_service(world):
+def test_aws_managed_key_is_usable_only_through_its_service(local_world):
+    world = local_world
     from keyplane.engine.errors import AccessDeniedException
     from keyplane.engine.identity import Principal
 
