@@ -18,9 +18,11 @@ KEY, ALIAS = "pulumi-python:dynamic/keyplane:Key", "pulumi-python:dynamic/keypla
 
 def _http_fixtures():
     # the one way this suite starts a real server lives beside the HTTP tests
-    spec = importlib.util.spec_from_file_location("http_server_fixtures", TREE / "tests" / "http" / "conftest.py")
-    module = sys.modules[spec.name] = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    path = TREE / "tests" / "http" / "keyplane_server.py"
+    spec = importlib.util.spec_from_file_location("keyplane_server", path)
+    module = sys.modules.setdefault(spec.name, importlib.util.module_from_spec(spec))
+    if not hasattr(module, "start_server"):
+        spec.loader.exec_module(module)
     return module
 
 

@@ -101,6 +101,12 @@ def connect(settings: Settings):
     return connection
 
 
+def _in_plugin_server() -> bool:
+    """Whether this process is the dynamic-provider plugin (`python -m pulumi.dynamic`)."""
+    main = sys.modules.get("__main__")
+    return getattr(getattr(main, "__spec__", None), "name", None) == "pulumi.dynamic.__main__"
+
+
 class Api:
     """The clients one provider call uses, for one region; undo steps for a failing create."""
 
@@ -300,10 +306,10 @@ class Provider(ResourceProvider):
     def configure(self, req: ConfigureRequest) -> None:
         self._settings = Settings.from_config(req.config)
         self._connection = None
-        # The plugin server sends `traceback.format_exc()` as the error the user reads; every
-        # failure here is already one line (AWS code and message), so print no frames with it.
-        # Only the plugin process calls configure(); KEYPLANE_PROVIDER_TRACEBACKS=1 keeps them.
-        if os.environ.get("KEYPLANE_PROVIDER_TRACEBACKS") != "1":
+        if _in_plugin_server() and os.environ.get("KEYPLANE_PROVIDER_TRACEBACKS") != "1":
+            # The plugin server sends `traceback.format_exc()` as the error the user reads;
+            # every failure here is already one line (AWS code and message), so print no frames.
+            # Never in a program's process: Pulumi reads stacks there (`extract_stack`).
             sys.tracebacklimit = 0
 
     # -- helpers for subclasses --------------------------------------------------------------

@@ -16,7 +16,7 @@ from typing import Optional
 from pulumi.dynamic import CheckFailure, DiffResult
 
 from keyplane.resources import base
-from keyplane.resources.key import PENDING, _facet, _iso, _same_document, _tags
+from keyplane.resources.key import PENDING, _facet, _iso, _tags
 
 
 def _region_of(arn: str) -> str:
@@ -94,7 +94,7 @@ class MultiRegionReplicaProvider(base.Provider):
             return outs
         policy = _facet(api.kms.get_key_policy, KeyId=id_, PolicyName="default")
         if policy is not None:
-            outs["policy"] = _same_document(inputs.get("policy"), policy["Policy"])
+            outs["policy"] = base.live_document(inputs.get("policy"), policy["Policy"])
         outs["tags"] = _tags(api, id_)
         return outs
 
