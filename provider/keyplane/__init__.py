@@ -13,7 +13,7 @@ __all__ = ["connect", "Connection"]
 
 # Public Pulumi resources: name -> module under keyplane.resources (imported on first use).
 _RESOURCES = {"Key": "key", "Alias": "alias", "Grant": "grant", "MultiRegionReplica": "multi_region_replica",
-              "Secret": "secret", "SecretAttachment": "secret_attachment"}
+              "Secret": "secret", "SecretAttachment": "secret_attachment", "Parameter": "parameter"}
 
 
 def __getattr__(name: str):
