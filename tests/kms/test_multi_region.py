@@ -405,7 +405,7 @@ def test_new_primary_material_and_rotation_settings_reach_every_replica(regional
         with eng.store_for(region).read() as conn:
             row = conn.execute(keys_table.select().where(keys_table.c.key_id == key["KeyId"],
                                                           keys_table.c.region == region)).first()
-        assert (row.rotation_enabled, row.rotation_period_days, row.next_rotation_date) == (True, 180, None)
+        assert (row.rotation_enabled, row.rotation_period_days) == (True, 180)
         events = eng.audit.query(eng.store_for(region), event_name="SynchronizeMultiRegionKey")
         assert events and events[0]["eventType"] == "AwsServiceEvent"
         assert "key_material" in events[0]["serviceEventDetails"]["synchronized"]
@@ -593,15 +593,16 @@ def _offers(*operations):
 
 
 @_offers("EnableKeyRotation", "GetKeyRotationStatus", "RotateKeyOnDemand")
-def test_rotation_is_set_on_the_primary_and_its_material_reaches_replicas(regional):
+def test_rotation_is_set_on_the_primary_and_its_material_reaches_replicas(regional, clock):
     eng, kp = regional()
     east, west = kp.client("kms", region=EAST), kp.client("kms", region=WEST)
     key = east.create_key(MultiRegion=True)["KeyMetadata"]
     replicate(east, key["KeyId"], WEST)
     east.enable_key_rotation(KeyId=key["KeyId"], RotationPeriodInDays=180)
-    with eng.store_for(WEST).read() as conn:        # the shared setting, synchronised
-        row = conn.execute(keys_table.select().where(keys_table.c.arn == key["Arn"].replace(EAST, WEST))).first()
-    assert (row.rotation_enabled, row.rotation_period_days, row.next_rotation_date) == (True, 180, None)
+    primary_status = east.get_key_rotation_status(KeyId=key["KeyId"])
+    status = west.get_key_rotation_status(KeyId=key["KeyId"])       # the shared setting, synchronised
+    assert status["KeyRotationEnabled"] is True and status["RotationPeriodInDays"] == 180
+    assert status["NextRotationDate"] == primary_status["NextRotationDate"]
     with pytest.raises(botocore.exceptions.ClientError) as err:
         west.enable_key_rotation(KeyId=key["KeyId"])
     assert code(err) == "UnsupportedOperationException"
@@ -611,3 +612,14 @@ def test_rotation_is_set_on_the_primary_and_its_material_reaches_replicas(region
     assert west.decrypt(CiphertextBlob=new)["Plaintext"] == b"new"
     assert west.decrypt(CiphertextBlob=old)["Plaintext"] == b"old"
     assert east.decrypt(CiphertextBlob=new)["KeyMaterialId"] != east.decrypt(CiphertextBlob=old)["KeyMaterialId"]
+    # automatic rotation: the primary rotates, the replica follows and never rotates on its own
+    clock.advance(days=181)
+    eng.run_due()
+    later = east.encrypt(KeyId=key["KeyId"], Plaintext=b"later")["CiphertextBlob"]
+    assert west.decrypt(CiphertextBlob=later)["Plaintext"] == b"later"
+    rotations = [r["KeyMaterialId"] for r in east.list_key_rotations(KeyId=key["KeyId"])["Rotations"]]
+    assert len(rotations) == 2
+    with eng.store_for(WEST).read() as conn:
+        replica_materials = {r.material_id for r in conn.execute(materials_table.select().where(
+            materials_table.c.key_arn == key["Arn"].replace(EAST, WEST)))}
+    assert replica_materials == {key["CurrentKeyMaterialId"], *rotations}

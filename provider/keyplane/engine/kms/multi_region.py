@@ -24,8 +24,8 @@ Each Region may live in its own store with its own root key, so a Region is a fa
   settings), the shared properties — key spec and usage, origin, rotation settings, the key
   material and which version is current, the primary/replica designation and the replica list —
   are pushed to every replica after the change commits; the same scheduler task re-pushes them,
-  so a replica whose store was unreachable catches up. Replicas never rotate on their own (their
-  `next_rotation_date` stays empty); the primary's rotation reaches them as new material.
+  so a replica whose store was unreachable catches up. Replicas never rotate on their own (the
+  rotation task skips them); the primary's rotation reaches them as new material.
   Policy, grants, aliases, tags, description, enabled state and deletion stay per key.
 - **A store that is gone stops nothing else.** Writes to other Regions' stores are best effort
   (logged, healed by the next sync). A replica whose store is reachable but no longer holds it
@@ -71,7 +71,7 @@ AFTER_CREATING = "state_after_creating"
 BEFORE_UPDATING = "state_before_update"
 # what the primary owns for the whole set (material and current version are handled apart)
 SHARED_FIELDS = ("key_usage", "key_spec", "origin", "key_manager", "rotation_enabled",
-                 "rotation_period_days")
+                 "rotation_period_days", "next_rotation_date", "on_demand_rotation_start")
 
 
 def is_primary(key: Key) -> bool:
@@ -261,9 +261,6 @@ def _sync_replica(engine, pcall: Call, primary: Key, region: str) -> bool | None
         if replica.attrs.get(EPOCH, 0) != primary.attrs.get(EPOCH, 0):
             replica.attrs[EPOCH] = primary.attrs.get(EPOCH, 0)
             changed.append("primary_epoch")
-        if replica.next_rotation_date is not None:
-            replica.next_rotation_date = None       # replicas rotate only through their primary
-            changed.append("next_rotation_date")
         if _copy_materials(pcall, primary, conn, rcall.root_key, arn):
             changed.append("key_material")
         if not changed:
@@ -404,7 +401,8 @@ def replicate_key(call, p):
         creation_date=ts(call.now), description=p.get("Description", ""),
         policy=p.get("Policy") or default_policy(key.account), multi_region=True,
         primary_region=key.region, rotation_enabled=key.rotation_enabled,
-        rotation_period_days=key.rotation_period_days,
+        rotation_period_days=key.rotation_period_days, next_rotation_date=key.next_rotation_date,
+        on_demand_rotation_start=key.on_demand_rotation_start,
         current_material_id=key.current_material_id if key.origin != "EXTERNAL" else None,
         attrs={REPLICAS: replicas + [region], EPOCH: epoch,
                AFTER_CREATING: "PendingImport" if key.origin == "EXTERNAL" else "Enabled"},
@@ -474,7 +472,6 @@ def update_primary_region(call, p):
     key.primary_region = target
     key.attrs[REPLICAS] = order
     key.attrs[EPOCH] = epoch
-    key.next_rotation_date = None
     _begin_update(key)
     save_key(call, key)
     region, account, key_id = key.region, key.account, key.key_id
@@ -507,7 +504,7 @@ def _fail_over(call, key: Key, target: str):
     key.primary_region = key.region
     key.attrs[REPLICAS] = [r for r in replica_regions(key) if r not in (key.region, lost)]
     key.attrs[EPOCH] = key.attrs.get(EPOCH, 0) + 1
-    if key.rotation_enabled and key.rotation_period_days:
+    if key.rotation_enabled and key.rotation_period_days and key.next_rotation_date is None:
         key.next_rotation_date = ts(call.now + timedelta(days=key.rotation_period_days))
     _begin_update(key)
     engine, region, arn = call.engine, key.region, key.arn

@@ -14,6 +14,7 @@ absent, as AWS leaves it once its rotation is done. Every rotation writes a `Rot
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -149,7 +150,9 @@ def get_key_rotation_status(call, p):
         raise UnsupportedOperationException(f"{key.arn} origin is {key.origin} which is not valid for this operation.")
     # AWS: a key pending deletion reports false (and true again if the deletion is cancelled);
     # keys that cannot rotate automatically always report false.
-    enabled = (key.rotation_enabled and _unsupported(key, "automatic") is None
+    # A multi-Region replica reports its primary's setting, synchronised to it (a shared property).
+    as_rotating = replace(key, primary_region=None) if _is_replica(key) else key
+    enabled = (key.rotation_enabled and _unsupported(as_rotating, "automatic") is None
                and key.state not in ("PendingDeletion", "PendingReplicaDeletion"))
     out = {"KeyRotationEnabled": enabled, "KeyId": key.arn}
     if enabled:
