@@ -22,7 +22,6 @@ import sys
 import tempfile
 import threading
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -33,6 +32,9 @@ from keyplane.engine.errors import (
     UnknownOperationException,
     internal_error,
 )
+
+from keyplane.wire.protocol import handle_json
+from keyplane.wire.sigv4 import headers_from_asgi, verify
 
 log = logging.getLogger("keyplane.server")
 
@@ -86,13 +88,11 @@ def json_error(err: AwsError, service: str | None, request_id: str) -> tuple[int
 class KeyplaneApp:
     """The ASGI application. `engine` is a keyplane Engine; `identities` an `Identities`."""
 
-    def __init__(self, engine, identities, *, dev: bool = False, scheduler_lock: "SchedulerLock | None" = None,
-                 max_threads: int = 16):
+    def __init__(self, engine, identities, *, dev: bool = False, scheduler_lock: "SchedulerLock | None" = None):
         self.engine = engine
         self.identities = identities
         self.dev = dev
         self.scheduler_lock = scheduler_lock
-        self._pool = ThreadPoolExecutor(max_workers=max_threads, thread_name_prefix="keyplane-req")
         self._stop = threading.Event()
         self._scheduler_thread: threading.Thread | None = None
 
@@ -120,9 +120,10 @@ class KeyplaneApp:
             status, headers, payload = json_error(
                 SerializationException(f"The request body is larger than {MAX_BODY} bytes."), None, request_id)
         else:
-            loop = asyncio.get_running_loop()
-            status, headers, payload = await loop.run_in_executor(
-                self._pool, self.handle, scope, bytes(body), request_id)
+            # Handled on the event loop's thread: a KMS call is a few hundred microseconds of CPU,
+            # and handing it to a thread pool cost more than that (GIL hand-offs doubled the
+            # latency one client sees). Concurrency comes from worker processes (--workers).
+            status, headers, payload = self.handle(scope, bytes(body), request_id)
         headers = headers + [(b"x-amzn-requestid", request_id.encode()),
                              (b"content-length", str(len(payload)).encode())]
         await send({"type": "http.response.start", "status": status, "headers": headers})
@@ -151,29 +152,26 @@ class KeyplaneApp:
         query_protocol = False
         try:
             method, path = scope["method"], scope["path"]
-            headers = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope["headers"]]
-            hmap = dict(headers)
-            query_string = scope.get("query_string", b"").decode("latin-1")
             if path.startswith("/_keyplane/"):
                 return self._admin(method, path)
-            target = hmap.get("x-amz-target")
+            headers = headers_from_asgi(scope["headers"])
+            query_string = scope.get("query_string", b"").decode("latin-1")
+            target = headers.first("x-amz-target")
             if target is None:
                 query_protocol = True
                 service = "sts"
             else:
                 service = TARGETS.get(target.split(".", 1)[0])
-            from keyplane.wire.sigv4 import verify
-            principal, region, signed_service = verify(
-                method, path, query_string, headers, body, self.identities, self.engine.clock.now(),
-                services={service} if service else None)
+            principal, region, _ = verify(method, path, query_string, headers, body, self.identities,
+                                          self.engine.clock.now(), services={service} if service else None)
             if service is None:
                 raise UnknownOperationException()
             ctx = self.engine.context(
                 principal, region=region, request_id=request_id,
-                source_ip=(scope.get("client") or (None,))[0], user_agent=hmap.get("user-agent"),
+                source_ip=(scope.get("client") or (None,))[0], user_agent=headers.first("user-agent"),
                 secure_transport=scope.get("scheme") == "https")
             if query_protocol:
-                return self._query(method, query_string, hmap, body, ctx)
+                return self._query(method, query_string, headers.first("content-type"), body, ctx)
             return self._json(service, target, body, ctx)
         except AwsError as err:
             return self._error(err, service, query_protocol, request_id)
@@ -189,15 +187,14 @@ class KeyplaneApp:
         return json_error(err, service, request_id)
 
     def _json(self, service: str, target: str, body: bytes, ctx):
-        from keyplane.wire.protocol import handle_json
         response = handle_json(self.engine, target=target, body=body, ctx=ctx)
         return response.status, [(k.lower().encode(), v.encode()) for k, v in response.headers.items()
                                  if k.lower() != "x-amzn-requestid"], response.body
 
-    def _query(self, method: str, query_string: str, hmap: dict, body: bytes, ctx):
+    def _query(self, method: str, query_string: str, content_type: str | None, body: bytes, ctx):
         from keyplane.engine.apimodel import service_model
         from keyplane.wire import query
-        flat = query.form_params(method, query_string, hmap.get("content-type"), body)
+        flat = query.form_params(method, query_string, content_type, body)
         action = flat.get("Action")
         model = service_model("sts")
         if action not in model.operation_names:
@@ -244,7 +241,6 @@ class KeyplaneApp:
             self._scheduler_thread.join(timeout=30)
         if self.scheduler_lock is not None:
             self.scheduler_lock.release()
-        self._pool.shutdown(wait=True)
 
 
 def reset_state(engine) -> None:

@@ -115,6 +115,8 @@ def _parse_query(query_string: str) -> list[tuple[str, str]]:
 
 
 def _as_headers(headers) -> _Headers:
+    if isinstance(headers, _Headers):
+        return headers
     out = _Headers()
     items = headers.items() if isinstance(headers, Mapping) else headers
     for k, v in items:
@@ -135,6 +137,19 @@ def _parse_authorization(value: str) -> dict:
             fields[k.strip()] = v.strip()
     fields["_algorithm"] = algorithm
     return fields
+
+
+def headers_from_asgi(raw: list) -> _Headers:
+    """An ASGI scope's headers (lower-case byte pairs) as `verify` takes them."""
+    out = _Headers()
+    for k, v in raw:
+        name = k.decode("latin-1")
+        values = out.get(name)
+        if values is None:
+            out[name] = [v.decode("latin-1")]
+        else:
+            values.append(v.decode("latin-1"))
+    return out
 
 
 def _request_time(headers: _Headers) -> str | None:
