@@ -526,3 +526,82 @@ def test_aws_managed_key_is_usable_only_through_its_service(local_world):
     with pytest.raises(ClientError) as exc:         # nobody manages an AWS managed key
         world.alice.disable_key(KeyId=meta["KeyId"])
     assert error_code(exc) == "AccessDeniedException"
+
+
+# ---- more of the model ----------------------------------------------------------------------------
+
+def test_resource_tag_and_request_alias_conditions(world):
+    key = world.root_a.create_key(Tags=[{"TagKey": "Team", "TagValue": "blue"}], Policy=key_policy(account_root(A), {
+        "Effect": "Allow", "Principal": {"AWS": CAROL}, "Action": "kms:Encrypt", "Resource": "*",
+        "Condition": {"StringEquals": {"aws:ResourceTag/Team": "blue"}}}, {
+        "Effect": "Allow", "Principal": {"AWS": CAROL}, "Action": "kms:DescribeKey", "Resource": "*",
+        "Condition": {"StringEquals": {"kms:RequestAlias": "alias/carol-app"}}}))["KeyMetadata"]["KeyId"]
+    world.carol.encrypt(KeyId=key, Plaintext=b"x")
+    world.root_a.tag_resource(KeyId=key, Tags=[{"TagKey": "Team", "TagValue": "red"}])
+    with pytest.raises(ClientError) as exc:
+        world.carol.encrypt(KeyId=key, Plaintext=b"x")
+    assert error_code(exc) == "AccessDeniedException"
+    world.root_a.create_alias(AliasName="alias/carol-app", TargetKeyId=key)
+    world.carol.describe_key(KeyId="alias/carol-app")
+    with pytest.raises(ClientError) as exc:
+        world.carol.describe_key(KeyId=key)
+    assert error_code(exc) == "AccessDeniedException"
+
+
+def test_create_grant_dry_run_creates_nothing(world):
+    key = world.root_a.create_key()["KeyMetadata"]["KeyId"]
+    with pytest.raises(ClientError) as exc:
+        world.root_a.create_grant(KeyId=key, GranteePrincipal=BOB, Operations=["Decrypt"], DryRun=True)
+    assert error_code(exc) == "DryRunOperationException"
+    assert world.root_a.list_grants(KeyId=key)["Grants"] == []
+
+
+def test_retire_grant_by_key_and_grant_id_and_grants_with_re_encrypt(world):
+    key_a = world.root_a.create_key()["KeyMetadata"]["Arn"]
+    key_b = world.root_b.create_key()["KeyMetadata"]["Arn"]
+    blob = world.root_a.encrypt(KeyId=key_a, Plaintext=b"data")["CiphertextBlob"]
+    grant = world.root_a.create_grant(KeyId=key_a, GranteePrincipal=ROOT_B, Operations=["ReEncryptFrom"])
+    copy = world.root_b.re_encrypt(CiphertextBlob=blob, DestinationKeyId=key_b)["CiphertextBlob"]
+    assert world.root_b.decrypt(CiphertextBlob=copy)["Plaintext"] == b"data"
+    with pytest.raises(ClientError) as exc:         # B may not retire A's grant: not its to retire
+        world.bob.retire_grant(KeyId=key_a, GrantId=grant["GrantId"])
+    assert error_code(exc) == "AccessDeniedException"
+    world.root_a.retire_grant(KeyId=key_a, GrantId=grant["GrantId"])
+    with pytest.raises(ClientError) as exc:
+        world.root_b.re_encrypt(CiphertextBlob=blob, DestinationKeyId=key_b)
+    assert error_code(exc) == "AccessDeniedException"
+    with pytest.raises(ClientError) as exc:
+        world.root_a.retire_grant(KeyId=key_a, GrantId="0" * 64)
+    assert error_code(exc) == "NotFoundException"
+
+
+def test_grant_constraints_are_validated(world):
+    key = world.root_a.create_key()["KeyMetadata"]["KeyId"]
+    too_many = {f"k{i}": "v" for i in range(9)}
+    with pytest.raises(ClientError) as exc:
+        world.root_a.create_grant(KeyId=key, GranteePrincipal=BOB, Operations=["Decrypt"],
+                                  Constraints={"EncryptionContextEquals": too_many})
+    assert error_code(exc) == "ValidationException"
+    assert "EncryptionContextEquals" in exc.value.response["Error"]["Message"]
+    with pytest.raises(ClientError) as exc:
+        world.root_a.create_grant(KeyId=key, GranteePrincipal="bob", Operations=["Decrypt"])
+    assert error_code(exc) == "ValidationException"
+
+
+def test_grants_go_with_their_key_when_it_is_deleted(tmp_path):
+    from datetime import datetime, timedelta, timezone
+
+    from keyplane.engine.clock import ManualClock
+    clock = ManualClock(datetime(2026, 1, 15, tzinfo=timezone.utc))
+    engine = Engine("memory", clock=clock)
+    kms = keyplane.connect(engine=engine).client("kms")
+    key = kms.create_key()["KeyMetadata"]["KeyId"]
+    kms.create_grant(KeyId=key, GranteePrincipal=BOB, Operations=["Decrypt"], RetiringPrincipal=ALICE)
+    assert len(kms.list_retirable_grants(RetiringPrincipal=ALICE)["Grants"]) == 1
+    kms.schedule_key_deletion(KeyId=key, PendingWindowInDays=7)
+    clock.advance(timedelta(days=8))
+    engine.run_due()
+    from keyplane.engine.kms.tables import grants
+    with engine.store_for("us-east-1").read() as conn:
+        assert conn.execute(grants.select()).fetchall() == []
+    engine.close()

@@ -536,3 +536,28 @@ def test_callable_context_values_are_computed_once_and_only_when_asked():
     assert calls == [1]
     assert evaluate(key_policy(allow()), req(**{"kms:ResourceAliases": aliases})) == "Allow"
     assert calls == [1]
+
+
+def test_a_family_of_keys_can_come_as_one_lazy_entry():
+    calls = []
+
+    def tags():
+        calls.append(1)
+        return {"team": "blue"}
+    doc = key_policy(allow(Condition={"StringEquals": {"aws:ResourceTag/Team": "blue"}}))
+    assert evaluate(doc, req(**{"aws:resourcetag/": tags})) == "Allow"
+    assert evaluate(doc, req(**{"aws:resourcetag/": {"team": "red"}})) is None
+    assert evaluate(doc, req()) is None
+    assert calls == [1]
+
+
+def test_decisions_are_memoised_per_policy_but_not_when_time_is_read():
+    doc = key_policy(allow(Condition={"StringEquals": {"kms:EncryptionContext:tenant": "a"}}))
+    assert doc.memo_keys == ("kms:encryptioncontext:tenant",)
+    first = decide(doc, req(**{"kms:EncryptionContext:tenant": "a"}))
+    assert decide(doc, req(**{"kms:EncryptionContext:tenant": "a"})) is first
+    assert decide(doc, req(**{"kms:EncryptionContext:tenant": "b"})).effect is None
+    timed = key_policy(allow(Condition={"DateLessThan": {"aws:CurrentTime": "2030-01-01T00:00:00Z"}}))
+    assert timed.memo_keys is None
+    assert evaluate(timed, req(**{"aws:CurrentTime": "2029-12-31T23:59:59Z"})) == "Allow"
+    assert evaluate(timed, req(**{"aws:CurrentTime": "2030-01-01T00:00:01Z"})) is None

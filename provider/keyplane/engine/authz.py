@@ -167,8 +167,13 @@ multi-valued keys as tuples (hashable, so policy.py can memoise decisions on the
         ctx["kms:policyname"] = p.get("PolicyName") or "default"
     if call.request_alias:
         ctx["kms:requestalias"] = call.request_alias
+    tags = p.get("Tags")
+    if tags and isinstance(tags, list):
+        ctx["aws:requesttag/"] = {t["TagKey"].lower(): t["TagValue"] for t in tags if "TagKey" in t}
+        ctx["aws:tagkeys"] = tuple(t["TagKey"] for t in tags if "TagKey" in t)
     if key is not None:
         ctx["kms:resourcealiases"] = lambda: _resource_aliases(call, key)
+        ctx["aws:resourcetag/"] = lambda: _resource_tags(call, key.arn)
     if extra:
         for k, v in extra.items():
             ctx[k.lower()] = tuple(v) if type(v) is list else v
@@ -182,6 +187,13 @@ def _resource_aliases(call, key) -> list[str]:
         rows = conn.execute(aliases.select().where(aliases.c.account == key.account, aliases.c.region == key.region,
                                                    aliases.c.target_key_id == key.key_id))
         return sorted(r.name for r in rows)
+
+
+def _resource_tags(call, arn: str) -> dict:
+    """aws:ResourceTag/<k>: the resource's tags (asked only by policies that test them)."""
+    from .tagging import get_tags
+    with call.store.read() as conn:
+        return {k.lower(): v for k, v in get_tags(conn, arn).items()}
 
 
 def _check_grant_tokens(call) -> None:

@@ -68,6 +68,16 @@ class AuthzRequest:
             for k, v in (self.principal.tags or {}).items():
                 if k.lower() == wanted:
                     return v
+            return None
+        # A family of keys (aws:ResourceTag/<k>) may come as one entry "<prefix>/" holding a dict
+        # (or a callable giving one) with lowered names, so its lookup happens only if asked.
+        prefix, slash, name = key_l.partition("/")
+        if slash:
+            family = ctx.get(prefix + "/")
+            if family is not None:
+                if callable(family):
+                    family = ctx[prefix + "/"] = family()
+                return family.get(name)
         return None
 
 

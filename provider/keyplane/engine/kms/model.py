@@ -280,6 +280,8 @@ def delete_key_everywhere(conn, arn: str, account: str, region: str, key_id: str
                                               aliases_table.c.region == region,
                                               aliases_table.c.target_key_id == key_id))
     conn.execute(tags.delete().where(tags.c.resource_arn == arn))
+    from .tables import grants as grants_table
+    conn.execute(grants_table.delete().where(grants_table.c.key_arn == arn))
     conn.execute(keys_table.delete().where(keys_table.c.arn == arn))
 
 
