@@ -24,6 +24,7 @@ class KeyProvider(base.Provider):
          "custom_key_store_id", "region"}
     )
     documents = {"policy": "key-policy"}
+    kept_outputs = ("public_key",)
 
     def normalize(self, inputs):
         # aws.kms.Key's older name for the spec; one field is what gets compared and sent.
@@ -45,6 +46,10 @@ class KeyProvider(base.Provider):
             failures.append(CheckFailure(
                 "rotation_period_in_days",
                 "rotation_period_in_days: only meaningful with enable_key_rotation=True"))
+        if isinstance(spec, str) and spec not in _served_specs():
+            failures.append(CheckFailure(
+                "key_spec", f"key_spec: {spec} is not supported by keyplane (CreateKey would refuse it with "
+                            "UnsupportedOperationException)"))
         policy = inputs.get("policy")
         if policy is not None and not base.contains_unknown(policy):
             from keyplane.engine.policy import parse_policy  # the rules KMS adds to the grammar
@@ -79,11 +84,14 @@ class KeyProvider(base.Provider):
             params["CustomKeyStoreId"] = inputs["custom_key_store_id"]
         key_id = api.kms.create_key(**params)["KeyMetadata"]["KeyId"]
         api.on_failure(lambda: api.kms.schedule_key_deletion(KeyId=key_id, PendingWindowInDays=7))
+        # GetPublicKey needs an enabled key: read it now, before is_enabled=False disables it; it
+        # never changes, so later reads keep it from state (kept_outputs) whatever the key's state
+        once = {"public_key": _public_key_pem(api, key_id)} if _asymmetric(inputs["key_spec"]) else {}
         if inputs["enable_key_rotation"]:
             self._enable_rotation(api, key_id, inputs)
         if not inputs["is_enabled"]:
             api.kms.disable_key(KeyId=key_id)
-        return key_id
+        return key_id, once
 
     def _read(self, api, id_, inputs) -> Optional[dict]:
         meta = api.kms.describe_key(KeyId=id_)["KeyMetadata"]
@@ -104,6 +112,8 @@ class KeyProvider(base.Provider):
             outs["custom_key_store_id"] = meta["CustomKeyStoreId"]
         if "customer_master_key_spec" in inputs:  # echo the older name only if the user chose it
             outs["customer_master_key_spec"] = meta.get("CustomerMasterKeySpec") or outs["key_spec"]
+        if meta["KeyState"] == "Enabled" and _asymmetric(outs["key_spec"]):
+            outs["public_key"] = _public_key_pem(api, id_)
         if meta["KeyState"] in PENDING:
             return outs  # policy, rotation and tags are unreadable until deletion is cancelled
         policy = _facet(api.kms.get_key_policy, KeyId=id_, PolicyName="default")
@@ -159,6 +169,28 @@ class KeyProvider(base.Provider):
         api.kms.enable_key_rotation(**params)
 
 
+def _asymmetric(spec: Optional[str]) -> bool:
+    return bool(spec) and spec != "SYMMETRIC_DEFAULT" and not spec.startswith("HMAC_")
+
+
+def _public_key_pem(api, key_id) -> str:
+    """GetPublicKey's DER SubjectPublicKeyInfo as PEM, the form OpenSSL and most tools take."""
+    from cryptography.hazmat.primitives import serialization
+
+    der = api.kms.get_public_key(KeyId=key_id)["PublicKey"]
+    return serialization.load_der_public_key(der).public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+
+
+def _served_specs() -> frozenset:
+    """The key specs keyplane's engine can make (SM2 and ML-DSA are in the model, not here)."""
+    from keyplane.engine import registry
+    from keyplane.engine.kms import specs
+
+    registry.load_services()  # spec modules register themselves on import
+    return frozenset(specs.SPECS)
+
+
 def _facet(operation, **params) -> Optional[dict]:
     """One facet of a key, or None from a keyplane server that does not offer the operation
     (an older release): there is then nothing of that facet that could have drifted."""
@@ -189,8 +221,8 @@ class Key(base.Resource, module="keyplane", name="Key"):
     customer_master_key_spec), policy (dict or JSON text), bypass_policy_lockout_safety_check,
     enable_key_rotation, rotation_period_in_days, deletion_window_in_days, is_enabled,
     multi_region, origin, custom_key_store_id, tags, region. Outputs: key_id, arn, key_state,
-    creation_date, deletion_date, and the inputs as they are live."""
+    creation_date, deletion_date, public_key (PEM, asymmetric keys), and the inputs as they are live."""
 
     _provider_class = KeyProvider
     _computed = ("key_id", "arn", "key_state", "creation_date", "deletion_date", "key_spec",
-                 "policy", "enable_key_rotation", "rotation_period_in_days", "region")
+                 "policy", "enable_key_rotation", "rotation_period_in_days", "region", "public_key")
