@@ -63,6 +63,11 @@ def test_replica_life_cycle_create_update_drift_replace_delete(stack):
     step = engine.up(MultiRegionReplicaProvider(), "r", declared, REPLICA)
     assert step.op == "update" and step.outputs["enabled"] is False
 
+    west.schedule_key_deletion(KeyId=primary["KeyId"], PendingWindowInDays=30)   # outside Pulumi
+    assert engine.refresh("r", REPLICA)["key_state"] == "PendingDeletion"
+    step = engine.up(MultiRegionReplicaProvider(), "r", declared, REPLICA)
+    assert step.op == "update" and step.outputs["key_state"] == "Disabled"       # back, as declared
+
     moved = {**declared, "region": "ap-southeast-2"}
     step = engine.up(MultiRegionReplicaProvider(), "r", moved, REPLICA)
     assert step.op == "replace" and step.diff.replaces == ["region"]

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import Optional
 
-from pulumi.dynamic import CheckFailure, DiffResult
+from pulumi.dynamic import CheckFailure
 
 from keyplane.resources import base
 from keyplane.resources.key import PENDING, _facet, _iso, _tags
@@ -46,12 +46,8 @@ class MultiRegionReplicaProvider(base.Provider):
                                            "must be in another Region")]
         return []
 
-    def diff(self, id_, olds, news):
-        result = super().diff(id_, olds, news)
-        if base.plain(olds.get("key_state")) in PENDING:  # deleted outside Pulumi: bring it back
-            return DiffResult(changes=True, replaces=result.replaces,
-                              delete_before_replace=result.delete_before_replace)
-        return result
+    def doomed(self, olds):
+        return olds.get("key_state") in PENDING
 
     def _create(self, api, inputs):
         primary = inputs["primary_key_arn"]
