@@ -105,11 +105,16 @@ def role(name: str, trusted: str) -> dict:
 ROLES = [role("deployer", ADMIN_ARN), role("locked", "arn:aws:iam::999988887777:root")]
 
 
-def start_server(tmp: Path, *extra: str, init: bool = True, roles: list | None = None) -> Server:
-    state = tmp / "state"
+def start_server(tmp: Path, *extra: str, init: bool = True, roles: list | None = None,
+                 store: str | None = None) -> Server:
+    """`store` (a database URL) keeps the data there; the root key and identities then live in
+    `tmp/.keyplane`, the state folder of a process started in `tmp`."""
+    state = tmp / ".keyplane" if store else tmp / "state"
+    state_arg = store or str(state)
+    tmp.mkdir(parents=True, exist_ok=True)
     access_key = secret_key = ""
     if init:
-        out = keyplane("init", "--state", str(state))
+        out = keyplane("init", "--state", state_arg, cwd=tmp)
         assert out.returncode == 0, out.stderr
         m = re.search(r"AWS_ACCESS_KEY_ID=(\S+) AWS_SECRET_ACCESS_KEY=(\S+)", out.stdout)
         access_key, secret_key = m.group(1), m.group(2)
@@ -121,9 +126,9 @@ def start_server(tmp: Path, *extra: str, init: bool = True, roles: list | None =
     log = tmp / f"serve-{port}.log"
     args = [sys.executable, "-m", "keyplane.cli", "serve", "--port", str(port), *extra]
     if "--dev" not in extra or init:
-        args += ["--state", str(state)]
+        args += ["--state", state_arg]
     with open(log, "w") as f:
-        proc = subprocess.Popen(args, env=keyplane_env(), stdout=f, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(args, env=keyplane_env(), stdout=f, stderr=subprocess.STDOUT, cwd=tmp)
     scheme = "https" if "--tls" in extra else "http"
     endpoint = f"{scheme}://127.0.0.1:{port}"
     ca = None
@@ -137,7 +142,7 @@ def start_server(tmp: Path, *extra: str, init: bool = True, roles: list | None =
     except Exception:
         proc.kill()
         raise
-    if not init:
+    if not init and "--dev" in extra:  # dev mode prints its credentials
         m = re.search(r"AWS_ACCESS_KEY_ID=(\S+) AWS_SECRET_ACCESS_KEY=(\S+)", log.read_text())
         access_key, secret_key = m.group(1), m.group(2)
     return Server(proc, endpoint, state, access_key, secret_key, log, ca)

@@ -37,6 +37,32 @@ def test_two_workers_share_the_store_and_sessions_then_stop_cleanly_on_sigterm(t
     assert "Traceback" not in out
 
 
+def test_two_servers_on_one_postgresql_store_share_keys_sessions_and_one_scheduler(tmp_path, postgres_url):
+    from keyplane_server import start_server
+    a = start_server(tmp_path / "a", "--log-level", "info", store=postgres_url)
+    b = None
+    try:
+        # a second server: same database, same root key and identities (copied, as an operator would)
+        import shutil
+        shutil.copytree(tmp_path / "a" / ".keyplane", tmp_path / "b" / ".keyplane")
+        b = start_server(tmp_path / "b", "--log-level", "info", init=False, store=postgres_url)
+        b.access_key, b.secret_key = a.access_key, a.secret_key
+        key = a.client("kms").create_key(Description="made on a")["KeyMetadata"]["KeyId"]
+        blob = a.client("kms").encrypt(KeyId=key, Plaintext=b"shared")["CiphertextBlob"]
+        assert b.client("kms").decrypt(CiphertextBlob=blob)["Plaintext"] == b"shared"
+        creds = a.client("sts").assume_role(RoleArn="arn:aws:iam::111122223333:role/deployer",
+                                            RoleSessionName="across")["Credentials"]
+        me = b.client("sts", aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
+                      aws_session_token=creds["SessionToken"]).get_caller_identity()
+        assert me["Arn"].endswith(":assumed-role/deployer/across")
+        runners = a.output().count("runs the scheduler") + b.output().count("runs the scheduler")
+        assert runners == 1, a.output() + b.output()
+    finally:
+        assert a.stop() == 0
+        if b is not None:
+            assert b.stop() == 0
+
+
 def test_dev_mode_prints_credentials_and_reset_wipes_state(tmp_path):
     from keyplane_server import start_server
     srv = start_server(tmp_path, "--dev", init=False)
