@@ -478,9 +478,15 @@ def add_serve_arguments(p) -> None:
                    help="development mode: temporary state, POST /_keyplane/reset, printed credentials")
     p.add_argument("--log-level", default="warning")
     p.add_argument("--access-log", action="store_true")
+    p.add_argument("--events-file", metavar="FILE",
+                   help="append events (parameter policies and changes) to this JSON-lines file")
+    p.add_argument("--events-webhook", metavar="URL", action="append", default=[],
+                   help="POST each event to this URL, retried with backoff (repeatable)")
 
 
 def serve_command(args) -> int:
+    from keyplane.engine import events
+    events.configure_environment(file=args.events_file, webhooks=args.events_webhook)  # workers inherit it
     return serve(ServeConfig(host=args.host, port=args.port, state=args.state, identities=args.identities,
                              workers=args.workers, dev=args.dev, tls=args.tls or bool(args.tls_cert),
                              tls_cert=args.tls_cert, tls_key=args.tls_key, log_level=args.log_level,

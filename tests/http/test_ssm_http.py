@@ -108,3 +108,41 @@ def test_boto3_over_http_securestring_with_customer_key(server, base):
     with pytest.raises(ClientError) as e:
         ssm.get_parameter(Name=f"{base}/k", WithDecryption=True)
     assert e.value.response["Error"]["Code"] == "InvalidKeyId"
+
+
+def test_serve_delivers_parameter_events_to_its_file_and_webhook(tmp_path):
+    import threading
+    import time
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from keyplane_server import start_server
+
+    received = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self):
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    rx = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=rx.serve_forever, daemon=True).start()
+    jsonl = tmp_path / "events.jsonl"
+    srv = start_server(tmp_path, "--events-file", str(jsonl),
+                       "--events-webhook", f"http://127.0.0.1:{rx.server_address[1]}/hook")
+    try:
+        srv.client("ssm").put_parameter(Name="/served/x", Value="1", Type="String")
+        deadline = time.monotonic() + 30
+        while (not received or not jsonl.exists()) and time.monotonic() < deadline:
+            time.sleep(0.1)   # the server's own scheduler ticks on the wall clock; we wait for it
+        lines = [json.loads(x) for x in jsonl.read_text().splitlines()]
+        assert [e["detail"] for e in lines] == [{"operation": "Create", "name": "/served/x", "type": "String",
+                                                 "description": ""}]
+        assert [e["id"] for e in received] == [lines[0]["id"]]
+    finally:
+        srv.stop()
+        rx.shutdown()
+        rx.server_close()

@@ -124,6 +124,15 @@ def configure(engine, *, file: str | None = None, webhooks=()) -> list[str]:
     return specs
 
 
+def configure_environment(*, file: str | None = None, webhooks=()) -> None:
+    """Set the sinks for every engine of this process and its children (server workers) that is
+    not configured otherwise."""
+    if file:
+        os.environ["KEYPLANE_EVENTS_FILE"] = os.path.abspath(file)
+    if webhooks:
+        os.environ["KEYPLANE_EVENTS_WEBHOOKS"] = ",".join(webhooks)
+
+
 def sinks_for(engine) -> list[str]:
     specs = getattr(engine, "event_sinks", None)
     if specs is None:
