@@ -605,3 +605,24 @@ def test_grants_go_with_their_key_when_it_is_deleted(tmp_path):
     with engine.store_for("us-east-1").read() as conn:
         assert conn.execute(grants.select()).fetchall() == []
     engine.close()
+
+
+def test_a_session_policy_limits_what_a_role_session_may_do(http_world):
+    world = http_world
+    world.reset()
+    key = world.root_b.create_key(Policy=key_policy(account_root(B), {
+        "Effect": "Allow", "Principal": {"AWS": OPS_ROLE}, "Action": ["kms:Encrypt", "kms:DescribeKey"],
+        "Resource": "*"}))["KeyMetadata"]["Arn"]
+    world.ops.encrypt(KeyId=key, Plaintext=b"x")           # a session without a session policy
+    sts = world.server.client("sts", aws_access_key_id=KEYS[DAVE][0], aws_secret_access_key=KEYS[DAVE][1])
+    scoped = sts.assume_role(RoleArn=OPS_ROLE, RoleSessionName="scoped", Policy=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:DescribeKey", "Resource": "*"}]
+    }))["Credentials"]
+    kms = world.server.client("kms", aws_access_key_id=scoped["AccessKeyId"],
+                              aws_secret_access_key=scoped["SecretAccessKey"], aws_session_token=scoped["SessionToken"])
+    assert kms.describe_key(KeyId=key)["KeyMetadata"]["Arn"] == key
+    with pytest.raises(ClientError) as exc:
+        kms.encrypt(KeyId=key, Plaintext=b"x")
+    assert exc.value.response["Error"]["Message"] == (
+        f"User: arn:aws:sts::{B}:assumed-role/Ops/scoped is not authorized to perform: kms:Encrypt on resource: "
+        f"{key} because no session policy allows the kms:Encrypt action")

@@ -92,6 +92,23 @@ def _identity_decision(call, request: AuthzRequest) -> str | None:
     return result
 
 
+def _check_session_policy(call, request: AuthzRequest, resource: str) -> None:
+    """A role session made with AssumeRole's Policy can do at most what that policy allows: it
+    limits every other permission (identity, key policy, grant) and grants none of its own."""
+    principal = call.principal
+    if principal.type != "AssumedRole" or not principal.access_key_id:
+        return
+    sessions = getattr(getattr(call.engine, "identities", None), "sessions", None)
+    creds = sessions(principal.access_key_id) if sessions is not None else None
+    if creds is None or not creds.session_policy:
+        return
+    effect = decide(parse_policy(creds.session_policy, "identity"), request).effect
+    if effect == "Deny":
+        raise access_denied(call, request.action, resource, "with an explicit deny in a session policy")
+    if effect != ALLOW:
+        raise access_denied(call, request.action, resource, "no session policy allows")
+
+
 def key_policy(key) -> object:
     return parse_policy(key.policy or default_key_policy(key.account), "key")
 
@@ -222,6 +239,7 @@ def authorize(call, action: str, *, key=None, resource: str | None = None, owner
     identity = _identity_decision(call, request)
     if identity == "Deny":
         raise access_denied(call, action, key.arn, "with an explicit deny in an identity-based policy")
+    _check_session_policy(call, request, key.arn)
     if not same_account and action not in CROSS_ACCOUNT_ACTIONS:
         raise access_denied(call, action, key.arn)
     if decision.allowed:
@@ -256,6 +274,7 @@ def _authorize_resource(call, action: str, resource: str, owner: str, context: d
         raise access_denied(call, action, resource, "with an explicit deny in an identity-based policy")
     if identity != ALLOW:
         raise access_denied(call, action, resource, "no identity-based policy allows")
+    _check_session_policy(call, request, resource)
     return POLICY
 
 
