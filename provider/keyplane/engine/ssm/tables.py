@@ -10,13 +10,20 @@ import sqlalchemy as sa
 from .. import events  # noqa: F401  (the outbox tables: migrations register before a store opens)
 from ..store import create_tables, metadata, migration
 
+
+def _path_text() -> sa.types.TypeEngine:
+    # byte order on PostgreSQL whatever the database's collation: the path range ["/p/", "/p0")
+    # and name-ordered paging rely on "/" sorting where its code point says
+    return sa.String(2048).with_variant(sa.String(2048, collation="C"), "postgresql")
+
+
 parameters = sa.Table(
     "ssm_parameters", metadata,
     sa.Column("account", sa.String(12), primary_key=True),
     sa.Column("region", sa.String(32), primary_key=True),
-    sa.Column("name", sa.String(2048), primary_key=True),       # canonical: leading "/"
+    sa.Column("name", _path_text(), primary_key=True),          # canonical: leading "/"
     sa.Column("display_name", sa.String(2048), nullable=False),  # as created
-    sa.Column("parent_path", sa.String(2048), nullable=False),
+    sa.Column("parent_path", _path_text(), nullable=False),
     sa.Column("arn", sa.String(2200), nullable=False),
     sa.Column("version", sa.Integer, nullable=False),
     sa.Column("type", sa.String(16), nullable=False),
@@ -43,7 +50,7 @@ versions = sa.Table(
     "ssm_parameter_versions", metadata,
     sa.Column("account", sa.String(12), primary_key=True),
     sa.Column("region", sa.String(32), primary_key=True),
-    sa.Column("name", sa.String(2048), primary_key=True),
+    sa.Column("name", _path_text(), primary_key=True),
     sa.Column("version", sa.Integer, primary_key=True),
     sa.Column("type", sa.String(16), nullable=False),
     sa.Column("value", sa.Text, nullable=False),
