@@ -65,3 +65,31 @@ def test_assume_role_validation_error_uses_query_protocol_code(sts):
     except sts.exceptions.ClientError as e:
         assert e.response["Error"]["Code"] == "ValidationError"
         assert "roleSessionName" in e.response["Error"]["Message"]
+
+
+def test_assume_role_with_session_policy_reports_its_packed_size_and_rejects_a_malformed_one(sts):
+    import json
+    policy = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "kms:Encrypt", "Resource": "*"}]})
+    out = sts.assume_role(RoleArn="arn:aws:iam::111122223333:role/deployer", RoleSessionName="narrow",
+                          Policy=policy, DurationSeconds=900)
+    assert 0 < out["PackedPolicySize"] <= 100
+    expires = out["Credentials"]["Expiration"]
+    from datetime import datetime, timezone
+    assert 800 < (expires - datetime.now(timezone.utc)).total_seconds() <= 900
+    try:
+        sts.assume_role(RoleArn="arn:aws:iam::111122223333:role/deployer", RoleSessionName="bad",
+                        Policy='{"Statement": [{"Effect": "Maybe"}]}')
+        raise AssertionError("a malformed session policy was accepted")
+    except sts.exceptions.MalformedPolicyDocumentException as e:
+        assert e.response["Error"]["Code"] == "MalformedPolicyDocument"
+
+
+def test_assume_role_longer_than_the_roles_maximum_is_a_validation_error(sts):
+    try:
+        sts.assume_role(RoleArn="arn:aws:iam::111122223333:role/deployer", RoleSessionName="long",
+                        DurationSeconds=7200)
+        raise AssertionError("a session longer than MaxSessionDuration was issued")
+    except sts.exceptions.ClientError as e:
+        assert e.response["Error"]["Code"] == "ValidationError"
+        assert "MaxSessionDuration" in e.response["Error"]["Message"]

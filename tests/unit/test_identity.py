@@ -187,3 +187,13 @@ def test_session_of_a_role_removed_from_the_file_is_invalid():
     ids = Identities(document(), sessions={creds.access_key_id: creds}.get)
     with pytest.raises(UnrecognizedClientException):
         ids.lookup_access_key(creds.access_key_id)
+
+
+def test_session_policy_of_a_role_session_is_available_to_authorisation():
+    import dataclasses
+    creds = dataclasses.replace(_creds(datetime.now(timezone.utc) + timedelta(hours=1)), session_policy=READ_ONLY)
+    ids = Identities(document(), sessions={creds.access_key_id: creds}.get)
+    principal = ids.lookup_access_key(creds.access_key_id)[0]
+    assert ids.session_policies_for(principal) == [READ_ONLY]
+    alice = ids.lookup_access_key("AKIAALICE00000000001")[0]
+    assert ids.session_policies_for(alice) == []

@@ -455,6 +455,13 @@ class Identities:
             return [doc for _, doc in r.policies] if r else []
         return []
 
+    def session_policies_for(self, principal: Principal) -> list[dict]:
+        """The session policy passed to AssumeRole, if any: it can only narrow the role's policies."""
+        if principal.type != "AssumedRole" or not principal.access_key_id or self.sessions is None:
+            return []
+        creds = self.sessions(principal.access_key_id)
+        return [creds.session_policy] if creds is not None and creds.session_policy else []
+
     def account_ids(self) -> Iterable[str]:
         return list(self.accounts)
 
