@@ -263,3 +263,12 @@ def test_secretsmanager_reference_answers_with_the_resolver_value(ssm, monkeypat
     with pytest.raises(ClientError) as e:
         ssm.get_parameter(Name="/aws/reference/secretsmanager/other", WithDecryption=True)
     assert code(e) == "ParameterNotFound"
+
+
+def test_without_sinks_events_leave_nothing_behind(ssm, engine, monkeypatch):
+    import sqlalchemy as sa
+    monkeypatch.delenv("KEYPLANE_EVENTS_FILE", raising=False)
+    monkeypatch.delenv("KEYPLANE_EVENTS_WEBHOOKS", raising=False)
+    ssm.put_parameter(Name="/quiet", Value="1", Type="String")
+    with engine.store_for("us-east-1").read() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(events.outbox)).scalar() == 0

@@ -154,11 +154,15 @@ def event(detail_type: str, source: str, *, account: str, region: str, time: dat
 
 
 def emit(engine, conn, evt: dict, now: datetime) -> None:
-    """Queue `evt` for every sink, inside the caller's transaction (it commits with the change)."""
+    """Queue `evt` for every sink, inside the caller's transaction (it commits with the change).
+    With no sink configured there is no one to tell, and nothing is kept."""
+    sinks = sinks_for(engine)
+    if not sinks:
+        return
     at = now.timestamp()
     seq = conn.execute(outbox.insert().values(event_id=evt["id"], created=at, detail_type=evt["detail-type"],
                                               body=json.dumps(evt, sort_keys=True))).inserted_primary_key[0]
-    for spec in sinks_for(engine):
+    for spec in sinks:
         conn.execute(deliveries.insert().values(seq=seq, sink=spec, attempts=0, next_attempt_at=at))
 
 
