@@ -411,7 +411,7 @@ def test_new_primary_material_and_rotation_settings_reach_every_replica(regional
         assert "key_material" in events[0]["serviceEventDetails"]["synchronized"]
 
 
-def test_scheduler_brings_a_replica_that_missed_a_change_up_to_date(regional, monkeypatch):
+def test_scheduler_brings_a_replica_that_missed_a_change_up_to_date(regional, monkeypatch, clock):
     from keyplane.engine.kms import multi_region
     eng, kp = regional()
     east, west = kp.client("kms", region=EAST), kp.client("kms", region=WEST)
@@ -426,6 +426,17 @@ def test_scheduler_brings_a_replica_that_missed_a_change_up_to_date(regional, mo
     assert eng.run_due()["kms.multi-region"] >= 1
     eng.cache.clear()
     assert west.decrypt(CiphertextBlob=blob)["Plaintext"] == b"late"
+    # in step: a pass writes nothing; the re-push pass runs once a minute of the engine's clock
+    events = len(eng.audit.query(eng.store_for(WEST), event_name="SynchronizeMultiRegionKey"))
+    clock.advance(seconds=61)
+    assert eng.run_due()["kms.multi-region"] == 0
+    assert len(eng.audit.query(eng.store_for(WEST), event_name="SynchronizeMultiRegionKey")) == events
+    monkeypatch.setattr(multi_region, "synchronize", lambda *a: 0)
+    _rotate_primary(eng, EAST, key["KeyId"])
+    monkeypatch.undo()
+    assert eng.run_due()["kms.multi-region"] == 0        # too soon after the last pass
+    clock.advance(seconds=61)
+    assert eng.run_due()["kms.multi-region"] == 1
 
 
 # ---- Regions as failure domains ------------------------------------------------------------------

@@ -41,6 +41,7 @@ Each Region may live in its own store with its own root key, so a Region is a fa
 """
 from __future__ import annotations
 
+import copy
 import logging
 from dataclasses import replace
 from datetime import timedelta
@@ -236,31 +237,59 @@ def synchronize(engine, region: str, account: str, key_id: str) -> int:
     return changed
 
 
+def _align(primary: Key, replica: Key) -> list[str]:
+    """Give the replica the primary's shared properties and the set's bookkeeping; what changed."""
+    changed = [f for f in SHARED_FIELDS if getattr(replica, f) != getattr(primary, f)]
+    for f in changed:
+        setattr(replica, f, getattr(primary, f))
+    if primary.origin != "EXTERNAL" and replica.current_material_id != primary.current_material_id:
+        replica.current_material_id = primary.current_material_id
+        changed.append("current_material_id")
+    if replica.primary_region != primary.region:
+        replica.primary_region = primary.region
+        changed.append("primary_region")
+    if replica_regions(replica) != replica_regions(primary):
+        replica.attrs[REPLICAS] = replica_regions(primary)
+        changed.append("replica_regions")
+    if replica.attrs.get(EPOCH, 0) != primary.attrs.get(EPOCH, 0):
+        replica.attrs[EPOCH] = primary.attrs.get(EPOCH, 0)
+        changed.append("primary_epoch")
+    return changed
+
+
+def _material_view(conn, arn: str) -> dict:
+    """A key's material versions as comparable rows (the sealed secret aside: it differs per store)."""
+    rows = conn.execute(materials_table.select().where(materials_table.c.key_arn == arn))
+    return {r.material_id: {k: v for k, v in r._mapping.items() if k not in ("key_arn", "sealed")}
+            for r in rows}
+
+
 def _sync_replica(engine, pcall: Call, primary: Key, region: str) -> bool | None:
-    """True if the replica changed, False if it was in step, None if it no longer exists."""
+    """True if the replica changed, False if it was in step, None if it no longer exists.
+    Looks first and writes only when something differs, so the periodic pass takes no write
+    lock on a store whose replicas are in step."""
     rcall = _service_call(engine, region, primary.account)
     arn = key_arn(region, primary.account, primary.key_id)
-    with rcall.store.write() as conn:
+    with rcall.store.read() as conn:
         replica = _load(conn, arn)
         if replica is None:
             return None
         if replica.attrs.get(EPOCH, 0) > primary.attrs.get(EPOCH, 0):
             return False        # a newer primary owns this replica (fail-over happened)
-        changed = [f for f in SHARED_FIELDS if getattr(replica, f) != getattr(primary, f)]
-        for f in changed:
-            setattr(replica, f, getattr(primary, f))
-        if primary.origin != "EXTERNAL" and replica.current_material_id != primary.current_material_id:
-            replica.current_material_id = primary.current_material_id
-            changed.append("current_material_id")
-        if replica.primary_region != primary.region:
-            replica.primary_region = primary.region
-            changed.append("primary_region")
-        if replica_regions(replica) != replica_regions(primary):
-            replica.attrs[REPLICAS] = replica_regions(primary)
-            changed.append("replica_regions")
-        if replica.attrs.get(EPOCH, 0) != primary.attrs.get(EPOCH, 0):
-            replica.attrs[EPOCH] = primary.attrs.get(EPOCH, 0)
-            changed.append("primary_epoch")
+        in_step = not _align(primary, copy.deepcopy(replica))
+        if in_step and primary.origin != "EXTERNAL":
+            with pcall.store.read() as pconn:
+                wanted = _material_view(pconn, primary.arn)
+            in_step = _material_view(conn, arn) == wanted
+    if in_step:
+        return False
+    with rcall.store.write() as conn:
+        replica = _load(conn, arn)     # again, under the write lock
+        if replica is None:
+            return None
+        if replica.attrs.get(EPOCH, 0) > primary.attrs.get(EPOCH, 0):
+            return False
+        changed = _align(primary, replica)
         if _copy_materials(pcall, primary, conn, rcall.root_key, arn):
             changed.append("key_material")
         if not changed:
@@ -516,22 +545,32 @@ def _fail_over(call, key: Key, target: str):
 
 
 # ---- the scheduler -------------------------------------------------------------------------------
+# The periodic re-push heals replicas that missed a change (their store was down); changes
+# themselves are pushed as they commit, so once a minute of the engine's clock is enough.
+FULL_SYNC_EVERY = 60.0
+
+
 @task("kms.multi-region")
 def synchronize_due(engine, store, now) -> int:
-    """Finish keys a crash left Creating/Updating, and re-push every primary to its replicas."""
+    """Finish keys a crash left Creating/Updating; re-push every primary to its replicas."""
     with store.read() as conn:
-        rows = list(conn.execute(sa.select(
-            keys_table.c.arn, keys_table.c.key_id, keys_table.c.account, keys_table.c.region,
-            keys_table.c.primary_region, keys_table.c.state).where(keys_table.c.multi_region.is_(True))))
-    done = 0
-    for row in rows:
-        if row.state in ("Creating", "Updating"):
-            _quietly(_finish_transient, engine, row.region, row.arn)
-            done += 1
-    for row in rows:
-        if row.primary_region == row.region:
-            try:
-                done += synchronize(engine, row.region, row.account, row.key_id)
-            except Exception:
-                log.warning("synchronising %s failed", row.arn, exc_info=True)
+        stuck = list(conn.execute(sa.select(keys_table.c.arn, keys_table.c.region).where(
+            keys_table.c.multi_region.is_(True), keys_table.c.state.in_(("Creating", "Updating")))))
+    for row in stuck:
+        _quietly(_finish_transient, engine, row.region, row.arn)
+    done = len(stuck)
+    last_runs = engine.__dict__.setdefault("_mrk_full_sync", {})
+    last = last_runs.get(store.url)
+    if last is not None and 0 <= now.timestamp() - last < FULL_SYNC_EVERY:
+        return done
+    last_runs[store.url] = now.timestamp()
+    with store.read() as conn:
+        primaries = list(conn.execute(sa.select(
+            keys_table.c.arn, keys_table.c.key_id, keys_table.c.account, keys_table.c.region).where(
+            keys_table.c.multi_region.is_(True), keys_table.c.primary_region == keys_table.c.region)))
+    for row in primaries:
+        try:
+            done += synchronize(engine, row.region, row.account, row.key_id)
+        except Exception:
+            log.warning("synchronising %s failed", row.arn, exc_info=True)
     return done
