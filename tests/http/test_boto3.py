@@ -93,3 +93,17 @@ def test_assume_role_longer_than_the_roles_maximum_is_a_validation_error(sts):
     except sts.exceptions.ClientError as e:
         assert e.response["Error"]["Code"] == "ValidationError"
         assert "MaxSessionDuration" in e.response["Error"]["Message"]
+
+
+def test_parameter_store_and_secrets_manager_answer_over_http(server):
+    ssm = server.client("ssm")
+    ssm.put_parameter(Name="/http/db-host", Value="db.internal", Type="String")
+    assert ssm.get_parameter(Name="/http/db-host")["Parameter"]["Value"] == "db.internal"
+    sm = server.client("secretsmanager")
+    arn = sm.create_secret(Name="http/api-token", SecretString="s3cr3t")["ARN"]
+    assert sm.get_secret_value(SecretId=arn)["SecretString"] == "s3cr3t"
+    try:
+        sm.get_secret_value(SecretId="http/missing")
+        raise AssertionError("a missing secret was found")
+    except sm.exceptions.ResourceNotFoundException as e:
+        assert e.response["Error"]["Message"]  # Secrets Manager's `Message` member reaches the client
