@@ -634,3 +634,30 @@ def test_rotation_is_set_on_the_primary_and_its_material_reaches_replicas(region
         replica_materials = {r.material_id for r in conn.execute(materials_table.select().where(
             materials_table.c.key_arn == key["Arn"].replace(EAST, WEST)))}
     assert replica_materials == {key["CurrentKeyMaterialId"], *rotations}
+
+
+@pytest.mark.parametrize("state", ["file", "memory"])
+def test_regions_sharing_one_store_replicate_swap_and_delete(tmp_path, clock, state):
+    eng = Engine(str(tmp_path / "state") if state == "file" else "memory", clock=clock)
+    try:
+        kp = keyplane.connect(engine=eng)
+        east, west = kp.client("kms", region=EAST), kp.client("kms", region=WEST)
+        assert eng.store_for(EAST) is eng.store_for(WEST)
+        key = east.create_key(MultiRegion=True)["KeyMetadata"]
+        replicate(east, key["KeyId"], WEST)
+        blob = east.encrypt(KeyId=key["KeyId"], Plaintext=b"shared")["CiphertextBlob"]
+        assert west.decrypt(CiphertextBlob=blob)["Plaintext"] == b"shared"
+        east.update_primary_region(KeyId=key["KeyId"], PrimaryRegion=WEST)
+        assert west.describe_key(KeyId=key["KeyId"])["KeyMetadata"]["MultiRegionConfiguration"][
+            "MultiRegionKeyType"] == "PRIMARY"
+        assert west.schedule_key_deletion(KeyId=key["KeyId"], PendingWindowInDays=7)["KeyState"] == \
+            "PendingReplicaDeletion"
+        east.schedule_key_deletion(KeyId=key["KeyId"], PendingWindowInDays=7)
+        clock.advance(days=7)
+        eng.run_due()
+        assert west.describe_key(KeyId=key["KeyId"])["KeyMetadata"]["KeyState"] == "PendingDeletion"
+        clock.advance(days=7)
+        eng.run_due()
+        assert east.list_keys()["Keys"] == [] and west.list_keys()["Keys"] == []
+    finally:
+        eng.close()
