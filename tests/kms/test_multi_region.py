@@ -661,3 +661,34 @@ def test_regions_sharing_one_store_replicate_swap_and_delete(tmp_path, clock, st
         assert east.list_keys()["Keys"] == [] and west.list_keys()["Keys"] == []
     finally:
         eng.close()
+
+
+def _import(kms, key_id, material):
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import padding
+    params = kms.get_parameters_for_import(KeyId=key_id, WrappingAlgorithm="RSAES_OAEP_SHA_256",
+                                           WrappingKeySpec="RSA_2048")
+    public = serialization.load_der_public_key(params["PublicKey"])
+    wrapped = public.encrypt(material, padding.OAEP(mgf=padding.MGF1(hashes.SHA256()),
+                                                    algorithm=hashes.SHA256(), label=None))
+    kms.import_key_material(KeyId=key_id, ImportToken=params["ImportToken"], EncryptedKeyMaterial=wrapped,
+                            ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE")
+
+
+@_offers("GetParametersForImport", "ImportKeyMaterial")
+def test_imported_material_replica_waits_for_the_same_material_then_decrypts(regional):
+    _, kp = regional()
+    east, west = kp.client("kms", region=EAST), kp.client("kms", region=WEST)
+    key = east.create_key(MultiRegion=True, Origin="EXTERNAL")["KeyMetadata"]
+    material = os.urandom(32)
+    _import(east, key["KeyId"], material)
+    md = replicate(east, key["KeyId"], WEST)
+    assert md["Origin"] == "EXTERNAL" and md["KeyState"] == "Creating"
+    assert west.describe_key(KeyId=key["KeyId"])["KeyMetadata"]["KeyState"] == "PendingImport"
+    blob = east.encrypt(KeyId=key["KeyId"], Plaintext=b"imported")["CiphertextBlob"]
+    with pytest.raises(botocore.exceptions.ClientError) as err:
+        west.decrypt(CiphertextBlob=blob)
+    assert code(err) in ("KMSInvalidStateException", "InvalidCiphertextException")
+    _import(west, key["KeyId"], material)
+    assert west.describe_key(KeyId=key["KeyId"])["KeyMetadata"]["KeyState"] == "Enabled"
+    assert west.decrypt(CiphertextBlob=blob)["Plaintext"] == b"imported"
