@@ -6,6 +6,10 @@ Each replica holds the key material itself (sealed under its Region's store root
 application decrypts in its own Region without calling another. With a `regions.yaml` in the
 keyplane state folder, each Region lives in its own store (see README, "Regions on separate
 stores"); without one, all Regions share the state's store and behave the same.
+
+    cd examples/multi_region && pulumi stack init dev
+    pulumi config set keyplane:state "$HOME/.keyplane"     # optional: regions.yaml beside its state.db
+    pulumi up                                              # exports cross_region_check
 """
 import pulumi
 
