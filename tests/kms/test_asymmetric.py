@@ -380,3 +380,34 @@ def test_private_key_is_sealed_at_rest_and_never_in_the_store_or_audit(tmp_path,
     scalar = private.private_numbers().private_value.to_bytes(32, "big")
     raw = b"".join(p.read_bytes() for p in (tmp_path / "state").iterdir() if p.name.startswith("state.db"))
     assert private_der not in raw and scalar not in raw   # the private half is only ever sealed
+
+
+# ---- imported key pairs -----------------------------------------------------------------------
+def _import(kms, arn: str, private) -> None:
+    params = kms.get_parameters_for_import(KeyId=arn, WrappingAlgorithm="RSAES_OAEP_SHA_256",
+                                           WrappingKeySpec="RSA_3072")
+    wrapping = serialization.load_der_public_key(params["PublicKey"])
+    material = private.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+                                     serialization.NoEncryption())
+    wrapped = wrapping.encrypt(material, padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(),
+                                                      label=None))
+    kms.import_key_material(KeyId=arn, ImportToken=params["ImportToken"], EncryptedKeyMaterial=wrapped,
+                            ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE")
+
+
+def test_imported_key_pair_signs_with_the_imported_private_key(kms):
+    arn = kms.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY", Origin="EXTERNAL")["KeyMetadata"]["Arn"]
+    private = ec.generate_private_key(ec.SECP256R1())
+    _import(kms, arn, private)
+    assert kms.get_public_key(KeyId=arn)["PublicKey"] == private.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    signature = kms.sign(KeyId=arn, Message=b"m", SigningAlgorithm="ECDSA_SHA_256")["Signature"]
+    private.public_key().verify(signature, b"m", ec.ECDSA(hashes.SHA256()))
+
+
+def test_importing_a_private_key_of_another_spec_is_incorrect_key_material(kms):
+    arn = kms.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY", Origin="EXTERNAL")["KeyMetadata"]["Arn"]
+    with pytest.raises(ClientError) as exc:
+        _import(kms, arn, ec.generate_private_key(ec.SECP384R1()))
+    assert code_of(exc) == "IncorrectKeyMaterialException"
+    assert kms.describe_key(KeyId=arn)["KeyMetadata"]["KeyState"] == "PendingImport"

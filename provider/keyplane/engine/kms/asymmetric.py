@@ -12,6 +12,7 @@ prehash variant, so keyplane neither lists the algorithm for ECC_NIST_EDWARDS255
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Callable
 
@@ -41,19 +42,41 @@ def public_der(private) -> bytes:
     return private.public_key().public_bytes(_DER, _SPKI)
 
 
-def _public_of(secret: bytes) -> bytes:
-    # called on material keyplane has just generated: re-validating RSA would double CreateKey's time
-    return public_der(serialization.load_der_private_key(secret, password=None,
-                                                         unsafe_skip_rsa_key_validation=True))
+# Public halves of pairs made here, by the private half's hash, until CreateKey asks for them: the
+# pair is known to be sound, so it is not parsed (and, for RSA, re-validated: up to 1.3 s) again.
+_MADE: dict[bytes, bytes] = {}
+
+
+def _remember(private) -> bytes:
+    der = private_der(private)
+    if len(_MADE) > 256:      # pairs generated but never stored (a CreateKey that failed)
+        _MADE.clear()
+    _MADE[hashlib.sha256(der).digest()] = public_der(private)
+    return der
 
 
 @dataclass(frozen=True)
 class AsymmetricSpec(specs.KeySpec):
-    """A key-pair spec: `generate()` gives PKCS#8 DER, `public_key(secret)` its DER SPKI (CreateKey
-    stores both), `new_pair()` a fresh private key object (GenerateDataKeyPair)."""
-    public_key: Callable[[bytes], bytes] = _public_of
+    """A key-pair spec. `new_pair()` makes a private key object (GenerateDataKeyPair); `generate()`
+    its PKCS#8 DER (CreateKey); `public_key(secret)` the DER SPKI CreateKey and ImportKeyMaterial
+    store beside the sealed private half; `fits(private)` whether a private key is of this spec."""
     new_pair: Callable[[], object] | None = None
+    fits: Callable[[object], bool] | None = None
     curve: type | None = None            # elliptic-curve specs: the curve class
+
+    def public_key(self, secret: bytes) -> bytes:
+        made = _MADE.pop(hashlib.sha256(secret).digest(), None)
+        if made is not None:
+            return made
+        # material from outside keyplane (imported): fully validated, and of this very spec
+        private = serialization.load_der_private_key(secret, password=None)
+        if not self.fits(private):
+            raise ValueError(f"the private key is not a {self.name} key")
+        return public_der(private)
+
+
+def _spec(name: str, new: Callable[[], object], fits: Callable[[object], bool], **fields) -> AsymmetricSpec:
+    return AsymmetricSpec(name=name, generate=lambda: _remember(new()), new_pair=new, fits=fits, **fields)
 
 
 # ---- algorithms --------------------------------------------------------------------------------
@@ -88,35 +111,33 @@ _RSA_SIGNING = ["RSASSA_PKCS1_V1_5_SHA_256", "RSASSA_PKCS1_V1_5_SHA_384", "RSASS
 
 
 def _rsa_spec(bits: int) -> AsymmetricSpec:
-    new = lambda: rsa.generate_private_key(public_exponent=65537, key_size=bits)  # noqa: E731
-    return AsymmetricSpec(
-        name=f"RSA_{bits}", usages=("ENCRYPT_DECRYPT", "SIGN_VERIFY"),
-        generate=lambda: private_der(new()), new_pair=new,
-        algorithms={"ENCRYPT_DECRYPT": {"EncryptionAlgorithms": list(OAEP_HASHES)},
-                    "SIGN_VERIFY": {"SigningAlgorithms": list(_RSA_SIGNING)}})
+    return _spec(f"RSA_{bits}", lambda: rsa.generate_private_key(public_exponent=65537, key_size=bits),
+                 lambda k: isinstance(k, rsa.RSAPrivateKey) and k.key_size == bits,
+                 usages=("ENCRYPT_DECRYPT", "SIGN_VERIFY"),
+                 algorithms={"ENCRYPT_DECRYPT": {"EncryptionAlgorithms": list(OAEP_HASHES)},
+                             "SIGN_VERIFY": {"SigningAlgorithms": list(_RSA_SIGNING)}})
 
 
 def _ec_spec(name: str, curve: type, ecdsa: str, agreement: bool) -> AsymmetricSpec:
-    new = lambda: ec.generate_private_key(curve())  # noqa: E731
     algorithms = {"SIGN_VERIFY": {"SigningAlgorithms": [ecdsa]}}
     if agreement:
         algorithms["KEY_AGREEMENT"] = {"KeyAgreementAlgorithms": ["ECDH"]}
-    return AsymmetricSpec(name=name, usages=tuple(algorithms), generate=lambda: private_der(new()),
-                          new_pair=new, algorithms=algorithms, curve=curve)
+    return _spec(name, lambda: ec.generate_private_key(curve()),
+                 lambda k: isinstance(k, ec.EllipticCurvePrivateKey) and isinstance(k.curve, curve),
+                 usages=tuple(algorithms), algorithms=algorithms, curve=curve)
 
 
-for _spec in (
+for _each in (
     _rsa_spec(2048), _rsa_spec(3072), _rsa_spec(4096),
     _ec_spec("ECC_NIST_P256", ec.SECP256R1, "ECDSA_SHA_256", agreement=True),
     _ec_spec("ECC_NIST_P384", ec.SECP384R1, "ECDSA_SHA_384", agreement=True),
     _ec_spec("ECC_NIST_P521", ec.SECP521R1, "ECDSA_SHA_512", agreement=True),
     _ec_spec("ECC_SECG_P256K1", ec.SECP256K1, "ECDSA_SHA_256", agreement=False),
-    AsymmetricSpec(name="ECC_NIST_EDWARDS25519", usages=("SIGN_VERIFY",),
-                   generate=lambda: private_der(ed25519.Ed25519PrivateKey.generate()),
-                   new_pair=ed25519.Ed25519PrivateKey.generate,
-                   algorithms={"SIGN_VERIFY": {"SigningAlgorithms": ["ED25519_SHA_512"]}}),
+    _spec("ECC_NIST_EDWARDS25519", ed25519.Ed25519PrivateKey.generate,
+          lambda k: isinstance(k, ed25519.Ed25519PrivateKey), usages=("SIGN_VERIFY",),
+          algorithms={"SIGN_VERIFY": {"SigningAlgorithms": ["ED25519_SHA_512"]}}),
 ):
-    specs.register(_spec)
+    specs.register(_each)
 
 # GenerateDataKeyPair's KeyPairSpec values that keyplane can make (SM2 is China-only and not here)
 DATA_KEY_PAIR_SPECS = ("RSA_2048", "RSA_3072", "RSA_4096", "ECC_NIST_P256", "ECC_NIST_P384",
@@ -135,8 +156,8 @@ def private_key(call, key: Key):
         secret = material_secret(call, key, material_id)
         if secret is None:
             return None
-        # The material unsealed under AES-GCM, so it is the key that was checked when it was made or
-        # imported; re-validating an RSA key costs 0.2 s (2048) to 1.3 s (4096) on every cache refill.
+        # The material unsealed under AES-GCM, so it is the key that was made here or checked when
+        # imported (public_key); re-validating RSA costs 0.2 s (2048) to 1.3 s (4096) per cache refill.
         return serialization.load_der_private_key(secret, password=None, unsafe_skip_rsa_key_validation=True)
     obj = material_object(call, key, "private", material_id, load) if material_id else None
     if obj is None:
