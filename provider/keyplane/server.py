@@ -511,8 +511,9 @@ def _init_identities(args, engine) -> None:
 
 
 def _register_cli() -> None:
-    # `python -m keyplane.cli` runs the module as __main__; register with whichever copy is running
-    mains = [sys.modules.get("keyplane.cli"), sys.modules.get("__main__")]
+    # `python -m keyplane.cli` runs the module as __main__ (a second copy of it): register with both
+    import keyplane.cli
+    mains = [keyplane.cli, sys.modules.get("__main__")]
     for cli in {id(m): m for m in mains if m is not None and hasattr(m, "COMMANDS")}.values():
         if any(name == "serve" for name, _, _ in cli.COMMANDS):
             continue
