@@ -692,3 +692,22 @@ def test_imported_material_replica_waits_for_the_same_material_then_decrypts(reg
     _import(west, key["KeyId"], material)
     assert west.describe_key(KeyId=key["KeyId"])["KeyMetadata"]["KeyState"] == "Enabled"
     assert west.decrypt(CiphertextBlob=blob)["Plaintext"] == b"imported"
+
+
+def test_key_policy_can_limit_replica_regions_with_kms_replica_region(regional):
+    import json
+    _, kp = regional()
+    east = kp.client("kms", region=EAST)
+    policy = {"Version": "2012-10-17", "Statement": [
+        {"Sid": "admin", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:root"},
+         "Action": "kms:*", "Resource": "*"},
+        {"Sid": "only Europe", "Effect": "Deny", "Principal": "*", "Action": "kms:ReplicateKey",
+         "Resource": "*", "Condition": {"StringNotEquals": {"kms:ReplicaRegion": WEST}}}]}
+    key = east.create_key(MultiRegion=True, Policy=json.dumps(policy))["KeyMetadata"]
+    with pytest.raises(botocore.exceptions.ClientError) as err:
+        replicate(east, key["KeyId"], AP)
+    assert code(err) == "AccessDeniedException"
+    assert replicate(east, key["KeyId"], WEST)["KeyId"] == key["KeyId"]
+    with pytest.raises(botocore.exceptions.ClientError) as err:
+        kp.client("kms", region=AP).describe_key(KeyId=key["KeyId"])
+    assert code(err) == "NotFoundException"
