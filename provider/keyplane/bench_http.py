@@ -54,6 +54,7 @@ def _worker(endpoint, region, creds, ca, op, args, seconds, ready, go, results):
     go.wait()  # all clients start together
     samples, errors = [], 0
     clock = time.perf_counter
+    cpu0 = time.process_time()
     end = clock() + seconds
     while True:
         t0 = clock()
@@ -65,7 +66,7 @@ def _worker(endpoint, region, creds, ca, op, args, seconds, ready, go, results):
         samples.append(t1 - t0)
         if t1 >= end:
             break
-    results.put((samples, errors))
+    results.put((samples, errors, time.process_time() - cpu0))
 
 
 def run_clients(endpoint: str, region: str, creds: dict, ca, op: str, args: dict, seconds: float,
@@ -79,17 +80,19 @@ def run_clients(endpoint: str, region: str, creds: dict, ca, op: str, args: dict
     for _ in procs:
         ready.get(timeout=120)
     go.set()
-    samples, errors = [], 0
+    samples, errors, cpu = [], 0, 0.0
     for _ in procs:
-        s, e = results.get(timeout=seconds + 120)
+        s, e, c = results.get(timeout=seconds + 120)
         samples += s
         errors += e
+        cpu += c
     for p in procs:
         p.join()
     samples.sort()
     n = len(samples)
     return {"ops": n / seconds, "p50": samples[n // 2] * 1e6,
-            "p99": samples[min(n - 1, int(n * 0.99))] * 1e6, "n": n, "errors": errors}
+            "p99": samples[min(n - 1, int(n * 0.99))] * 1e6, "n": n, "errors": errors,
+            "client_cpu_us": cpu / max(n, 1) * 1e6}
 
 
 # ---- the floor: canned responses --------------------------------------------------------------------
@@ -218,7 +221,8 @@ def over_http(args, out=print) -> dict:
                 r = run_clients(url, args.region, creds, ca, op, prepared[name][op], args.seconds, args.clients)
                 results.setdefault(op, {})[name] = r
                 errs = f"   errors {r['errors']}" if r["errors"] else ""
-                out(bench.line(f"{op}: {name} ({url})", r) + errs)
+                # the client's own CPU per call: what the machine spends before any server work
+                out(bench.line(f"{op}: {name} ({url})", r) + f"   client CPU {r['client_cpu_us']:.0f} µs/op" + errs)
             base = results[op]["keyplane"]["ops"]
             for name in ("compare", "floor"):
                 if name in results[op] and results[op][name]["ops"]:
