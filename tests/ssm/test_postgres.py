@@ -6,16 +6,18 @@ import os
 
 import pytest
 
-from conftest import PG_DSN, require
-
 import keyplane
 from keyplane.engine.clock import ManualClock
 from keyplane.engine.core import Engine
 from keyplane.engine.sealing import RootKey
 
 
+# the admin connection tests/conftest.py uses (both conftest files are named conftest: read the same env)
+PG_DSN = os.environ.get("KEYPLANE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
 @pytest.fixture
-def icu_postgres_url(postgres_url):
+def icu_postgres_url(postgres_url, require):
     """A database whose default collation is ICU en-US (punctuation sorts unlike bytes), as a
     deployment's may be; the fixture's own database is C."""
     import psycopg
