@@ -273,3 +273,18 @@ def test_resources_honour_their_own_region(stack):
         conn.client("kms", region="us-east-1").describe_key(KeyId=step.id)
     step = engine.up(KeyProvider(), "k", {"region": "us-west-2"}, KEY)
     assert step.op == "replace" and step.diff.replaces == ["region"]
+
+
+def test_one_stack_spans_accounts_with_the_account_input(stack, tmp_path):
+    engine, conn = stack
+    other = "444455556666"
+    step = engine.up(KeyProvider(), "k", {"account": other, "description": "theirs"}, KEY)
+    assert step.outputs["arn"] == f"arn:aws:kms:us-east-1:{other}:key/{step.id}"
+    engine.up(AliasProvider(), "a", {"account": other, "name": "alias/theirs", "target_key_id": step.id}, ALIAS)
+    theirs = observer(str(tmp_path / "state"), account=other).client("kms", region="us-east-1")
+    assert theirs.describe_key(KeyId="alias/theirs")["KeyMetadata"]["Description"] == "theirs"
+    with pytest.raises(ClientError):  # not in the configured account
+        conn.client("kms", region="us-east-1").describe_key(KeyId=step.id)
+    step = engine.up(KeyProvider(), "k", {"description": "theirs"}, KEY)
+    assert step.op == "replace" and step.diff.replaces == ["account"]
+    assert step.outputs["arn"].startswith(f"arn:aws:kms:us-east-1:{ACCOUNT}:key/")

@@ -65,3 +65,12 @@ def test_wrong_secret_key_is_one_line_from_the_server(server):
     assert failed.value.last_line.startswith(
         "keyplane.resources.base.ProviderError: InvalidSignatureException: ")
     assert "not-the-secret" not in failed.value.details
+
+
+def test_an_account_other_than_the_credentials_one_is_refused_in_one_line(server):
+    with remote(server) as process:
+        with pytest.raises(ProviderCallFailed) as failed:
+            Engine(process).up(KeyProvider(), "k", {"account": "444455556666"}, KEY)
+    assert failed.value.details.strip() == (
+        "keyplane.resources.base.ProviderError: account 444455556666: keyplane:accessKey belongs to "
+        "account 111122223333; a stack reaches another account through a server's own credentials")

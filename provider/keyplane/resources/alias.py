@@ -12,7 +12,7 @@ from keyplane.resources import base
 
 class AliasProvider(base.Provider):
     resource = "alias"
-    replace_on = frozenset({"name", "region"})
+    replace_on = frozenset({"name", "region", "account"})
     delete_before_replace = True
 
     def _create(self, api, inputs):

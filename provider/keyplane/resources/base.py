@@ -78,21 +78,27 @@ class Settings:
         return cls(**values)
 
 
-def connect(settings: Settings):
+def connect(settings: Settings, account: Optional[str] = None):
     """The keyplane connection every client of this provider process comes from: embedded on
-    `keyplane:state` by default, remote (SigV4 with the access key pair) with an endpoint."""
+    `keyplane:state` by default (as `account`'s root, default keyplane:account), remote (SigV4
+    with the access key pair, whose account it is) with an endpoint."""
     import keyplane  # deferred: keeps module import free of side effects
 
     given = {
         "endpoint": settings.endpoint,
         "region": settings.region,
-        "account": settings.account,
+        "account": account or settings.account,
         "access_key": settings.access_key,
         "secret_key": settings.secret_key,
     }
     if settings.endpoint:  # the account is the one of the access key, as in AWS
         given.pop("account")
     connection = keyplane.connect(settings.state, **{k: v for k, v in given.items() if v is not None})
+    if settings.endpoint and account:
+        mine = connection.client("sts").get_caller_identity()["Account"]
+        if mine != account:
+            raise ProviderError(f"account {account}: keyplane:accessKey belongs to account {mine}; "
+                                "a stack reaches another account through a server's own credentials")
     engine = getattr(connection, "engine", None)
     if engine is not None:
         # The engine caches state for up to half a second; a provider must see what others
@@ -285,7 +291,7 @@ class Provider(ResourceProvider):
     `_create`, `_read`, `_update` and `_delete`; everything else is here."""
 
     resource: ClassVar[str]  # its inputs' schema: schemas/resources/<resource>.schema.json
-    replace_on: ClassVar[frozenset[str]] = frozenset({"region"})  # "*" = every input
+    replace_on: ClassVar[frozenset[str]] = frozenset({"region", "account"})  # "*" = every input
     update_in_place: ClassVar[frozenset[str]] = frozenset()  # exempt from replace_on "*"
     delete_before_replace: ClassVar[bool] = False
     # input -> the schema of the JSON document it holds (a name under schemas/, e.g. "key-policy")
@@ -298,14 +304,14 @@ class Provider(ResourceProvider):
 
     # Runtime attributes are built in configure() and never pickled: the pickled provider is
     # stored in Pulumi state, which must hold no clients and no credentials.
-    _RUNTIME = ("_settings", "_connection")
+    _RUNTIME = ("_settings", "_connections")
 
     def __getstate__(self):
         return {k: v for k, v in self.__dict__.items() if k not in self._RUNTIME}
 
     def configure(self, req: ConfigureRequest) -> None:
         self._settings = Settings.from_config(req.config)
-        self._connection = None
+        self._connections = {}
         if _in_plugin_server() and os.environ.get("KEYPLANE_PROVIDER_TRACEBACKS") != "1":
             # The plugin server sends `traceback.format_exc()` as the error the user reads;
             # every failure here is already one line (AWS code and message), so print no frames.
@@ -332,11 +338,16 @@ class Provider(ResourceProvider):
         return settings if settings is not None else Settings()
 
     def api(self, props: dict) -> Api:
-        if self.__dict__.get("_connection") is None:
-            self._connection = connect(self.settings)
+        """Clients for the resource's region and account (its own `region` / `account` inputs,
+        else keyplane:region / the configured account)."""
+        connections = self.__dict__.setdefault("_connections", {})
+        account = props.get("account")
+        if account not in connections:
+            connections[account] = connect(self.settings, account)
+        connection = connections[account]
         region = props.get("region") if self.regional else None
-        region = region or self.settings.region or getattr(self._connection, "region", None)
-        return Api(self._connection, region)
+        region = region or self.settings.region or getattr(connection, "region", None)
+        return Api(connection, region)
 
     def normalize(self, inputs: dict) -> dict:
         """Resource hook: canonical inputs before validation (aliases of names, etc.)."""
@@ -395,6 +406,8 @@ class Provider(ResourceProvider):
                 new = news[name]
             elif name in defaults:
                 new = defaults[name]
+            elif name == "account":
+                new = None  # left out: the configured account, so leaving it out moves it back
             else:
                 continue  # an optional input left out: the live value stands
             if is_unknown(new) or contains_unknown(new) or not self.same(name, olds.get(name), new):

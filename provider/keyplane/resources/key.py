@@ -21,7 +21,7 @@ class KeyProvider(base.Provider):
     resource = "key"
     replace_on = frozenset(
         {"key_spec", "customer_master_key_spec", "key_usage", "multi_region", "origin",
-         "custom_key_store_id", "region"}
+         "custom_key_store_id", "region", "account"}
     )
     documents = {"policy": "key-policy"}
     kept_outputs = ("public_key",)
