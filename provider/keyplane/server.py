@@ -250,15 +250,16 @@ def reset_state(engine) -> None:
 
     from keyplane.engine.store.base import metadata
     keep = {"keyplane_migrations", "keyplane_meta"}
+    engine.audit.flush()  # records of calls made before the reset must not land after it
     for store in engine.all_stores():
         with store.write() as conn:
             for table in reversed(metadata.sorted_tables):
                 if table.name not in keep and sa.inspect(conn).has_table(table.name):
                     conn.execute(table.delete())
     engine.cache.clear()
-    audit = getattr(engine, "audit", None)
-    if audit is not None and hasattr(audit, "reset"):
-        audit.reset()
+    sessions = getattr(engine.identities, "sessions", None)
+    if hasattr(sessions, "cache_clear"):
+        sessions.cache_clear()
 
 
 class SchedulerLock:

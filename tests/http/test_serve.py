@@ -8,7 +8,7 @@ import urllib.error
 import urllib.request
 
 import pytest
-from botocore.exceptions import SSLError
+from botocore.exceptions import ClientError, SSLError
 
 
 
@@ -64,16 +64,32 @@ def test_two_servers_on_one_postgresql_store_share_keys_sessions_and_one_schedul
 
 
 def test_dev_mode_prints_credentials_and_reset_wipes_state(tmp_path):
-    from keyplane_server import start_server
-    srv = start_server(tmp_path, "--dev", init=False)
+    import yaml
+    from keyplane_server import ROLES, start_server
+
+    from keyplane.engine.identity import Identities, write_private
+    ids_file = tmp_path / "identities.yaml"
+    Identities.create_default(ids_file)
+    doc = yaml.safe_load(ids_file.read_text())
+    doc["accounts"][0]["roles"] = ROLES
+    write_private(ids_file, yaml.safe_dump(doc))
+    srv = start_server(tmp_path, "--dev", "--identities", str(ids_file), init=False)
     try:
         kms = srv.client("kms")
         kms.create_key(Description="before reset")
         assert len(kms.list_keys()["Keys"]) == 1
+        creds = srv.client("sts").assume_role(RoleArn="arn:aws:iam::111122223333:role/deployer",
+                                              RoleSessionName="before-reset")["Credentials"]
+        session = srv.client("sts", aws_access_key_id=creds["AccessKeyId"],
+                             aws_secret_access_key=creds["SecretAccessKey"], aws_session_token=creds["SessionToken"])
+        assert session.get_caller_identity()["Arn"].endswith("/before-reset")
         with urllib.request.urlopen(urllib.request.Request(srv.endpoint + "/_keyplane/reset", data=b"",
                                                            method="POST"), timeout=30) as r:
             assert r.status == 200
         assert kms.list_keys()["Keys"] == []
+        with pytest.raises(ClientError) as e:  # role sessions are state too
+            session.get_caller_identity()
+        assert e.value.response["Error"]["Code"] == "InvalidClientTokenId"
         assert srv.client("sts").get_caller_identity()["Account"] == "111122223333"  # credentials survive
     finally:
         assert srv.stop() == 0

@@ -67,6 +67,7 @@ def lookup_for(engine):
             return creds
         return None
 
+    lookup.cache_clear = cache.clear
     return lookup
 
 
