@@ -711,3 +711,46 @@ def test_key_policy_can_limit_replica_regions_with_kms_replica_region(regional):
     with pytest.raises(botocore.exceptions.ClientError) as err:
         kp.client("kms", region=AP).describe_key(KeyId=key["KeyId"])
     assert code(err) == "NotFoundException"
+
+
+def test_a_primary_back_after_a_fail_over_rejoins_as_a_replica_of_the_new_primary(regional, tmp_path, clock):
+    eng, kp = regional()
+    ap = kp.client("kms", region=AP)
+    key = ap.create_key(MultiRegion=True)["KeyMetadata"]
+    replicate(ap, key["KeyId"], WEST)
+    before = ap.encrypt(KeyId=key["KeyId"], Plaintext=b"before")["CiphertextBlob"]
+    eng.close()
+    aside = tmp_path / "ap-aside"
+    aside.mkdir()
+    for path in region_files(tmp_path, "ap"):
+        if path.exists():
+            path.rename(aside / path.name)
+    (tmp_path / "ap.db").mkdir()          # the store is unreachable, not lost
+
+    eng2, kp2 = regional()
+    west = kp2.client("kms", region=WEST)
+    with pytest.raises(botocore.exceptions.ClientError):
+        kp2.client("kms", region=AP).describe_key(KeyId=key["KeyId"])
+    west.update_primary_region(KeyId=key["KeyId"], PrimaryRegion=WEST)       # fail-over
+    _rotate_primary(eng2, WEST, key["KeyId"])                                # the set moves on
+    after = west.encrypt(KeyId=key["KeyId"], Plaintext=b"after")["CiphertextBlob"]
+    eng2.close()
+    (tmp_path / "ap.db").rmdir()
+    for path in aside.iterdir():
+        path.rename(tmp_path / path.name)
+
+    eng3, kp3 = regional()
+    ap, west = kp3.client("kms", region=AP), kp3.client("kms", region=WEST)
+    eng3.run_due()
+    eng3.cache.clear()
+    arn = lambda r: key["Arn"].replace(AP, r)  # noqa: E731
+    assert ap.describe_key(KeyId=key["KeyId"])["KeyMetadata"]["MultiRegionConfiguration"] == {
+        "MultiRegionKeyType": "REPLICA", "PrimaryKey": {"Arn": arn(WEST), "Region": WEST},
+        "ReplicaKeys": [{"Arn": arn(AP), "Region": AP}]}
+    assert west.describe_key(KeyId=key["KeyId"])["KeyMetadata"]["MultiRegionConfiguration"][
+        "ReplicaKeys"] == [{"Arn": arn(AP), "Region": AP}]
+    assert ap.decrypt(CiphertextBlob=after)["Plaintext"] == b"after"       # the new material reached it
+    assert west.decrypt(CiphertextBlob=before)["Plaintext"] == b"before"
+    with pytest.raises(botocore.exceptions.ClientError) as err:
+        replicate(ap, key["KeyId"], EAST)
+    assert code(err) == "UnsupportedOperationException"

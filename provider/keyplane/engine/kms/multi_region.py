@@ -35,7 +35,9 @@ Each Region may live in its own store with its own root key, so a Region is a fa
   UpdatePrimaryRegion in a replica's Region naming that replica's Region as `PrimaryRegion`: the
   replica becomes the primary of the remaining set, the lost Region leaves it, and a new replica
   can be made there with ReplicateKey. While the old primary is reachable, calling it on a
-  replica is refused (UnsupportedOperationException), as in AWS.
+  replica is refused (UnsupportedOperationException), as in AWS. Should the old primary's store
+  come back after all, its next synchronisation finds a replica owned by a newer primary
+  (`primary_epoch`) and it rejoins the set as a replica of the new primary.
 - **Deletion.** A primary with replicas goes to PendingReplicaDeletion (no DeletionDate); when its
   last replica is deleted (the replica's own window ends), its window starts.
 """
@@ -223,6 +225,8 @@ def synchronize(engine, region: str, account: str, key_id: str) -> int:
         except Exception:
             log.warning("could not synchronise %s to %s; retrying later", arn, replica_region, exc_info=True)
             continue
+        if isinstance(outcome, Superseded):
+            return _rejoin(engine, pcall, primary, outcome.primary_region)
         if outcome is None:
             gone.add(replica_region)
         elif outcome:
@@ -235,6 +239,42 @@ def synchronize(engine, region: str, account: str, key_id: str) -> int:
         engine.cache.pop(("kms-key", arn))
         changed += synchronize(engine, region, account, key_id) if primary is not None else 0
     return changed
+
+
+class Superseded:
+    """What a replica says when a newer primary (after a fail-over) owns it."""
+
+    def __init__(self, primary_region: str):
+        self.primary_region = primary_region
+
+
+def _rejoin(engine, pcall: Call, stale: Key, new_region: str) -> int:
+    """A primary whose Region failed over while it was unreachable is back: it becomes a replica of
+    the new primary (which lists it again), so the set has one primary and the new primary's
+    material and settings reach it with the next synchronisation."""
+    new_arn = key_arn(new_region, stale.account, stale.key_id)
+    new_store = engine.store_for(new_region)
+    with new_store.write() as conn:
+        new = _load(conn, new_arn)
+        if new is None or not is_primary(new) or new.attrs.get(EPOCH, 0) <= stale.attrs.get(EPOCH, 0):
+            return 0
+        if stale.region not in replica_regions(new):
+            new.attrs[REPLICAS] = replica_regions(new) + [stale.region]
+            _store_key(conn, new)
+    engine.cache.pop(("kms-key", new_arn))
+    with pcall.store.write() as conn:
+        key = _load(conn, stale.arn)
+        if key is None or not is_primary(key):
+            return 0
+        key.primary_region = new_region
+        key.attrs[EPOCH] = new.attrs.get(EPOCH, 0)
+        key.attrs[REPLICAS] = replica_regions(new)
+        _store_key(conn, key)
+        engine.service_event(pcall.store, "kms", "SynchronizeMultiRegionKey", stale.region, stale.account,
+                             [("AWS::KMS::Key", stale.arn)],
+                             {"primaryKeyArn": new_arn, "formerPrimaryRejoined": True})
+    engine.cache.pop(("kms-key", stale.arn))
+    return 1 + synchronize(engine, new_region, stale.account, stale.key_id)
 
 
 def _align(primary: Key, replica: Key) -> list[str]:
@@ -264,8 +304,9 @@ def _material_view(conn, arn: str) -> dict:
             for r in rows}
 
 
-def _sync_replica(engine, pcall: Call, primary: Key, region: str) -> bool | None:
-    """True if the replica changed, False if it was in step, None if it no longer exists.
+def _sync_replica(engine, pcall: Call, primary: Key, region: str) -> bool | None | Superseded:
+    """True if the replica changed, False if it was in step, None if it no longer exists,
+    Superseded if a newer primary owns it.
     Looks first and writes only when something differs, so the periodic pass takes no write
     lock on a store whose replicas are in step."""
     rcall = _service_call(engine, region, primary.account)
@@ -275,7 +316,8 @@ def _sync_replica(engine, pcall: Call, primary: Key, region: str) -> bool | None
         if replica is None:
             return None
         if replica.attrs.get(EPOCH, 0) > primary.attrs.get(EPOCH, 0):
-            return False        # a newer primary owns this replica (fail-over happened)
+            # a newer primary owns this replica (a fail-over happened)
+            return Superseded(replica.primary_region) if replica.primary_region != primary.region else False
         in_step = not _align(primary, copy.deepcopy(replica))
         if in_step and primary.origin != "EXTERNAL":
             with pcall.store.read() as pconn:
