@@ -508,3 +508,22 @@ def test_another_account_cannot_read_by_arn(engine, ssm):
     with pytest.raises(ClientError) as e:
         other.get_parameter(Name="/a")
     assert code(e) == "ParameterNotFound"
+
+
+# ---- service settings ----------------------------------------------------------------------------
+def test_default_parameter_tier_setting_drives_put_parameter(ssm):
+    sid = "/ssm/parameter-store/default-parameter-tier"
+    s = ssm.get_service_setting(SettingId=sid)["ServiceSetting"]
+    assert (s["SettingValue"], s["Status"]) == ("Standard", "Default")
+    ssm.update_service_setting(SettingId=sid, SettingValue="Advanced")
+    s = ssm.get_service_setting(SettingId=f"arn:aws:ssm:us-east-1:111122223333:servicesetting{sid}")["ServiceSetting"]
+    assert (s["SettingValue"], s["Status"]) == ("Advanced", "Customized")
+    assert put(ssm, "/t1")["Tier"] == "Advanced"
+    assert ssm.reset_service_setting(SettingId=sid)["ServiceSetting"]["SettingValue"] == "Standard"
+    assert put(ssm, "/t2")["Tier"] == "Standard"
+    with pytest.raises(ClientError) as e:
+        ssm.update_service_setting(SettingId=sid, SettingValue="Premium")
+    assert code(e) == "ValidationException"
+    with pytest.raises(ClientError) as e:
+        ssm.get_service_setting(SettingId="/ssm/nope")
+    assert code(e) == "ServiceSettingNotFound"

@@ -425,7 +425,8 @@ def put_parameter(call, p):
 
 
 def default_tier(call) -> str:
-    return "Standard"
+    from .settings import DEFAULT_TIER, value
+    return value(call, DEFAULT_TIER)
 
 
 def _tier(conn, call, p, cur, value: str, policies: list) -> str:

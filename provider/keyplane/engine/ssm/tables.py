@@ -67,3 +67,15 @@ versions = sa.Table(
 )
 
 migration("ssm.0001_parameters_versions")(create_tables(parameters, versions))
+
+service_settings = sa.Table(
+    "ssm_service_settings", metadata,
+    sa.Column("account", sa.String(12), primary_key=True),
+    sa.Column("region", sa.String(32), primary_key=True),
+    sa.Column("setting_id", sa.String(200), primary_key=True),
+    sa.Column("value", sa.String(4096), nullable=False),
+    sa.Column("last_modified", sa.Float, nullable=False),
+    sa.Column("last_modified_user", sa.String(2048), nullable=False),
+)
+
+migration("ssm.0002_service_settings")(create_tables(service_settings))
