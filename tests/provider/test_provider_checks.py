@@ -27,7 +27,14 @@ def enum(schema: str, prop: str, items: bool = False) -> set:
     ("grant", "operations", "GrantOperation", True),
 ])
 def test_resource_schema_enumerations_match_the_kms_model(schema, prop, shape, items):
-    assert enum(schema, prop, items) == set(KMS.shape_for(shape).enum)
+    declared, model = enum(schema, prop, items), set(KMS.shape_for(shape).enum)
+    # every value the schema offers is the model's; newer botocore models (1.44+) add ML-KEM
+    # (Encapsulate/Decapsulate), which keyplane does not serve, so check() refuses it by design
+    assert declared <= model
+    assert model - declared <= NOT_SERVED, model - declared
+
+
+NOT_SERVED = {"ENCAPSULATE_DECAPSULATE", "ML_KEM_512", "ML_KEM_768", "ML_KEM_1024", "Encapsulate", "Decapsulate"}
 
 
 def failures(provider, news):
