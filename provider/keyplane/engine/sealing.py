@@ -57,22 +57,39 @@ def material_aad(key_arn: str, material_id: str) -> bytes:
     return f"keyplane:v1:{key_arn}:{material_id}".encode()
 
 
-def create_key_file(path: str) -> bytes:
-    """Create a fresh root key file, readable by its owner only. Refuses to overwrite."""
-    key = os.urandom(32)
+def _write_private(path: str, data: bytes) -> None:
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as f:
-        f.write(base64.b64encode(key) + b"\n")
+        f.write(data)
+
+
+def create_key_file(path: str) -> bytes:
+    """Create a fresh root key file, readable by its owner only. Refuses to overwrite."""
+    key = os.urandom(32)
+    _write_private(path, base64.b64encode(key) + b"\n")
     return key
 
 
-def read_key_file(path: str) -> bytes:
+def _from_key_file(path: str) -> RootKey:
+    """A key file holds the key, or (`pkcs11:...`) names the token that holds it."""
+    raw = read_key_file_raw(path)
+    if raw.startswith(b"pkcs11:"):
+        from . import hsm
+        return hsm.root_key_from_uri(raw.decode())
+    return RootKey(base64.b64decode(raw), f"file:{path}")
+
+
+def read_key_file_raw(path: str) -> bytes:
     mode = stat.S_IMODE(os.stat(path).st_mode)
     if mode & 0o077:
         raise RootKeyError(f"{path} is readable by others (mode {mode:o}); chmod 600 it")
     with open(path, "rb") as f:
-        return base64.b64decode(f.read().strip())
+        return f.read().strip()
+
+
+def read_key_file(path: str) -> bytes:
+    return base64.b64decode(read_key_file_raw(path))
 
 
 def load_root_key(source: str | None, default_file: str | None, create: bool = True) -> RootKey:
@@ -80,7 +97,11 @@ def load_root_key(source: str | None, default_file: str | None, create: bool = T
     (then KEYPLANE_ROOT_KEY, then `default_file`, created on first use when `create`)."""
     if source and source.startswith("pkcs11:"):
         from . import hsm  # the PKCS#11 backend is optional and lives with the HSM work
-        return hsm.root_key_from_uri(source)
+        key = hsm.root_key_from_uri(source)
+        if default_file and create and not os.path.exists(default_file):
+            # the state folder remembers where its root key lives, so later runs need no flag
+            _write_private(default_file, source.encode() + b"\n")
+        return key
     if source and source.startswith("env:"):
         var = source[4:]
         value = os.environ.get(var)
@@ -89,13 +110,13 @@ def load_root_key(source: str | None, default_file: str | None, create: bool = T
         return RootKey(base64.b64decode(value), f"env:{var}")
     if source:
         path = source[5:] if source.startswith("file:") else source
-        return RootKey(read_key_file(path), f"file:{path}")
+        return _from_key_file(path)
     if os.environ.get(ROOT_KEY_ENV):
         return RootKey(base64.b64decode(os.environ[ROOT_KEY_ENV]), f"env:{ROOT_KEY_ENV}")
     if default_file is None:
         raise RootKeyError("no root key: set KEYPLANE_ROOT_KEY or run `keyplane init`")
     if os.path.exists(default_file):
-        return RootKey(read_key_file(default_file), f"file:{default_file}")
+        return _from_key_file(default_file)
     if not create:
         raise RootKeyError(f"no root key at {default_file}: run `keyplane init`")
     return RootKey(create_key_file(default_file), f"file:{default_file}")

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from ..errors import (DisabledException, InvalidArnException, InvalidKeyUsageException,
-                      KMSInvalidStateException, NotFoundException)
+                      KMSInvalidStateException, KeyUnavailableException, NotFoundException)
 from ..sealing import material_aad
 from . import specs
 from .tables import aliases as aliases_table
@@ -370,6 +370,10 @@ _STATE_MESSAGES = {
 def state_error(key: Key):
     if key.state == "Disabled":
         return DisabledException(f"{key.arn} is disabled.")
+    if key.state == "Unavailable" and key.custom_key_store_id:
+        # its custom key store is disconnected: retry once it is connected again
+        return KeyUnavailableException(f"{key.arn} is unavailable: its custom key store "
+                                       f"{key.custom_key_store_id} is not connected.")
     return KMSInvalidStateException(f"{key.arn} {_STATE_MESSAGES.get(key.state, 'is ' + key.state + '.')}")
 
 

@@ -36,10 +36,6 @@ MAX_ON_DEMAND_ROTATIONS = 25
 # AWS refuses an on-demand rotation this close to a scheduled one
 CONFLICT_WINDOW = timedelta(minutes=20)
 
-# Called after a key's material rotated: fn(call, key, material_id). Multi-Region primaries use it
-# to hand the new material to their replicas.
-AFTER_ROTATE_HOOKS: list = []
-
 
 class ServiceCall:
     """What KMS helpers need from a call, for work the service does on its own (the scheduler)."""
@@ -262,9 +258,7 @@ def promote(call, key: Key, material_id: str, rotation_type: str) -> None:
     key.current_material_id = material_id
     if key.origin == "EXTERNAL":
         key.expiration_model, key.valid_to = row.expiration_model, row.valid_to
-    save_key(call, key)
-    for hook in AFTER_ROTATE_HOOKS:
-        hook(call, key, material_id)
+    save_key(call, key)   # multi-Region replicas receive the new material through the key-change hook
     call.engine.service_event(call.store, "kms", "RotateKey", key.region, key.account,
                               [("AWS::KMS::Key", key.arn)],
                               {"keyId": key.key_id, "rotationType": rotation_type, "keyMaterialId": material_id})
@@ -283,7 +277,7 @@ def rotate_due_keys(engine, store, now) -> int:
             keys_table.c.origin == "AWS_KMS", keys_table.c.key_spec == "SYMMETRIC_DEFAULT",
             keys_table.c.custom_key_store_id.is_(None),
             sa.or_(keys_table.c.next_rotation_date <= t,
-                   sa.and_(keys_table.c.next_rotation_date.is_(None),
+                   sa.and_(keys_table.c.next_rotation_date.is_(None), keys_table.c.key_manager == "AWS",
                            keys_table.c.creation_date <= managed_due))))]
     done = 0
     for arn in due:
