@@ -561,3 +561,11 @@ def test_decisions_are_memoised_per_policy_but_not_when_time_is_read():
     assert timed.memo_keys is None
     assert evaluate(timed, req(**{"aws:CurrentTime": "2029-12-31T23:59:59Z"})) == "Allow"
     assert evaluate(timed, req(**{"aws:CurrentTime": "2030-01-01T00:00:01Z"})) is None
+
+
+def test_trust_policy_statements_apply_to_the_role_without_a_resource():
+    trust = parse_policy({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{B}:root"}, "Action": "sts:AssumeRole"}]}, "trust")
+    role = f"arn:aws:iam::{A}:role/Ops"
+    assert decide(trust, req(BOB_B, "sts:AssumeRole", role)).allowed
+    assert evaluate(trust, req(ALICE, "sts:AssumeRole", role)) is None

@@ -184,7 +184,7 @@ def _role_key(arn: str) -> tuple[str, str] | None:
     return None
 
 
-class _PrincipalMatcher:
+class PrincipalMatcher:
     """A statement's Principal (or NotPrincipal) element."""
 
     __slots__ = ("anyone", "accounts", "arns", "roles", "services")
@@ -479,15 +479,18 @@ class _Statement:
                  "resources", "resource_patterns", "not_resource", "conditions", "inert", "raw",
                  "any_resource", "checks")
 
-    def __init__(self, raw: dict):
+    def __init__(self, raw: dict, kind: str = "key"):
         self.raw = raw
         self.sid = raw.get("Sid")
         self.deny = raw["Effect"] == DENY
         self.principal = None
         self.not_principal = "NotPrincipal" in raw
         if "Principal" in raw or "NotPrincipal" in raw:
-            self.principal = _PrincipalMatcher(raw.get("Principal", raw.get("NotPrincipal")))
-        # KMS accepts a statement without Action or Resource; it just never applies.
+            self.principal = PrincipalMatcher(raw.get("Principal", raw.get("NotPrincipal")))
+        # KMS accepts a statement without Action or Resource; it just never applies. A trust
+        # policy names no Resource at all: its statements are about the role that holds it.
+        if kind == "trust" and not {"Resource", "NotResource"} & raw.keys():
+            raw = {**raw, "Resource": "*"}
         self.inert = not ({"Action", "NotAction"} & raw.keys() and {"Resource", "NotResource"} & raw.keys())
         self.not_action = "NotAction" in raw
         self.actions = _NameSet(_as_list(raw.get("NotAction", raw.get("Action", []))), lower=True)
@@ -575,7 +578,7 @@ def _json_path(path) -> str:
     return out
 
 
-def _error_message(error) -> str:
+def schema_error_message(error) -> str:
     where = _json_path(error.absolute_path) or "Policy"
     schema = error.schema if isinstance(error.schema, dict) else {}
     if error.validator == "not" and schema.get("description"):
@@ -616,11 +619,11 @@ def _parse_text(kind: str, text: str) -> PolicyDocument:
         raise MalformedPolicyDocumentException(f"Policy: not valid JSON ({exc})") from None
     error = best_match(validator(f"{kind}-policy").iter_errors(document))
     if error is not None:
-        raise MalformedPolicyDocumentException(_error_message(error))
+        raise MalformedPolicyDocumentException(schema_error_message(error))
     if kind == "key":
         _kms_rules(document)
     statements = document["Statement"]
-    compiled = tuple(_Statement(s) for s in (statements if isinstance(statements, list) else [statements]))
+    compiled = tuple(_Statement(s, kind) for s in (statements if isinstance(statements, list) else [statements]))
     return PolicyDocument(kind=kind, text=text, document=document, statements=compiled,
                           memo_keys=_memo_keys(compiled))
 

@@ -20,7 +20,7 @@ from ..authz import authorize
 from ..errors import (DryRunOperationException, InvalidGrantIdException, InvalidGrantTokenException,
                       LimitExceededException, NotFoundException, ValidationException)
 from ..identity import Principal
-from ..policy import ACCOUNT, NO_MATCH, _PrincipalMatcher
+from ..policy import ACCOUNT, NO_MATCH, PrincipalMatcher
 from ..registry import operation
 from .keys import page
 from .model import Key, dt, get_key, require_not_pending_deletion, resolve_key, ts
@@ -109,8 +109,8 @@ def _matcher(arn: str | None):
     if not arn:
         return None
     if arn.endswith(".amazonaws.com"):
-        return _PrincipalMatcher({"Service": arn})
-    return _PrincipalMatcher({"AWS": arn})
+        return PrincipalMatcher({"Service": arn})
+    return PrincipalMatcher({"AWS": arn})
 
 
 # ---- tokens --------------------------------------------------------------------------------
@@ -203,12 +203,12 @@ def _check_principal(value: str, member: str) -> None:
 def _validate_constraints(constraints: dict | None, operations: list[str]) -> dict | None:
     if not constraints:
         return None
-    from ..policy import _error_message
+    from ..policy import schema_error_message
     from keyplane.schemas import validator
     from jsonschema.exceptions import best_match
     error = best_match(validator("grant-constraints").iter_errors(constraints))
     if error is not None:
-        raise ValidationException(f"Constraints.{_error_message(error)}".replace("Constraints.Policy", "Constraints"))
+        raise ValidationException(f"Constraints.{schema_error_message(error)}".replace("Constraints.Policy", "Constraints"))
     if constraints.get("EncryptionContextEquals") is not None or constraints.get("EncryptionContextSubset") is not None:
         unsupported = [op for op in operations if op not in CONTEXT_OPERATIONS and op not in UNCONSTRAINED_OPERATIONS]
         if unsupported:
