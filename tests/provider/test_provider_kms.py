@@ -288,3 +288,15 @@ def test_one_stack_spans_accounts_with_the_account_input(stack, tmp_path):
     step = engine.up(KeyProvider(), "k", {"description": "theirs"}, KEY)
     assert step.op == "replace" and step.diff.replaces == ["account"]
     assert step.outputs["arn"].startswith(f"arn:aws:kms:us-east-1:{ACCOUNT}:key/")
+
+
+def test_resources_created_in_parallel_as_pulumi_does(stack):
+    from concurrent.futures import ThreadPoolExecutor
+
+    engine, conn = stack
+    with ThreadPoolExecutor(max_workers=6) as pool:  # the plugin server serves four at a time
+        steps = list(pool.map(lambda i: engine.up(KeyProvider(), f"k{i}", {"description": f"key {i}"}, KEY),
+                              range(12)))
+    kms = conn.client("kms", region="us-east-1")
+    described = {kms.describe_key(KeyId=s.id)["KeyMetadata"]["Description"] for s in steps}
+    assert described == {f"key {i}" for i in range(12)}

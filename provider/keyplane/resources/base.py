@@ -20,6 +20,7 @@ import json
 import os
 import re
 import sys
+import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -113,6 +114,11 @@ def _in_plugin_server() -> bool:
     return getattr(getattr(main, "__spec__", None), "name", None) == "pulumi.dynamic.__main__"
 
 
+# The plugin server runs calls on four threads (Pulumi creates resources in parallel), and a
+# boto3 session must not build clients from several threads at once.
+_CLIENTS_LOCK = threading.Lock()
+
+
 class Api:
     """The clients one provider call uses, for one region; undo steps for a failing create."""
 
@@ -126,7 +132,8 @@ class Api:
         region = region or self.region
         key = (service, region)
         if key not in self._clients:
-            self._clients[key] = self._connection.client(service, region=region)
+            with _CLIENTS_LOCK:
+                self._clients[key] = self._connection.client(service, region=region)
         return self._clients[key]
 
     @property
@@ -342,9 +349,10 @@ class Provider(ResourceProvider):
         else keyplane:region / the configured account)."""
         connections = self.__dict__.setdefault("_connections", {})
         account = props.get("account")
-        if account not in connections:
-            connections[account] = connect(self.settings, account)
-        connection = connections[account]
+        with _CLIENTS_LOCK:
+            if account not in connections:
+                connections[account] = connect(self.settings, account)
+            connection = connections[account]
         region = props.get("region") if self.regional else None
         region = region or self.settings.region or getattr(connection, "region", None)
         return Api(connection, region)
