@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Optional
 
-from pulumi.dynamic import CheckFailure, DiffResult
+from pulumi.dynamic import CheckFailure
 
 from keyplane.resources import base
 
@@ -96,12 +96,8 @@ class SecretProvider(base.Provider):
                 failures.append(CheckFailure("rotation", f"rotation: {getattr(exc, 'message', exc)}"))
         return failures
 
-    def diff(self, id_, olds, news):
-        result = super().diff(id_, olds, news)
-        if base.plain(olds.get("deleted_date")):           # deleted outside Pulumi: bring it back
-            return DiffResult(changes=True, replaces=result.replaces,
-                              delete_before_replace=result.delete_before_replace)
-        return result
+    def doomed(self, olds):
+        return bool(base.plain(olds.get("deleted_date")))
 
     # -- create ------------------------------------------------------------------------------
     def _create(self, api, inputs):
@@ -179,7 +175,7 @@ class SecretProvider(base.Provider):
             outs["secret_string"] = declared if (declared is not None and rotation) else live
         policy = sm.get_resource_policy(SecretId=id_).get("ResourcePolicy")
         if policy is not None or inputs.get("policy") is not None:
-            outs["policy"] = _same_document(inputs.get("policy"), policy)
+            outs["policy"] = base.live_document(inputs.get("policy"), policy)
         return outs
 
     @staticmethod
@@ -263,18 +259,6 @@ class SecretProvider(base.Provider):
             sm.delete_secret(SecretId=id_, ForceDeleteWithoutRecovery=True)
         else:
             sm.delete_secret(SecretId=id_, RecoveryWindowInDays=window)
-
-
-def _same_document(declared, live):
-    if live is None:
-        return None
-    if declared is not None:
-        try:
-            if base.parse_document(declared) == json.loads(live):
-                return declared
-        except ValueError:
-            pass
-    return live
 
 
 class Secret(base.Resource, module="keyplane", name="Secret"):
