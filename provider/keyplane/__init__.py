@@ -13,7 +13,8 @@ __all__ = ["connect", "Connection"]
 
 # Public Pulumi resources: name -> module under keyplane.resources (imported on first use).
 _RESOURCES = {"Key": "key", "Alias": "alias", "Grant": "grant", "MultiRegionReplica": "multi_region_replica",
-              "Secret": "secret", "SecretAttachment": "secret_attachment", "Parameter": "parameter"}
+              "Secret": "secret", "SecretAttachment": "secret_attachment", "Parameter": "parameter",
+              "CustomKeyStore": "custom_key_store"}
 
 
 def __getattr__(name: str):

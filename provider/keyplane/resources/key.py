@@ -4,6 +4,11 @@ What KMS cannot change in place (spec, usage, multi-Region, origin, custom key s
 replaces the key; the rest is updated in place. A key disabled or scheduled for deletion outside
 Pulumi shows on refresh, and the next `up` puts it back as declared. Deleting the Key schedules
 its deletion with `deletion_window_in_days`, as AWS does.
+
+Origin EXTERNAL takes its material from `key_material_base64` (secret): the provider wraps it for
+ImportKeyMaterial the way AWS's guide does, with `valid_to` as its expiry. Material that expired
+(the key is PendingImport) is imported again by the next `up`; a new `valid_to` re-imports it in
+place; other material means another key (replacement).
 """
 from __future__ import annotations
 
@@ -21,7 +26,7 @@ class KeyProvider(base.Provider):
     resource = "key"
     replace_on = frozenset(
         {"key_spec", "customer_master_key_spec", "key_usage", "multi_region", "origin",
-         "custom_key_store_id", "region", "account"}
+         "custom_key_store_id", "key_material_base64", "region", "account"}
     )
     documents = {"policy": "key-policy"}
     kept_outputs = ("public_key",)
@@ -50,6 +55,7 @@ class KeyProvider(base.Provider):
             failures.append(CheckFailure(
                 "key_spec", f"key_spec: {spec} is not supported by keyplane (CreateKey would refuse it with "
                             "UnsupportedOperationException)"))
+        failures += _imported_material_failures(inputs)
         policy = inputs.get("policy")
         if policy is not None and not base.contains_unknown(policy):
             from keyplane.engine.policy import parse_policy  # the rules KMS adds to the grammar
@@ -63,10 +69,14 @@ class KeyProvider(base.Provider):
     def same(self, name, old, new):
         if name == "customer_master_key_spec":
             return True  # normalize() copied it to key_spec, which is what gets compared
+        if name == "valid_to" and old is not None and new is not None:
+            return _instant(old) == _instant(new)
         return super().same(name, old, new)
 
     def doomed(self, olds):
-        return olds.get("key_state") in PENDING
+        # imported material that expired or was deleted outside Pulumi: the next up re-imports it
+        return olds.get("key_state") in PENDING or (
+            olds.get("key_state") == "PendingImport" and bool(olds.get("key_material_base64")))
 
     def _create(self, api, inputs):
         params = {
@@ -86,6 +96,8 @@ class KeyProvider(base.Provider):
         api.on_failure(lambda: api.kms.schedule_key_deletion(KeyId=key_id, PendingWindowInDays=7))
         # GetPublicKey needs an enabled key: read it now, before is_enabled=False disables it; it
         # never changes, so later reads keep it from state (kept_outputs) whatever the key's state
+        if inputs.get("key_material_base64"):
+            _import_material(api, key_id, inputs)
         once = {"public_key": _public_key_pem(api, key_id)} if _asymmetric(inputs["key_spec"]) else {}
         if inputs["enable_key_rotation"]:
             self._enable_rotation(api, key_id, inputs)
@@ -110,6 +122,10 @@ class KeyProvider(base.Provider):
         }
         if meta.get("CustomKeyStoreId"):
             outs["custom_key_store_id"] = meta["CustomKeyStoreId"]
+        if meta.get("Origin") == "EXTERNAL":
+            live = _iso(meta.get("ValidTo"))
+            declared = inputs.get("valid_to")
+            outs["valid_to"] = declared if live and declared and _instant(declared) == _instant(live) else live
         if "customer_master_key_spec" in inputs:  # echo the older name only if the user chose it
             outs["customer_master_key_spec"] = meta.get("CustomerMasterKeySpec") or outs["key_spec"]
         if meta["KeyState"] == "Enabled" and _asymmetric(outs["key_spec"]):
@@ -119,7 +135,9 @@ class KeyProvider(base.Provider):
         policy = _facet(api.kms.get_key_policy, KeyId=id_, PolicyName="default")
         if policy is not None:
             outs["policy"] = base.live_document(inputs.get("policy"), policy["Policy"])
-        if meta["KeyUsage"] == "ENCRYPT_DECRYPT" and meta.get("KeySpec") == "SYMMETRIC_DEFAULT":
+        # (KMS answers no rotation status for a key awaiting its imported material)
+        if meta["KeyUsage"] == "ENCRYPT_DECRYPT" and meta.get("KeySpec") == "SYMMETRIC_DEFAULT" \
+                and meta["KeyState"] != "PendingImport":
             rotation = _facet(api.kms.get_key_rotation_status, KeyId=id_)
             if rotation is not None:
                 outs["enable_key_rotation"] = rotation["KeyRotationEnabled"]
@@ -133,6 +151,8 @@ class KeyProvider(base.Provider):
         if olds.get("key_state") in PENDING:
             kms.cancel_key_deletion(KeyId=id_)  # leaves the key Disabled
             changed = changed | {"is_enabled"}
+        if news.get("key_material_base64") and ("valid_to" in changed or _state(api, id_) == "PendingImport"):
+            _import_material(api, id_, news)    # the same material: new expiry, or back after expiry
         if news["is_enabled"] and "is_enabled" in changed:
             kms.enable_key(KeyId=id_)
         if "description" in changed:
@@ -167,6 +187,72 @@ class KeyProvider(base.Provider):
         if inputs.get("rotation_period_in_days") is not None:
             params["RotationPeriodInDays"] = inputs["rotation_period_in_days"]
         api.kms.enable_key_rotation(**params)
+
+
+def _state(api, key_id) -> str:
+    return api.kms.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"]
+
+
+def _instant(text: str):
+    from datetime import datetime, timezone
+
+    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def _imported_material_failures(inputs) -> list:
+    """Imported material belongs to Origin EXTERNAL; its value is never repeated in a message."""
+    failures = []
+    material, valid_to = inputs.get("key_material_base64"), inputs.get("valid_to")
+    if base.contains_unknown([material, valid_to, inputs.get("origin")]):
+        return failures
+    for name, value in (("key_material_base64", material), ("valid_to", valid_to)):
+        if value is not None and inputs.get("origin") != "EXTERNAL":
+            failures.append(CheckFailure(name, f"{name}: only for origin EXTERNAL (imported key material)"))
+    if material is not None:
+        import base64
+        import binascii
+
+        try:
+            raw = base64.b64decode(material, validate=True)
+        except (binascii.Error, ValueError):
+            failures.append(CheckFailure("key_material_base64", "key_material_base64: not valid base64"))
+        else:
+            if inputs.get("key_spec") == "SYMMETRIC_DEFAULT" and len(raw) != 32:
+                failures.append(CheckFailure("key_material_base64", "key_material_base64: SYMMETRIC_DEFAULT "
+                                             f"key material is 32 bytes, this is {len(raw)}"))
+    if valid_to is not None:
+        try:
+            _instant(valid_to)
+        except ValueError:
+            failures.append(CheckFailure("valid_to", f"valid_to: {valid_to!r} is not an RFC 3339 date-time"))
+        if material is None:
+            failures.append(CheckFailure("valid_to", "valid_to: only with key_material_base64"))
+    return failures
+
+
+def _import_material(api, key_id, inputs) -> None:
+    """Import the declared material as AWS's guide says: a fresh AES key wraps it (RFC 5649), the
+    import's RSA public key wraps that (RSA_AES_KEY_WRAP_SHA_256, fit for every key spec)."""
+    import base64
+    import os
+
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import padding
+    from cryptography.hazmat.primitives.keywrap import aes_key_wrap_with_padding
+
+    params = api.kms.get_parameters_for_import(KeyId=key_id, WrappingAlgorithm="RSA_AES_KEY_WRAP_SHA_256",
+                                               WrappingKeySpec="RSA_2048")
+    public = serialization.load_der_public_key(params["PublicKey"])
+    aes_key = os.urandom(32)
+    wrapped = public.encrypt(aes_key, padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(),
+                                                   label=None))
+    wrapped += aes_key_wrap_with_padding(aes_key, base64.b64decode(inputs["key_material_base64"]))
+    expiry = {"ExpirationModel": "KEY_MATERIAL_DOES_NOT_EXPIRE"}
+    if inputs.get("valid_to"):
+        expiry = {"ExpirationModel": "KEY_MATERIAL_EXPIRES", "ValidTo": _instant(inputs["valid_to"])}
+    api.kms.import_key_material(KeyId=key_id, ImportToken=params["ImportToken"], EncryptedKeyMaterial=wrapped,
+                                **expiry)
 
 
 def _asymmetric(spec: Optional[str]) -> bool:
@@ -220,9 +306,19 @@ class Key(base.Resource, module="keyplane", name="Key"):
     """A KMS key. Inputs as aws.kms.Key: description, key_usage, key_spec (or
     customer_master_key_spec), policy (dict or JSON text), bypass_policy_lockout_safety_check,
     enable_key_rotation, rotation_period_in_days, deletion_window_in_days, is_enabled,
-    multi_region, origin, custom_key_store_id, tags, region. Outputs: key_id, arn, key_state,
-    creation_date, deletion_date, public_key (PEM, asymmetric keys), and the inputs as they are live."""
+    multi_region, origin, custom_key_store_id, tags, region; for origin EXTERNAL
+    key_material_base64 (secret) and valid_to. Outputs: key_id, arn, key_state, creation_date,
+    deletion_date, public_key (PEM, asymmetric keys), and the inputs as they are live."""
 
     _provider_class = KeyProvider
     _computed = ("key_id", "arn", "key_state", "creation_date", "deletion_date", "key_spec",
                  "policy", "enable_key_rotation", "rotation_period_in_days", "region", "public_key")
+    _secret = ("key_material_base64",)
+
+    def __init__(self, resource_name: str, opts=None, **inputs):
+        # the material is secret from the start, so no state or log ever holds it in plaintext
+        if inputs.get("key_material_base64") is not None:
+            import pulumi
+
+            inputs["key_material_base64"] = pulumi.Output.secret(inputs["key_material_base64"])
+        super().__init__(resource_name, opts, **inputs)
