@@ -18,7 +18,6 @@ import string
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timezone
 
-import sqlalchemy as sa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from ..errors import AccessDeniedException, AwsError
@@ -459,4 +458,3 @@ def due(conn, column, now: float) -> list[Secret]:
     return [_row_to_secret(r) for r in rows]
 
 
-__all__ = [n for n in dir() if not n.startswith("_")] + ["sa"]

@@ -10,19 +10,17 @@ import base64
 import json
 from datetime import timedelta
 
-import sqlalchemy as sa
-
 from ..registry import operation
 from ..scheduler import task
 from ..tagging import get_tags, remove_tags, set_tags
 from . import access, replication
-from .errors import (NOT_FOUND, InvalidNextTokenException, InvalidParameterException,
-                     InvalidRequestException, ResourceExistsException, ResourceNotFoundException)
-from .model import (mutating, changed, view, CURRENT, PENDING, PREVIOUS, Secret, all_secrets, as_output, attach_labels,
-                    decrypt_version, delete_secret_rows, due, dt, find_by_name, find_version, holder,
-                    insert_secret, load_secret, load_versions, new_token, put_version,
-                    require_not_deleted, require_primary, resolve_secret, save_secret, save_stages,
-                    secret_arn, tags_out, ts, validate_name, value_of)
+from .errors import (InvalidNextTokenException, InvalidParameterException, InvalidRequestException,
+                     ResourceExistsException, ResourceNotFoundException)
+from .model import (CURRENT, Secret, all_secrets, as_output, attach_labels, changed, decrypt_version,
+                    delete_secret_rows, dt, due, find_by_name, find_version, holder, insert_secret,
+                    load_versions, mutating, new_token, put_version, require_not_deleted, require_primary,
+                    resolve_secret, save_secret, save_stages, secret_arn, tags_out, ts, validate_name,
+                    value_of, view)
 from .tables import secrets as secrets_table
 
 DEFAULT_RECOVERY_DAYS = 30
@@ -557,4 +555,3 @@ def untag_resource(call, p):
     return {}
 
 
-__all__ = ["describe", "read_value", "move_stage", "PENDING", "PREVIOUS", "sa", "load_secret", "NOT_FOUND"]

@@ -9,7 +9,7 @@ from ..errors import AwsError
 from ..registry import operation
 from . import access
 from .errors import InvalidParameterException, InvalidRequestException
-from .model import mutating, dt, resolve_secret, save_secret
+from .model import dt, mutating, resolve_secret, save_secret
 
 PUNCTUATION = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"
 

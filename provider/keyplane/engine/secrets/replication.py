@@ -13,13 +13,13 @@ from __future__ import annotations
 import json
 
 from ..core import Call
-from ..registry import OperationSpec, operation
-from ..tagging import get_tags, set_tags, delete_all
+from ..registry import OperationSpec
+from ..tagging import delete_all, get_tags, set_tags
 from . import access
 from .errors import InvalidParameterException, InvalidRequestException
-from .model import (mutating, changed, Secret, Version, arn_in_region, decrypt_version, delete_secret_rows, encrypt_value,
-                    find_by_name, insert_secret, insert_version, load_secret, load_versions,
-                    require_not_deleted, resolve_secret, save_secret, save_stages)
+from .model import (Secret, Version, arn_in_region, changed, decrypt_version, delete_secret_rows,
+                    encrypt_value, find_by_name, insert_secret, insert_version, load_secret, load_versions,
+                    mutating, require_not_deleted, resolve_secret, save_secret, save_stages)
 
 _SPEC = OperationSpec("secretsmanager", "ReplicateSecretVersion", None, False)
 
@@ -201,4 +201,3 @@ def stop_replication_to_replica(call, p):
     return {"ARN": replica.arn}
 
 
-__all__ = ["add_replicas", "sync_all", "sync_stored", "require_not_deleted"]

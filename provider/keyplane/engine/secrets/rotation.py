@@ -14,16 +14,15 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from ..core import RequestContext
 from ..identity import Principal
-from ..registry import operation
 from ..scheduler import task
 from . import access
 from .errors import InvalidParameterException, InvalidRequestException
-from .model import (mutating, changed, CURRENT, PENDING, Secret, dt, holder, load_secret, load_versions, require_not_deleted,
-                    require_primary, resolve_secret, save_secret, save_stages, ts)
+from .model import (CURRENT, PENDING, Secret, changed, holder, load_secret, load_versions, mutating,
+                    require_not_deleted, require_primary, resolve_secret, save_secret, save_stages, ts)
 from .rotators import RotatorError, resolve_rotator, validate_rotator
 from .schedule import next_window, validate_rules
 from .tables import secrets as secrets_table
@@ -242,4 +241,3 @@ def rotate_due_secrets(engine, store, now: datetime) -> int:
     return done
 
 
-__all__ = ["run_rotation", "failure_metadata", "reschedule_after_write", "timedelta", "dt"]
