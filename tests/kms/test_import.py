@@ -274,3 +274,18 @@ def test_imported_material_and_wrapping_keys_never_reach_the_disk_in_plaintext(k
         if path.is_file():
             data = path.read_bytes()
             assert material not in data and material.hex().encode() not in data, path
+
+
+def test_a_late_import_is_told_the_token_expired_even_after_the_scheduler_ran(kms, engine, tmp_path, clock):
+    key_id = external_key(kms)
+    params = kms.get_parameters_for_import(KeyId=key_id, WrappingAlgorithm="RSAES_OAEP_SHA_256",
+                                           WrappingKeySpec="RSA_2048")
+    wrapped = wrap_with_openssl(tmp_path, params["PublicKey"], os.urandom(32), "RSAES_OAEP_SHA_256")
+    clock.advance(days=2)
+    engine.run_due()
+    with pytest.raises(ClientError) as e:
+        kms.import_key_material(KeyId=key_id, ImportToken=params["ImportToken"], EncryptedKeyMaterial=wrapped,
+                                ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE")
+    assert _code(e) == "ExpiredImportTokenException"
+    clock.advance(days=7)
+    assert engine.run_due()["kms.expire-import-parameters"] == 1

@@ -125,8 +125,16 @@ def _token_in_use(conn, module_path: str, cluster_id: str, but: str | None = Non
     return False
 
 
+_pins: dict = {}     # (store id, sealed PIN) -> PIN: the hot path unseals it once per process
+
+
 def _session(call, row) -> hsm.TokenSession:
-    pin = call.root_key.unseal(row.sealed_password, _pin_aad(row.id)).decode()
+    pin = _pins.get((row.id, row.sealed_password))
+    if pin is None:
+        pin = call.root_key.unseal(row.sealed_password, _pin_aad(row.id)).decode()
+        if len(_pins) > 1000:
+            _pins.clear()
+        _pins[(row.id, row.sealed_password)] = pin
     return hsm.session_for(_module_path(row.trust_anchor, row.cluster_id), row.cluster_id, pin)
 
 

@@ -308,8 +308,13 @@ def expire_key_material(engine, store, now) -> int:
     return done
 
 
+# an expired token keeps its row this long, so a late import is told "expired", not "invalid"
+EXPIRED_PARAMETERS_KEPT = timedelta(days=7)
+
+
 @task("kms.expire-import-parameters")
 def expire_import_parameters(engine, store, now) -> int:
-    """Wrapping private keys are useless after their 24 hours: do not keep them."""
+    """Wrapping private keys are useless once their 24 hours are over: do not keep them long."""
+    cutoff = (now - EXPIRED_PARAMETERS_KEPT).timestamp()
     with store.write() as conn:
-        return conn.execute(import_parameters.delete().where(import_parameters.c.valid_to <= now.timestamp())).rowcount
+        return conn.execute(import_parameters.delete().where(import_parameters.c.valid_to <= cutoff)).rowcount
