@@ -426,17 +426,41 @@ def test_scheduler_brings_a_replica_that_missed_a_change_up_to_date(regional, mo
     assert eng.run_due()["kms.multi-region"] >= 1
     eng.cache.clear()
     assert west.decrypt(CiphertextBlob=blob)["Plaintext"] == b"late"
-    # in step: a pass writes nothing; the re-push pass runs once a minute of the engine's clock
+    # in step: a sweep writes nothing; sweeps run once an hour of the engine's clock
     events = len(eng.audit.query(eng.store_for(WEST), event_name="SynchronizeMultiRegionKey"))
-    clock.advance(seconds=61)
+    clock.advance(seconds=3601)
     assert eng.run_due()["kms.multi-region"] == 0
     assert len(eng.audit.query(eng.store_for(WEST), event_name="SynchronizeMultiRegionKey")) == events
     monkeypatch.setattr(multi_region, "synchronize", lambda *a: 0)
     _rotate_primary(eng, EAST, key["KeyId"])
     monkeypatch.undo()
-    assert eng.run_due()["kms.multi-region"] == 0        # too soon after the last pass
+    clock.advance(seconds=61)
+    assert eng.run_due()["kms.multi-region"] == 0        # nothing known to have failed: no retry
+    clock.advance(seconds=3600)
+    assert eng.run_due()["kms.multi-region"] == 1        # the hourly sweep finds it
+
+
+def test_a_push_that_failed_is_retried_within_a_minute(regional, monkeypatch, clock):
+    from keyplane.engine.kms import multi_region
+    eng, kp = regional()
+    east, west = kp.client("kms", region=EAST), kp.client("kms", region=WEST)
+    key = east.create_key(MultiRegion=True)["KeyMetadata"]
+    replicate(east, key["KeyId"], WEST)
+    eng.run_due()                                          # the first sweep
+    real = multi_region._sync_replica
+
+    def down(*a):
+        raise OSError("the replica Region's store is unreachable")
+    monkeypatch.setattr(multi_region, "_sync_replica", down)
+    _rotate_primary(eng, EAST, key["KeyId"])
+    blob = east.encrypt(KeyId=key["KeyId"], Plaintext=b"retry")["CiphertextBlob"]
+    clock.advance(seconds=61)
+    assert eng.run_due()["kms.multi-region"] == 0          # still down: kept for the next retry
+    monkeypatch.setattr(multi_region, "_sync_replica", real)
+    assert eng.run_due()["kms.multi-region"] == 0          # too soon
     clock.advance(seconds=61)
     assert eng.run_due()["kms.multi-region"] == 1
+    assert west.decrypt(CiphertextBlob=blob)["Plaintext"] == b"retry"
 
 
 # ---- Regions as failure domains ------------------------------------------------------------------

@@ -209,6 +209,20 @@ def _begin_update(key: Key) -> None:
 
 
 # ---- synchronisation -----------------------------------------------------------------------------
+def _unsynced(engine) -> set:
+    """Primaries (region, account, key id) a push did not fully reach: retried within a minute."""
+    return engine.__dict__.setdefault("_mrk_unsynced", set())
+
+
+def _push(engine, region: str, account: str, key_id: str) -> None:
+    """After-commit push of a primary's change; a failure is retried by the scheduler."""
+    try:
+        synchronize(engine, region, account, key_id)
+    except Exception:
+        log.warning("pushing %s to its replicas failed; retrying later", key_id, exc_info=True)
+        _unsynced(engine).add((region, account, key_id))
+
+
 def synchronize(engine, region: str, account: str, key_id: str) -> int:
     """Push the primary's shared properties and material to each of its replicas; forget replicas
     whose (reachable) store no longer holds them. Returns how many replicas changed."""
@@ -224,6 +238,7 @@ def synchronize(engine, region: str, account: str, key_id: str) -> int:
             outcome = _sync_replica(engine, pcall, primary, replica_region)
         except Exception:
             log.warning("could not synchronise %s to %s; retrying later", arn, replica_region, exc_info=True)
+            _unsynced(engine).add((region, account, key_id))
             continue
         if isinstance(outcome, Superseded):
             return _rejoin(engine, pcall, primary, outcome.primary_region)
@@ -356,7 +371,7 @@ def _on_key_changed(call, key: Key) -> None:
         return
     pending.add(key.arn)
     engine, region, account, key_id = call.engine, key.region, key.account, key.key_id
-    store.after_commit(lambda: _quietly(synchronize, engine, region, account, key_id))
+    store.after_commit(lambda: _push(engine, region, account, key_id))
 
 
 KEY_CHANGED_HOOKS.append(_on_key_changed)
@@ -548,7 +563,7 @@ def update_primary_region(call, p):
     region, account, key_id = key.region, key.account, key.key_id
     call.store.after_commit(lambda: _quietly(_finish_transient, engine, target, new_arn))
     call.store.after_commit(lambda: _quietly(_finish_transient, engine, region, key.arn))
-    call.store.after_commit(lambda: _quietly(synchronize, engine, target, account, key_id))
+    call.store.after_commit(lambda: _push(engine, target, account, key_id))
     call.resource(key.arn, "AWS::KMS::Key")
     call.resource(new_arn, "AWS::KMS::Key")
     return {}
@@ -587,32 +602,48 @@ def _fail_over(call, key: Key, target: str):
 
 
 # ---- the scheduler -------------------------------------------------------------------------------
-# The periodic re-push heals replicas that missed a change (their store was down); changes
-# themselves are pushed as they commit, so once a minute of the engine's clock is enough.
-FULL_SYNC_EVERY = 60.0
+# Changes are pushed as they commit. Pushes that failed are retried once a minute (of the
+# engine's clock); every primary is re-checked once an hour, which also heals what a failed push
+# in another process (or before a restart) left behind.
+RETRY_EVERY = 60.0
+SWEEP_EVERY = 3600.0
 
 
 @task("kms.multi-region")
 def synchronize_due(engine, store, now) -> int:
-    """Finish keys a crash left Creating/Updating; re-push every primary to its replicas."""
+    """Finish keys a crash left Creating/Updating; retry failed pushes; sweep every primary."""
     with store.read() as conn:
         stuck = list(conn.execute(sa.select(keys_table.c.arn, keys_table.c.region).where(
             keys_table.c.multi_region.is_(True), keys_table.c.state.in_(("Creating", "Updating")))))
     for row in stuck:
         _quietly(_finish_transient, engine, row.region, row.arn)
     done = len(stuck)
-    last_runs = engine.__dict__.setdefault("_mrk_full_sync", {})
-    last = last_runs.get(store.url)
-    if last is not None and 0 <= now.timestamp() - last < FULL_SYNC_EVERY:
+    t = now.timestamp()
+    passes = engine.__dict__.setdefault("_mrk_passes", {})
+    last_retry, last_sweep = passes.get(store.url, (None, None))
+    if last_sweep is None or not 0 <= t - last_sweep < SWEEP_EVERY:
+        passes[store.url] = (t, t)
+        with store.read() as conn:
+            todo = [(r.region, r.account, r.key_id) for r in conn.execute(sa.select(
+                keys_table.c.key_id, keys_table.c.account, keys_table.c.region).where(
+                keys_table.c.multi_region.is_(True), keys_table.c.primary_region == keys_table.c.region))]
+    elif last_retry is None or not 0 <= t - last_retry < RETRY_EVERY:
+        passes[store.url] = (t, last_sweep)
+        todo = [k for k in list(_unsynced(engine)) if _store_of(engine, k[0]) is store]
+    else:
         return done
-    last_runs[store.url] = now.timestamp()
-    with store.read() as conn:
-        primaries = list(conn.execute(sa.select(
-            keys_table.c.arn, keys_table.c.key_id, keys_table.c.account, keys_table.c.region).where(
-            keys_table.c.multi_region.is_(True), keys_table.c.primary_region == keys_table.c.region)))
-    for row in primaries:
+    for item in todo:
+        _unsynced(engine).discard(item)
         try:
-            done += synchronize(engine, row.region, row.account, row.key_id)
+            done += synchronize(engine, *item)
         except Exception:
-            log.warning("synchronising %s failed", row.arn, exc_info=True)
+            log.warning("synchronising %s failed", item[2], exc_info=True)
+            _unsynced(engine).add(item)
     return done
+
+
+def _store_of(engine, region: str):
+    try:
+        return engine.store_for(region)
+    except Exception:
+        return None
