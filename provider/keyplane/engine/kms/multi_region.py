@@ -23,8 +23,9 @@ Each Region may live in its own store with its own root key, so a Region is a fa
   whenever a primary with replicas changes (a key save or new material: rotation, rotation
   settings), the shared properties — key spec and usage, origin, rotation settings, the key
   material and which version is current, the primary/replica designation and the replica list —
-  are pushed to every replica after the change commits; the same scheduler task re-pushes them,
-  so a replica whose store was unreachable catches up. Replicas never rotate on their own (the
+  are pushed to every replica after the change commits; the scheduler task retries a push that
+  failed within a minute and re-checks every primary hourly, so a replica whose store was
+  unreachable catches up. Replicas never rotate on their own (the
   rotation task skips them); the primary's rotation reaches them as new material.
   Policy, grants, aliases, tags, description, enabled state and deletion stay per key.
 - **A store that is gone stops nothing else.** Writes to other Regions' stores are best effort
