@@ -222,3 +222,15 @@ def test_parameter_store_reference_returns_the_secret(sm, kp):
     assert _code(ssm.get_parameter, Name="/aws/reference/secretsmanager/db/creds") == "ValidationException"
     assert _code(ssm.get_parameter, Name="/aws/reference/secretsmanager/db/none",
                  WithDecryption=True) == "ParameterNotFound"
+
+
+def test_batch_get_secret_value_returns_values_and_per_secret_errors(sm):
+    a = sm.create_secret(Name="batch/a", SecretString="A")["ARN"]
+    sm.create_secret(Name="batch/b", SecretString="B")
+    out = sm.batch_get_secret_value(SecretIdList=[a, "batch/b", "batch/missing"])
+    assert sorted(v["SecretString"] for v in out["SecretValues"]) == ["A", "B"]
+    assert [(e["SecretId"], e["ErrorCode"]) for e in out["Errors"]] == [("batch/missing", "ResourceNotFoundException")]
+    by_filter = sm.batch_get_secret_value(Filters=[{"Key": "name", "Values": ["batch/"]}])
+    assert sorted(v["Name"] for v in by_filter["SecretValues"]) == ["batch/a", "batch/b"]
+    assert _code(sm.batch_get_secret_value, SecretIdList=[a], Filters=[{"Key": "name", "Values": ["x"]}]) \
+        == "InvalidParameterException"

@@ -100,3 +100,17 @@ def test_webhook_that_is_down_fails_the_rotation_and_keeps_current(sm):
     assert sm.get_secret_value(SecretId=arn)["SecretString"] == "token-initial"
     meta = sm.describe_secret(SecretId=arn)["ExternalSecretRotationMetadata"][0]["Value"]
     assert "createSecret" in meta and "unreachable" in meta
+
+
+def test_writing_a_new_current_value_during_a_pending_rotation_abandons_it(sm, engine):
+    arn = sm.create_secret(Name="api/abandon", SecretString="token-initial")["ARN"]
+    sm.rotate_secret(SecretId=arn, RotationLambdaARN="python:sample_rotators:failing_test",
+                     RotationRules={"AutomaticallyAfterDays": 1})
+    stages = sm.describe_secret(SecretId=arn)["VersionIdsToStages"]
+    assert any("AWSPENDING" in s for s in stages.values())
+    sm.put_secret_value(SecretId=arn, SecretString="written-by-hand")
+    stages = sm.describe_secret(SecretId=arn)["VersionIdsToStages"]
+    assert not any("AWSPENDING" in s for s in stages.values())
+    assert engine.audit.query(engine.store_for("us-east-1"), event_name="RotationAbandoned")
+    sm.rotate_secret(SecretId=arn, RotationLambdaARN="python:sample_rotators:rotate_token")   # free again
+    assert sm.get_secret_value(SecretId=arn)["SecretString"].startswith("token-")
