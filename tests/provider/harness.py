@@ -5,7 +5,8 @@ a gRPC ResourceProvider) and calls it as the engine does: Configure with the sta
 Check / Diff / Create / Read / Update / Delete with `__provider` serialised as
 `pulumi.dynamic.Resource` serialises it. `Engine` steps resources through a deployment
 (create, update, replace, refresh, destroy) the way `pulumi up` decides between them, keeping
-the state (id, inputs, outputs) a stack would keep. `ForwardingMocks` runs a Pulumi program under
+the state (id, inputs, outputs) a stack would keep; given a `config`, an Engine shares one plugin
+process with other tests (each stack still gets its own configured provider). `ForwardingMocks` runs a Pulumi program under
 `pulumi.runtime.set_mocks` with every dynamic resource forwarded to such an engine.
 """
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -217,17 +219,32 @@ class Step:
 class Engine:
     """Decides and performs each resource's step as `pulumi up` / `refresh` / `destroy` do."""
 
-    def __init__(self, process: ProviderProcess, stack: str = "test", project: str = "keyplane"):
+    def __init__(self, process: ProviderProcess, stack: str = "test", project: str = "keyplane",
+                 config: Optional[dict] = None):
         self.process = process
         self.stack, self.project = stack, project
         self.state: dict[str, State] = {}
+        self._tag = None
+        if config is not None:
+            # A plugin process shared by several tests (starting one costs seconds): Configure it
+            # with this stack's config and make this stack's `__provider` distinct, so the plugin
+            # deserialises and configures a fresh provider for it, as a new stack's plugin would.
+            process.configure(config)
+            self._tag = uuid.uuid4().hex
+
+    def blob(self, provider) -> str:
+        if isinstance(provider, str):
+            return provider
+        if self._tag is not None:
+            provider.__dict__["_harness_stack"] = self._tag
+        return provider_blob(provider)
 
     def urn(self, type_: str, name: str) -> str:
         return f"urn:pulumi:{self.stack}::{self.project}::{type_}::{name}"
 
     def up(self, provider, name: str, inputs: dict, type_: str = "pulumi-python:dynamic:Resource") -> Step:
         urn = self.urn(type_, name)
-        news = {**inputs, PROVIDER_KEY: provider if isinstance(provider, str) else provider_blob(provider)}
+        news = {**inputs, PROVIDER_KEY: self.blob(provider)}
         old = self.state.get(urn)
         checked, failures = self.process.check(urn, old.inputs if old else {}, news)
         if failures:
@@ -259,7 +276,7 @@ class Engine:
     def preview(self, provider, name: str, inputs: dict, type_: str = "pulumi-python:dynamic:Resource"):
         """Check (and Diff, for an existing resource) only, as `pulumi preview` does."""
         urn = self.urn(type_, name)
-        news = {**inputs, PROVIDER_KEY: provider if isinstance(provider, str) else provider_blob(provider)}
+        news = {**inputs, PROVIDER_KEY: self.blob(provider)}
         old = self.state.get(urn)
         checked, failures = self.process.check(urn, old.inputs if old else {}, news)
         diff = self.process.diff(old.id, urn, old.outputs, checked, old.inputs) if old and not failures else None

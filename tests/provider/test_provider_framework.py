@@ -18,12 +18,20 @@ NOTE = "pulumi-python:dynamic/test:Note"
 SECRET = "kp-secret-key-do-not-store"
 
 
+def note_config(root):
+    return {"keyplane:state": str(root), "keyplane:region": "eu-west-1",
+            "keyplane:accessKey": "AKIAEXAMPLE", "keyplane:secretKey": SECRET}
+
+
+@pytest.fixture(scope="module")
+def plugin():
+    with ProviderProcess(pythonpath=[HERE]) as process:
+        yield process
+
+
 @pytest.fixture
-def notes(tmp_path):
-    config = {"keyplane:state": str(tmp_path), "keyplane:region": "eu-west-1",
-              "keyplane:accessKey": "AKIAEXAMPLE", "keyplane:secretKey": SECRET}
-    with ProviderProcess(config, pythonpath=[HERE]) as process:
-        yield Engine(process), tmp_path
+def notes(tmp_path, plugin):
+    yield Engine(plugin, config=note_config(tmp_path)), tmp_path
 
 
 def note_file(root, name, region="eu-west-1"):
@@ -161,13 +169,17 @@ def test_pickled_provider_holds_no_configuration_or_credentials(tmp_path):
     assert b"toy_resource" in blob and len(blob) < 2000  # the class travels by reference
 
 
-def test_program_under_mocks_creates_through_the_provider_and_marks_secret_outputs(notes):
+def test_program_under_mocks_creates_through_the_provider_and_marks_secret_outputs(tmp_path):
     import pulumi
     from pulumi.runtime.mocks import MockMonitor
 
     from harness import ForwardingMocks
 
-    engine, root = notes
+    root = tmp_path
+    # its own plugin: the program pickles `__provider` itself, as the same blob for any stack
+    process = ProviderProcess(note_config(root), pythonpath=[HERE])
+    process.start()
+    engine = Engine(process)
 
     class Recording(MockMonitor):
         secret_outputs = {}
@@ -187,7 +199,10 @@ def test_program_under_mocks_creates_through_the_provider_and_marks_secret_outpu
         note = Note("greeting", name="greeting", text="hello")
         return note.length.apply(lambda n: n)
 
-    program()
+    try:
+        program()
+    finally:
+        process.close()
     assert json.loads(note_file(root, "greeting").read_text())["text"] == "hello"
     assert mocks.created["Note/greeting"]["length"] == 5
     assert monitor.secret_outputs["greeting"] == ["token"]

@@ -25,11 +25,16 @@ def policy(*statements):
          "Action": "kms:*", "Resource": "*"}, *statements]}
 
 
+@pytest.fixture(scope="module")
+def plugin():
+    with ProviderProcess() as process:
+        yield process
+
+
 @pytest.fixture
-def stack(tmp_path):
+def stack(tmp_path, plugin):
     state = str(tmp_path / "state")
-    with ProviderProcess({"keyplane:state": state, "keyplane:region": "us-east-1"}) as process:
-        yield Engine(process), observer(state)
+    yield Engine(plugin, config={"keyplane:state": state, "keyplane:region": "us-east-1"}), observer(state)
 
 
 def test_key_life_cycle_create_update_replace_drift_delete(stack):
