@@ -189,3 +189,38 @@ def test_rotation_needs_a_key_id_not_an_alias(kms):
     with pytest.raises(ClientError) as e:
         kms.enable_key_rotation(KeyId="alias/rot")
     assert _code(e) == "InvalidArnException"
+
+
+def test_rotation_and_imported_material_work_the_same_on_postgresql(postgres_url, clock, tmp_path):
+    import os
+
+    import keyplane
+    from keyplane.engine.core import Engine
+    from keyplane.engine.sealing import RootKey
+
+    engine = Engine(postgres_url, clock=clock, root_key=RootKey(os.urandom(32), "test"))
+    try:
+        kms = keyplane.connect(engine=engine).client("kms", region="us-east-1")
+        key_id = kms.create_key()["KeyMetadata"]["KeyId"]
+        kms.enable_key_rotation(KeyId=key_id, RotationPeriodInDays=90)
+        blob = kms.encrypt(KeyId=key_id, Plaintext=b"gen0")["CiphertextBlob"]
+        clock.advance(days=91)
+        assert engine.run_due()["kms.rotate-keys"] == 1
+        kms.rotate_key_on_demand(KeyId=key_id)
+        assert len(kms.list_key_rotations(KeyId=key_id)["Rotations"]) == 2
+        assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"gen0"
+        external = kms.create_key(Origin="EXTERNAL")["KeyMetadata"]["KeyId"]
+        params = kms.get_parameters_for_import(KeyId=external, WrappingAlgorithm="RSAES_OAEP_SHA_256",
+                                               WrappingKeySpec="RSA_2048")
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import padding
+        wrapped = serialization.load_der_public_key(params["PublicKey"]).encrypt(
+            os.urandom(32), padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None))
+        kms.import_key_material(KeyId=external, ImportToken=params["ImportToken"], EncryptedKeyMaterial=wrapped,
+                                ExpirationModel="KEY_MATERIAL_EXPIRES", ValidTo=clock.now() + timedelta(days=1))
+        assert kms.describe_key(KeyId=external)["KeyMetadata"]["KeyState"] == "Enabled"
+        clock.advance(days=1, seconds=1)
+        assert engine.run_due()["kms.expire-key-material"] == 1
+        assert kms.describe_key(KeyId=external)["KeyMetadata"]["KeyState"] == "PendingImport"
+    finally:
+        engine.close()
