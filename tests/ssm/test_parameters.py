@@ -357,7 +357,7 @@ def test_get_parameters_by_path_needs_leading_slash(ssm):
 
 # ---- deletes -------------------------------------------------------------------------------------
 def test_delete_parameter_and_missing_is_not_found(ssm):
-    put(ssm, "/a", tags=None) if False else put(ssm, "/a")
+    put(ssm, "/a")
     ssm.delete_parameter(Name="/a")
     with pytest.raises(ClientError) as e:
         ssm.get_parameter(Name="/a")

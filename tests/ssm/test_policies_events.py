@@ -272,3 +272,19 @@ def test_without_sinks_events_leave_nothing_behind(ssm, engine, monkeypatch):
     ssm.put_parameter(Name="/quiet", Value="1", Type="String")
     with engine.store_for("us-east-1").read() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(events.outbox)).scalar() == 0
+
+
+def test_writes_emit_parameter_store_change_events_in_order(ssm, engine, tmp_path):
+    jsonl = tmp_path / "changes.jsonl"
+    events.configure(engine, file=str(jsonl))
+    ssm.put_parameter(Name="/c", Value="1", Type="String", Description="d")
+    ssm.put_parameter(Name="/c", Value="2", Overwrite=True)
+    ssm.label_parameter_version(Name="/c", Labels=["prod"])
+    ssm.delete_parameter(Name="/c")
+    with pytest.raises(ClientError):
+        ssm.delete_parameter(Name="/c")          # a failed call changes nothing and tells no one
+    engine.run_due()
+    changes = read_lines(jsonl)
+    assert [(e["detail-type"], e["detail"]["operation"]) for e in changes] == [
+        ("Parameter Store Change", op) for op in ("Create", "Update", "LabelParameterVersion", "Delete")]
+    assert all(e["detail"]["name"] == "/c" and e["detail"]["description"] == "d" for e in changes)
