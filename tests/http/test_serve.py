@@ -129,6 +129,26 @@ def test_tls_serves_https_with_a_generated_ca(tmp_path):
         assert srv.stop() == 0
 
 
+def test_tls_with_the_operators_own_certificate(tmp_path, require):
+    import shutil
+    import subprocess
+    from keyplane_server import start_server
+    require(shutil.which("openssl") is not None, "openssl command not installed")
+    cert, key = tmp_path / "mine.pem", tmp_path / "mine.key"
+    made = subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                           "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=keyplane-test",
+                           "-addext", "subjectAltName=IP:127.0.0.1"], capture_output=True, text=True)
+    assert made.returncode == 0, made.stderr
+    srv = start_server(tmp_path, "--tls-cert", str(cert), "--tls-key", str(key), tls_ca=str(cert))
+    try:
+        assert srv.endpoint.startswith("https://")
+        assert srv.client("sts").get_caller_identity()["Account"] == "111122223333"
+        assert not (srv.state / "tls").exists()  # nothing generated when the operator brings a certificate
+        srv.client("sts")._endpoint.http_session.close()
+    finally:
+        assert srv.stop() == 0
+
+
 def test_serve_without_identities_file_refuses_with_a_hint(tmp_path):
     from keyplane_server import keyplane
     out = keyplane("serve", "--state", str(tmp_path / "empty"), "--port", "1")
