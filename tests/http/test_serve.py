@@ -63,6 +63,41 @@ def test_two_servers_on_one_postgresql_store_share_keys_sessions_and_one_schedul
             assert b.stop() == 0
 
 
+def test_sigterm_lets_a_request_in_flight_finish(tmp_path):
+    import socket
+    import time
+
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+    from keyplane_server import start_server
+
+    srv = start_server(tmp_path)
+    host = srv.endpoint.split("://", 1)[1]
+    body = b'{"Description": "finished during shutdown"}'
+    request = AWSRequest(method="POST", url=srv.endpoint + "/", data=body,
+                         headers={"Content-Type": "application/x-amz-json-1.1", "Host": host,
+                                  "X-Amz-Target": "TrentService.CreateKey", "Content-Length": str(len(body))})
+    SigV4Auth(Credentials(srv.access_key, srv.secret_key), "kms", "us-east-1").add_auth(request)
+    head = "POST / HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in request.headers.items()) + "\r\n"
+    port = int(host.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(head.encode() + body[:10])      # the request has started...
+        time.sleep(0.3)                              # (real time: the server must be reading it)
+        srv.proc.send_signal(signal.SIGTERM)         # ...when the operator stops the server
+        time.sleep(0.5)
+        sock.sendall(body[10:])
+        reply = b""
+        while b"\r\n\r\n" not in reply or not reply.rstrip().endswith(b"}"):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            reply += chunk
+    assert reply.startswith(b"HTTP/1.1 200"), reply[:200]
+    assert b"finished during shutdown" in reply
+    assert srv.proc.wait(30) == 0
+
+
 def test_dev_mode_prints_credentials_and_reset_wipes_state(tmp_path):
     import yaml
     from keyplane_server import ROLES, start_server
