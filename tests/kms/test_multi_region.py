@@ -778,3 +778,22 @@ def test_a_primary_back_after_a_fail_over_rejoins_as_a_replica_of_the_new_primar
     with pytest.raises(botocore.exceptions.ClientError) as err:
         replicate(ap, key["KeyId"], EAST)
     assert code(err) == "UnsupportedOperationException"
+
+
+def test_engine_starts_and_serves_other_regions_when_us_east_1_store_cannot_be_opened(regional, tmp_path):
+    _, kp = regional()
+    east = kp.client("kms", region=EAST)
+    key = east.create_key(MultiRegion=True)["KeyMetadata"]
+    replicate(east, key["KeyId"], WEST)
+    blob = east.encrypt(KeyId=key["KeyId"], Plaintext=b"east down")["CiphertextBlob"]
+    kp.engine.close()
+    for path in region_files(tmp_path, "east"):
+        if path.exists():
+            path.unlink()
+    (tmp_path / "east.db").mkdir()
+    eng2, kp2 = regional()
+    assert kp2.client("kms", region=WEST).decrypt(CiphertextBlob=blob)["Plaintext"] == b"east down"
+    with pytest.raises(botocore.exceptions.ClientError) as err:
+        kp2.client("kms", region=EAST).list_keys()
+    assert code(err) == "KMSInternalException"
+    eng2.run_due()

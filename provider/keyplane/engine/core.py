@@ -196,11 +196,15 @@ class Engine:
             else:
                 url, _ = resolve_state(spec)
             self.region_urls[region] = url
-        self.store_for(DEFAULT_REGION)
+        # the default store opens now; a Region mapped to a store of its own opens on first use,
+        # so one Region's lost store does not keep the engine (and every other Region) down
+        self._open_store(self.url)
 
     # ---- stores ------------------------------------------------------------------------------
     def store_for(self, region: str) -> Store:
-        url = self.region_urls.get(region, self.url)
+        return self._open_store(self.region_urls.get(region, self.url))
+
+    def _open_store(self, url: str) -> Store:
         store = self._stores.get(url)
         if store is None:
             with self._lock:
