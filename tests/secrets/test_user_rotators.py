@@ -114,3 +114,19 @@ def test_writing_a_new_current_value_during_a_pending_rotation_abandons_it(sm, e
     assert engine.audit.query(engine.store_for("us-east-1"), event_name="RotationAbandoned")
     sm.rotate_secret(SecretId=arn, RotationLambdaARN="python:sample_rotators:rotate_token")   # free again
     assert sm.get_secret_value(SecretId=arn)["SecretString"].startswith("token-")
+
+
+def test_rotate_later_tests_the_rotator_on_a_pending_copy_and_removes_it(sm):
+    arn = sm.create_secret(Name="api/later", SecretString="token-initial")["ARN"]
+    sample_rotators.SEEN.clear()
+    sm.rotate_secret(SecretId=arn, RotationLambdaARN="python:sample_rotators:rotate_token", RotateImmediately=False,
+                     RotationRules={"AutomaticallyAfterDays": 10})
+    assert [s for s, _ in sample_rotators.SEEN] == ["testSecret"]
+    stages = sm.describe_secret(SecretId=arn)["VersionIdsToStages"]
+    assert list(stages.values()) == [["AWSCURRENT"]]                 # the pending copy is unlabelled again
+    assert sm.get_secret_value(SecretId=arn)["SecretString"] == "token-initial"
+
+    sm.rotate_secret(SecretId=arn, RotationLambdaARN="python:sample_rotators:failing_test", RotateImmediately=False)
+    meta = sm.describe_secret(SecretId=arn)["ExternalSecretRotationMetadata"][0]["Value"]
+    assert "testSecret" in meta
+    assert sm.get_secret_value(SecretId=arn)["SecretString"] == "token-initial"

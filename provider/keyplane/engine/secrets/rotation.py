@@ -91,12 +91,45 @@ def rotate_secret(call, p):
         save_secret(conn, secret)
     token = p.get("ClientRequestToken") or str(uuid.uuid4())
     out = {"ARN": secret.arn, "Name": secret.name}
+    engine, store, region = call.engine, call.store, call.region
+    # after commit: the run writes versions through the API, in its own transactions
     if immediate:
-        engine, store, region = call.engine, call.store, call.region
-        # after commit: the run writes versions through the API, in its own transactions
         store.after_commit(lambda: run_rotation(engine, store, region, secret.arn, token))
         out["VersionId"] = token
+    elif holder(versions, CURRENT) is not None:
+        store.after_commit(lambda: check_rotation(engine, store, region, secret.arn, token))
     return out
+
+
+def check_rotation(engine, store, region: str, arn: str, token: str) -> bool:
+    """RotateImmediately=false: AWS tests the configuration with the rotator's testSecret step on
+    an AWSPENDING copy of the current value, then takes AWSPENDING off again. A failing test is
+    recorded as a failed rotation would be; the schedule stands."""
+    with store.read() as conn:
+        secret = load_secret(conn, arn)
+    ctx = _service_context(secret, region)
+    from keyplane.client import Connection
+    sm = Connection(engine, principal=ctx.principal, region=region).client("secretsmanager")
+    rotator = None
+    try:
+        current = sm.get_secret_value(SecretId=arn)
+        value = {k: current[k] for k in ("SecretString", "SecretBinary") if k in current}
+        sm.put_secret_value(SecretId=arn, ClientRequestToken=token, VersionStages=["AWSPENDING"], **value)
+        rotator = resolve_rotator(secret.rotation_lambda)
+        rotator.invoke(engine, ctx, {"SecretId": arn, "ClientRequestToken": token, "Step": "testSecret"})
+        ok = True
+    except Exception as exc:      # noqa: BLE001 - recorded, never raised
+        message = str(exc) if isinstance(exc, RotatorError) else f"{type(exc).__name__}: {exc}"
+        _record(engine, store, arn, region, token, "testSecret", _scrub(message, secret))
+        ok = False
+    finally:
+        if rotator is not None:
+            rotator.close()
+        try:
+            sm.update_secret_version_stage(SecretId=arn, VersionStage="AWSPENDING", RemoveFromVersionId=token)
+        except Exception:         # noqa: BLE001 - nothing was labelled
+            pass
+    return ok
 
 
 @mutating("CancelRotateSecret")
