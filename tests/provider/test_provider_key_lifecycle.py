@@ -26,11 +26,31 @@ MODULE = "/usr/lib/softhsm/libsofthsm2.so"
 PIN = "kp-user-1234"
 
 
-@pytest.fixture
-def stack(tmp_path):
+@pytest.fixture(scope="module")
+def softhsm_conf(tmp_path_factory):
+    """One SoftHSM2 token folder for the module's plugin process (it reads SOFTHSM2_CONF at start)."""
+    folder = tmp_path_factory.mktemp("softhsm")
+    (folder / "tokens").mkdir()
+    conf = folder / "softhsm2.conf"
+    conf.write_text(f"directories.tokendir = {folder / 'tokens'}\nobjectstore.backend = file\nlog.level = ERROR\n")
+    return str(conf)
+
+
+@pytest.fixture(scope="module")
+def plugin(softhsm_conf):
+    # one plugin process for the module (a fresh one costs seconds); each stack configures it
+    with ProviderProcess(env={"SOFTHSM2_CONF": softhsm_conf}) as process:
+        yield process
+
+
+def _stack(plugin, tmp_path):
     state = str(tmp_path / "state")
-    with ProviderProcess({"keyplane:state": state, "keyplane:region": "us-east-1"}) as process:
-        yield Engine(process), observer(state)
+    return Engine(plugin, config={"keyplane:state": state, "keyplane:region": "us-east-1"}), observer(state)
+
+
+@pytest.fixture
+def stack(tmp_path, plugin):
+    return _stack(plugin, tmp_path)
 
 
 def _opens_with(material: bytes, blob: bytes) -> bytes:
@@ -138,54 +158,46 @@ def test_program_keeps_the_material_secret(tmp_path):
 
 # ---- CustomKeyStore on SoftHSM2 ---------------------------------------------------------------
 @pytest.fixture
-def softhsm(tmp_path, require):
+def softhsm(softhsm_conf, require):
     require(os.path.exists(MODULE) and shutil.which("softhsm2-util") is not None,
             f"SoftHSM2 is not installed ({MODULE}, softhsm2-util)")
-    folder = tmp_path / "softhsm"
-    (folder / "tokens").mkdir(parents=True)
-    conf = folder / "softhsm2.conf"
-    conf.write_text(f"directories.tokendir = {folder / 'tokens'}\nobjectstore.backend = file\nlog.level = ERROR\n")
+    conf = softhsm_conf
     label = "cluster-" + "".join(random.choices(string.ascii_lowercase, k=12))
     subprocess.run(["softhsm2-util", "--init-token", "--free", "--label", label, "--pin", PIN, "--so-pin", "kp-so-12345"],
                    check=True, capture_output=True, env={**os.environ, "SOFTHSM2_CONF": str(conf)})
-    return str(conf), label
+    return conf, label
 
 
-def test_custom_key_store_holds_keys_and_disconnects_in_place(tmp_path, softhsm):
-    conf, label = softhsm
-    state = str(tmp_path / "state")
+def test_custom_key_store_holds_keys_and_disconnects_in_place(tmp_path, plugin, softhsm):
+    _conf, label = softhsm
     declared = {"custom_key_store_name": "hsm", "cloud_hsm_cluster_id": label,
                 "trust_anchor_certificate": f"pkcs11:module-path={MODULE}", "key_store_password": PIN}
-    with ProviderProcess({"keyplane:state": state, "keyplane:region": "us-east-1"},
-                         env={"SOFTHSM2_CONF": conf}) as process:
-        engine = Engine(process)
-        kms = observer(state).client("kms", region="us-east-1")
-        store = engine.up(CustomKeyStoreProvider(), "hsm", declared, STORE)
-        assert store.op == "create" and store.outputs["connection_state"] == "CONNECTED"
-        key = engine.up(KeyProvider(), "k", {"origin": "AWS_CLOUDHSM", "custom_key_store_id": store.id}, KEY)
-        assert key.outputs["custom_key_store_id"] == store.id and key.outputs["key_state"] == "Enabled"
-        step = engine.up(CustomKeyStoreProvider(), "hsm", {**declared, "custom_key_store_name": "renamed",
-                                                           "connected": False}, STORE)
-        assert step.op == "update" and step.id == store.id and step.outputs["connection_state"] == "DISCONNECTED"
-        assert kms.describe_key(KeyId=key.id)["KeyMetadata"]["KeyState"] == "Unavailable"
-        step = engine.up(CustomKeyStoreProvider(), "hsm", {**declared, "custom_key_store_name": "renamed"}, STORE)
-        assert step.outputs["connection_state"] == "CONNECTED"
-        assert kms.describe_key(KeyId=key.id)["KeyMetadata"]["KeyState"] == "Enabled"
-        # the key, pending deletion for its window, still holds the store
-        engine.destroy("k", KEY)
-        with pytest.raises(ProviderCallFailed) as e:
-            engine.destroy("hsm", STORE)
-        assert "CustomKeyStoreHasCMKsException" in e.value.last_line
+    engine, conn = _stack(plugin, tmp_path)
+    kms = conn.client("kms", region="us-east-1")
+    store = engine.up(CustomKeyStoreProvider(), "hsm", declared, STORE)
+    assert store.op == "create" and store.outputs["connection_state"] == "CONNECTED"
+    key = engine.up(KeyProvider(), "k", {"origin": "AWS_CLOUDHSM", "custom_key_store_id": store.id}, KEY)
+    assert key.outputs["custom_key_store_id"] == store.id and key.outputs["key_state"] == "Enabled"
+    step = engine.up(CustomKeyStoreProvider(), "hsm", {**declared, "custom_key_store_name": "renamed",
+                                                       "connected": False}, STORE)
+    assert step.op == "update" and step.id == store.id and step.outputs["connection_state"] == "DISCONNECTED"
+    assert kms.describe_key(KeyId=key.id)["KeyMetadata"]["KeyState"] == "Unavailable"
+    step = engine.up(CustomKeyStoreProvider(), "hsm", {**declared, "custom_key_store_name": "renamed"}, STORE)
+    assert step.outputs["connection_state"] == "CONNECTED"
+    assert kms.describe_key(KeyId=key.id)["KeyMetadata"]["KeyState"] == "Enabled"
+    # the key, pending deletion for its window, still holds the store
+    engine.destroy("k", KEY)
+    with pytest.raises(ProviderCallFailed) as e:
+        engine.destroy("hsm", STORE)
+    assert "CustomKeyStoreHasCMKsException" in e.value.last_line
 
 
-def test_custom_key_store_with_a_wrong_pin_fails_in_one_line_and_leaves_nothing(tmp_path, softhsm):
-    conf, label = softhsm
-    state = str(tmp_path / "state")
-    with ProviderProcess({"keyplane:state": state, "keyplane:region": "us-east-1"},
-                         env={"SOFTHSM2_CONF": conf}) as process:
-        with pytest.raises(ProviderCallFailed) as e:
-            Engine(process).up(CustomKeyStoreProvider(), "hsm", {
-                "custom_key_store_name": "hsm", "cloud_hsm_cluster_id": label,
-                "trust_anchor_certificate": f"pkcs11:module-path={MODULE}", "key_store_password": "wrong-pin"}, STORE)
-        assert "INVALID_CREDENTIALS" in e.value.last_line and "wrong-pin" not in e.value.details
-    assert observer(state).client("kms", region="us-east-1").describe_custom_key_stores()["CustomKeyStores"] == []
+def test_custom_key_store_with_a_wrong_pin_fails_in_one_line_and_leaves_nothing(tmp_path, plugin, softhsm):
+    _conf, label = softhsm
+    engine, conn = _stack(plugin, tmp_path)
+    with pytest.raises(ProviderCallFailed) as e:
+        engine.up(CustomKeyStoreProvider(), "hsm", {
+            "custom_key_store_name": "hsm", "cloud_hsm_cluster_id": label,
+            "trust_anchor_certificate": f"pkcs11:module-path={MODULE}", "key_store_password": "wrong-pin"}, STORE)
+    assert "INVALID_CREDENTIALS" in e.value.last_line and "wrong-pin" not in e.value.details
+    assert conn.client("kms", region="us-east-1").describe_custom_key_stores()["CustomKeyStores"] == []
