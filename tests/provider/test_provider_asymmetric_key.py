@@ -87,3 +87,19 @@ def test_key_created_disabled_still_has_its_public_key_and_symmetric_keys_have_n
     assert plain.outputs.get("public_key") is None
     mac = engine.up(KeyProvider(), "mac", {"key_spec": "HMAC_256", "key_usage": "GENERATE_VERIFY_MAC"}, KEY)
     assert mac.outputs.get("public_key") is None
+
+
+def test_imported_asymmetric_key_outputs_the_imported_public_key_and_one_awaiting_import_none(stack):
+    import base64
+
+    engine, _ = stack
+    private = ec.generate_private_key(ec.SECP256R1())
+    material = base64.b64encode(private.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+                                                      serialization.NoEncryption())).decode()
+    step = engine.up(KeyProvider(), "imported", {"key_spec": "ECC_NIST_P256", "key_usage": "SIGN_VERIFY",
+                                                 "origin": "EXTERNAL", "key_material_base64": material}, KEY)
+    assert serialization.load_pem_public_key(step.outputs["public_key"].encode()).public_numbers() == \
+        private.public_key().public_numbers()
+    waiting = engine.up(KeyProvider(), "waiting", {"key_spec": "ECC_NIST_P256", "key_usage": "SIGN_VERIFY",
+                                                   "origin": "EXTERNAL"}, KEY)
+    assert waiting.outputs["key_state"] == "PendingImport" and waiting.outputs.get("public_key") is None

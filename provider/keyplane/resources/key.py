@@ -94,11 +94,12 @@ class KeyProvider(base.Provider):
             params["CustomKeyStoreId"] = inputs["custom_key_store_id"]
         key_id = api.kms.create_key(**params)["KeyMetadata"]["KeyId"]
         api.on_failure(lambda: api.kms.schedule_key_deletion(KeyId=key_id, PendingWindowInDays=7))
-        # GetPublicKey needs an enabled key: read it now, before is_enabled=False disables it; it
-        # never changes, so later reads keep it from state (kept_outputs) whatever the key's state
         if inputs.get("key_material_base64"):
             _import_material(api, key_id, inputs)
-        once = {"public_key": _public_key_pem(api, key_id)} if _asymmetric(inputs["key_spec"]) else {}
+        # GetPublicKey needs an enabled key with material: read it now, before is_enabled=False
+        # disables it; it never changes, so later reads keep it from state (kept_outputs)
+        has_material = inputs["origin"] != "EXTERNAL" or bool(inputs.get("key_material_base64"))
+        once = {"public_key": _public_key_pem(api, key_id)} if _asymmetric(inputs["key_spec"]) and has_material else {}
         if inputs["enable_key_rotation"]:
             self._enable_rotation(api, key_id, inputs)
         if not inputs["is_enabled"]:
