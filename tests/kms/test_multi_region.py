@@ -700,8 +700,8 @@ def _import(kms, key_id, material):
 
 
 @_offers("GetParametersForImport", "ImportKeyMaterial")
-def test_imported_material_replica_waits_for_the_same_material_then_decrypts(regional):
-    _, kp = regional()
+def test_imported_material_replica_accepts_only_the_same_material_then_decrypts(regional):
+    eng, kp = regional()
     east, west = kp.client("kms", region=EAST), kp.client("kms", region=WEST)
     key = east.create_key(MultiRegion=True, Origin="EXTERNAL")["KeyMetadata"]
     material = os.urandom(32)
@@ -713,9 +713,17 @@ def test_imported_material_replica_waits_for_the_same_material_then_decrypts(reg
     with pytest.raises(botocore.exceptions.ClientError) as err:
         west.decrypt(CiphertextBlob=blob)
     assert code(err) in ("KMSInvalidStateException", "InvalidCiphertextException")
+    with pytest.raises(botocore.exceptions.ClientError) as err:
+        _import(west, key["KeyId"], os.urandom(32))                  # not the primary's material
+    assert code(err) == "IncorrectKeyMaterialException"
+    assert west.describe_key(KeyId=key["KeyId"])["KeyMetadata"]["KeyState"] == "PendingImport"
     _import(west, key["KeyId"], material)
     assert west.describe_key(KeyId=key["KeyId"])["KeyMetadata"]["KeyState"] == "Enabled"
     assert west.decrypt(CiphertextBlob=blob)["Plaintext"] == b"imported"
+    eng.run_due()                       # synchronising leaves the replica's own import alone
+    eng.cache.clear()
+    assert west.decrypt(CiphertextBlob=blob)["Plaintext"] == b"imported"
+    assert eng.audit.query(eng.store_for(WEST), event_name="SynchronizeMultiRegionKey") == []
 
 
 def test_key_policy_can_limit_replica_regions_with_kms_replica_region(regional):

@@ -12,8 +12,9 @@ Each Region may live in its own store with its own root key, so a Region is a fa
   primary store's root key and seals it again under the replica store's root key (the sealing AAD
   names the replica's ARN). Material ids are kept, so the ciphertext header's material id resolves
   in every Region and a multi-Region ciphertext decrypts wherever a related key exists, with no
-  cross-Region call. Imported material (Origin EXTERNAL) is not copied: the replica waits in
-  PendingImport for the same material, as in AWS.
+  cross-Region call. Imported material (Origin EXTERNAL) is not copied: the replica gets a
+  placeholder for each version and waits in PendingImport until the same material is imported
+  into it (other material is refused), as in AWS.
 - **Transient states.** The replica is written in `Creating` (that is what ReplicateKey returns);
   it becomes Enabled (PendingImport for imported material) as soon as the ReplicateKey
   transaction commits. UpdatePrimaryRegion puts both keys in `Updating` in its transaction and
@@ -141,13 +142,26 @@ def _quietly(fn, *args) -> None:
         log.exception("multi-Region follow-up %s failed; the scheduler retries it", fn.__name__)
 
 
+# Imported material belongs to each key: its secret, import state, expiry and description.
+IMPORT_COLUMNS = ("sealed", "import_state", "expiration_model", "valid_to", "description")
+
+
+def _material_rows(conn, arn: str, imported: bool) -> dict:
+    """A key's material versions by id, as rows comparable across Regions (never the secret)."""
+    skip = ("key_arn",) + (IMPORT_COLUMNS if imported else ("sealed",))
+    rows = conn.execute(materials_table.select().where(materials_table.c.key_arn == arn))
+    return {r.material_id: {k: v for k, v in r._mapping.items() if k not in skip} for r in rows}
+
+
 def _copy_materials(src_call: Call, src: Key, conn, dst_root, dst_arn: str) -> bool:
     """Bring the replica's material rows in line with the primary's, re-sealing each secret
-    under the destination store's root key. True if anything changed."""
-    if src.origin == "EXTERNAL":
-        return False            # the replica imports the same material itself
+    under the destination store's root key. Imported material is not copied: the replica gets a
+    placeholder per version (PENDING_IMPORT), so importing anything but the same material into it
+    is refused, as in AWS. True if anything changed."""
+    imported = src.origin == "EXTERNAL"
     have = {r.material_id: r for r in conn.execute(
         materials_table.select().where(materials_table.c.key_arn == dst_arn))}
+    per_key = ("key_arn", "material_id") + (IMPORT_COLUMNS if imported else ("sealed",))
     changed = False
     for row in list_materials(src_call, src):
         data = dict(row._mapping)
@@ -155,14 +169,16 @@ def _copy_materials(src_call: Call, src: Key, conn, dst_root, dst_arn: str) -> b
         data["key_arn"] = dst_arn
         existing = have.get(material_id)
         if existing is None:
-            if data["sealed"] is not None:
+            if imported:
+                data.update(sealed=None, import_state="PENDING_IMPORT", expiration_model=None,
+                            valid_to=None, description=None)
+            elif data["sealed"] is not None:
                 secret = src_call.root_key.unseal(data["sealed"], material_aad(src.arn, material_id))
                 data["sealed"] = dst_root.seal(secret, material_aad(dst_arn, material_id))
             conn.execute(materials_table.insert().values(**data))
             changed = True
             continue
-        update = {k: v for k, v in data.items()
-                  if k not in ("key_arn", "material_id", "sealed") and getattr(existing, k) != v}
+        update = {k: v for k, v in data.items() if k not in per_key and getattr(existing, k) != v}
         if update:
             conn.execute(materials_table.update().where(
                 materials_table.c.key_arn == dst_arn,
@@ -313,13 +329,6 @@ def _align(primary: Key, replica: Key) -> list[str]:
     return changed
 
 
-def _material_view(conn, arn: str) -> dict:
-    """A key's material versions as comparable rows (the sealed secret aside: it differs per store)."""
-    rows = conn.execute(materials_table.select().where(materials_table.c.key_arn == arn))
-    return {r.material_id: {k: v for k, v in r._mapping.items() if k not in ("key_arn", "sealed")}
-            for r in rows}
-
-
 def _sync_replica(engine, pcall: Call, primary: Key, region: str) -> bool | None | Superseded:
     """True if the replica changed, False if it was in step, None if it no longer exists,
     Superseded if a newer primary owns it.
@@ -335,10 +344,11 @@ def _sync_replica(engine, pcall: Call, primary: Key, region: str) -> bool | None
             # a newer primary owns this replica (a fail-over happened)
             return Superseded(replica.primary_region) if replica.primary_region != primary.region else False
         in_step = not _align(primary, copy.deepcopy(replica))
-        if in_step and primary.origin != "EXTERNAL":
+        if in_step:
+            imported = primary.origin == "EXTERNAL"
             with pcall.store.read() as pconn:
-                wanted = _material_view(pconn, primary.arn)
-            in_step = _material_view(conn, arn) == wanted
+                wanted = _material_rows(pconn, primary.arn, imported)
+            in_step = _material_rows(conn, arn, imported) == wanted
     if in_step:
         return False
     with rcall.store.write() as conn:
@@ -490,7 +500,7 @@ def replicate_key(call, p):
         primary_region=key.region, rotation_enabled=key.rotation_enabled,
         rotation_period_days=key.rotation_period_days, next_rotation_date=key.next_rotation_date,
         on_demand_rotation_start=key.on_demand_rotation_start,
-        current_material_id=key.current_material_id if key.origin != "EXTERNAL" else None,
+        current_material_id=key.current_material_id,
         attrs={REPLICAS: replicas + [region], EPOCH: epoch,
                AFTER_CREATING: "PendingImport" if key.origin == "EXTERNAL" else "Enabled"},
     )
