@@ -301,17 +301,6 @@ class Engine:
         return self.state[self.urn(type_, name)].outputs
 
 
-def needs(*operations: str, service: str = "kms"):
-    """Skip a test whose engine operations another work stream has not landed yet (key policies,
-    rotation, grants): it runs, and must pass, as soon as they exist."""
-    import pytest
-    from keyplane.engine import registry
-
-    registry.load_services()
-    missing = [op for op in operations if registry.lookup(service, op) is None]
-    return pytest.mark.skipif(bool(missing), reason=f"the engine does not offer {', '.join(missing)} yet")
-
-
 def observer(state: str, **kwargs):
     """A `keyplane.connect()` of the test process that sees at once what the provider process
     wrote to the same store (its engine would otherwise serve cached state for up to 0.5 s)."""

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import json
-import runpy
 
 import pytest
 from pulumi.output import Unknown
@@ -14,7 +13,6 @@ from pulumi.output import Unknown
 from harness import CheckFailed, Engine, ProviderCallFailed, ProviderProcess, provider_blob
 from toy_resource import HERE, NoteProvider
 
-NOTE = "pulumi-python:dynamic/test:Note"
 SECRET = "kp-secret-key-do-not-store"
 
 

@@ -9,7 +9,7 @@ import pytest
 from botocore.exceptions import ClientError
 from pulumi.output import Unknown
 
-from harness import Engine, ProviderCallFailed, ProviderProcess, needs, observer
+from harness import Engine, ProviderCallFailed, ProviderProcess, observer
 from keyplane.resources.alias import AliasProvider
 from keyplane.resources.grant import GrantProvider
 from keyplane.resources.key import KeyProvider
@@ -106,7 +106,6 @@ def test_key_spec_usage_and_multi_region_changes_replace_the_key(stack):
     assert step.id.startswith("mrk-") and step.outputs["multi_region"] is True
 
 
-@needs("EnableKeyRotation", "DisableKeyRotation", "GetKeyRotationStatus")
 def test_key_rotation_turns_on_and_off_in_place(stack):
     engine, conn = stack
     kms = conn.client("kms", region="us-east-1")
@@ -124,7 +123,6 @@ def test_key_rotation_turns_on_and_off_in_place(stack):
     assert not kms.get_key_rotation_status(KeyId=key_id)["KeyRotationEnabled"]
 
 
-@needs("GetKeyPolicy", "PutKeyPolicy")
 def test_key_policy_changes_in_place_and_drift_shows(stack):
     engine, conn = stack
     kms = conn.client("kms", region="us-east-1")
@@ -158,7 +156,6 @@ def test_key_create_failing_after_create_key_leaves_no_usable_key(stack):
     assert engine.state == {}
 
 
-@needs("PutKeyPolicy", "GetKeyPolicy")
 def test_key_policy_rejected_by_the_engine_fails_in_one_line_and_leaves_no_key(stack):
     engine, conn = stack
     kms = conn.client("kms", region="us-east-1")
@@ -232,7 +229,6 @@ def grants(kms, key_id):
     return {g["GrantId"]: g for g in kms.list_grants(KeyId=key_id)["Grants"]}
 
 
-@needs("CreateGrant", "ListGrants", "RevokeGrant")
 def test_grant_create_keeps_its_token_replaces_on_change_and_revokes_on_delete(stack):
     engine, conn = stack
     kms = conn.client("kms", region="us-east-1")
@@ -258,7 +254,6 @@ def test_grant_create_keeps_its_token_replaces_on_change_and_revokes_on_delete(s
     assert grants(kms, key_id) == {}
 
 
-@needs("CreateGrant", "ListGrants", "RevokeGrant")
 def test_grant_revoked_outside_pulumi_reads_as_gone(stack):
     engine, conn = stack
     kms = conn.client("kms", region="us-east-1")

@@ -11,7 +11,7 @@ import pytest
 from botocore.exceptions import ClientError
 from pulumi.runtime.mocks import MockMonitor
 
-from harness import TREE, Engine, ForwardingMocks, ProviderProcess, needs, observer
+from harness import TREE, Engine, ForwardingMocks, ProviderProcess, observer
 
 PROGRAM = TREE / "examples" / "quickstart" / "__main__.py"
 READER = "arn:aws:iam::111122223333:role/reader"
@@ -51,7 +51,6 @@ def test_quickstart_preview_checks_everything_and_creates_nothing(stack):
     assert observer(state).client("kms", region="us-east-1").list_keys()["Keys"] == []
 
 
-@needs("EnableKeyRotation", "GetKeyRotationStatus", "GetKeyPolicy", "CreateGrant", "ListGrants")
 def test_quickstart_up_creates_a_key_alias_and_grant_that_work(stack):
     engine, state = stack
     mocks, monitor = run_program(engine, preview=False)
