@@ -167,3 +167,25 @@ def test_multi_region_example_up_replicates_to_three_regions_each_on_its_own_sto
         KeyId="alias/payments", Plaintext=b"refund", EncryptionContext={"app": "payments"})["CiphertextBlob"]
     assert conn.client("kms", region="us-west-2").decrypt(
         CiphertextBlob=blob, EncryptionContext={"app": "payments"})["Plaintext"] == b"refund"
+
+
+def test_replica_policy_is_its_own_updated_in_place_and_drift_is_put_right(stack):
+    import json
+    engine, conn = stack
+    east, west = conn.client("kms", region="us-east-1"), conn.client("kms", region="eu-west-1")
+    primary = east.create_key(MultiRegion=True)["KeyMetadata"]
+
+    def policy(sid):
+        return {"Version": "2012-10-17", "Statement": [{
+            "Sid": sid, "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+            "Action": "kms:*", "Resource": "*"}]}
+    declared = {"primary_key_arn": primary["Arn"], "region": "eu-west-1", "policy": policy("v1")}
+    engine.up(MultiRegionReplicaProvider(), "r", declared, REPLICA)
+    live = lambda c: json.loads(c.get_key_policy(KeyId=primary["KeyId"], PolicyName="default")["Policy"])  # noqa: E731
+    assert live(west) == policy("v1") and live(east) != policy("v1")       # not the primary's
+    step = engine.up(MultiRegionReplicaProvider(), "r", {**declared, "policy": policy("v2")}, REPLICA)
+    assert step.op == "update" and step.id == primary["KeyId"] and live(west) == policy("v2")
+    west.put_key_policy(KeyId=primary["KeyId"], PolicyName="default", Policy=json.dumps(policy("drift")))
+    assert json.loads(engine.refresh("r", REPLICA)["policy"]) == policy("drift")
+    step = engine.up(MultiRegionReplicaProvider(), "r", {**declared, "policy": policy("v2")}, REPLICA)
+    assert step.op == "update" and live(west) == policy("v2")
