@@ -22,18 +22,11 @@ import sys
 import tempfile
 import threading
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from keyplane.engine.errors import (
-    AwsError,
-    MissingAuthenticationTokenException,
-    SerializationException,
-    UnknownOperationException,
-    internal_error,
-)
-
-from keyplane.wire.protocol import handle_json
+from keyplane.engine.errors import AwsError, SerializationException, UnknownOperationException, internal_error
+from keyplane.wire.protocol import error_response, handle_json
 from keyplane.wire.sigv4 import headers_from_asgi, verify
 
 log = logging.getLogger("keyplane.server")
@@ -42,7 +35,6 @@ DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 4566
 CONFIG_ENV = "KEYPLANE_SERVE_CONFIG"
 IDENTITIES_FILE = "identities.yaml"
 MAX_BODY = 8 * 1024 * 1024
-JSON_TYPE = "application/x-amz-json-1.1"
 SCHEDULER_TICK = 1.0
 # SIGTERM: in-flight requests get this long to finish (KMS calls take milliseconds; an idle TLS
 # keep-alive connection whose client never says goodbye would otherwise hold shutdown for 30 s)
@@ -50,8 +42,6 @@ GRACE_SECONDS = 10
 
 # X-Amz-Target prefix -> service (signing name)
 TARGETS = {"TrentService": "kms", "AmazonSSM": "ssm", "secretsmanager": "secretsmanager"}
-# Secrets Manager names its message member `Message`; the others `message`
-_MESSAGE_MEMBER = {"secretsmanager": "Message"}
 
 
 @dataclass
@@ -69,7 +59,6 @@ class ServeConfig:
     log_level: str = "warning"
     access_log: bool = False
     scheduler: bool = True
-    extra: dict = field(default_factory=dict)
 
     def to_env(self) -> str:
         return json.dumps(asdict(self))
@@ -79,10 +68,15 @@ class ServeConfig:
         return cls(**json.loads(os.environ[CONFIG_ENV]))
 
 
+def _header_list(headers: dict) -> list:
+    # the request id header is added once, for every response, by the app
+    return [(k.lower().encode(), v.encode()) for k, v in headers.items() if k.lower() != "x-amzn-requestid"]
+
+
 def json_error(err: AwsError, service: str | None, request_id: str) -> tuple[int, list, bytes]:
-    member = _MESSAGE_MEMBER.get(service or "", "message")
-    body = json.dumps({"__type": err.code, member: err.message}).encode()
-    return err.status, [(b"content-type", JSON_TYPE.encode()), (b"x-amzn-errortype", err.code.encode())], body
+    """The JSON protocol's error response, as the wire layer writes it for every service."""
+    response = error_response(service, err, request_id)
+    return response.status, _header_list(response.headers), response.body
 
 
 class KeyplaneApp:
@@ -188,8 +182,7 @@ class KeyplaneApp:
 
     def _json(self, service: str, target: str, body: bytes, ctx):
         response = handle_json(self.engine, target=target, body=body, ctx=ctx)
-        return response.status, [(k.lower().encode(), v.encode()) for k, v in response.headers.items()
-                                 if k.lower() != "x-amzn-requestid"], response.body
+        return response.status, _header_list(response.headers), response.body
 
     def _query(self, method: str, query_string: str, content_type: str | None, body: bytes, ctx):
         from keyplane.engine.apimodel import service_model
