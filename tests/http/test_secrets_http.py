@@ -48,3 +48,51 @@ def test_boto3_over_http_gets_secrets_manager_errors_by_code(server):
     except sm.exceptions.ResourceNotFoundException as err:
         assert err.response["Error"]["Message"] == "Secrets Manager can't find the specified secret."
         assert err.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+
+
+def test_webhook_rotator_calls_back_over_http_while_the_server_rotates(server):
+    """The webhook gets the Lambda event from the server and answers each step with its own
+    SigV4 calls to the same server, as a rotation Lambda does with Secrets Manager."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    steps = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            event = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            steps.append(event["Step"])
+            sm = server.client("secretsmanager")
+            arn, token = event["SecretId"], event["ClientRequestToken"]
+            if event["Step"] == "createSecret":
+                sm.put_secret_value(SecretId=arn, ClientRequestToken=token, SecretString="rotated-over-http",
+                                    VersionStages=["AWSPENDING"])
+            elif event["Step"] == "finishSecret":
+                stages = sm.describe_secret(SecretId=arn)["VersionIdsToStages"]
+                current = next(v for v, s in stages.items() if "AWSCURRENT" in s)
+                sm.update_secret_version_stage(SecretId=arn, VersionStage="AWSCURRENT", MoveToVersionId=token,
+                                               RemoveFromVersionId=current)
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    hook = HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=hook.serve_forever, daemon=True).start()
+    try:
+        sm = server.client("secretsmanager")
+        arn = sm.create_secret(Name="http/" + uuid.uuid4().hex[:8], SecretString="before")["ARN"]
+        sm.rotate_secret(SecretId=arn, RotationLambdaARN=f"http://127.0.0.1:{hook.server_port}/rotate",
+                         RotationRules={"AutomaticallyAfterDays": 30})
+        # over HTTP RotateSecret returns at once and the rotation runs beside the server's loop
+        # (as on AWS): wait for the steps on the wall clock, bounded
+        import time
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and "LastRotatedDate" not in sm.describe_secret(SecretId=arn):
+            time.sleep(0.05)
+        assert steps == ["createSecret", "setSecret", "testSecret", "finishSecret"]
+        assert sm.get_secret_value(SecretId=arn)["SecretString"] == "rotated-over-http"
+    finally:
+        hook.shutdown()
+        hook.server_close()

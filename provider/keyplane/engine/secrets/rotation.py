@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import uuid
 from datetime import datetime
 
@@ -94,11 +95,24 @@ def rotate_secret(call, p):
     engine, store, region = call.engine, call.store, call.region
     # after commit: the run writes versions through the API, in its own transactions
     if immediate:
-        store.after_commit(lambda: run_rotation(engine, store, region, secret.arn, token))
+        store.after_commit(lambda: _start(lambda: run_rotation(engine, store, region, secret.arn, token)))
         out["VersionId"] = token
     elif holder(versions, CURRENT) is not None:
-        store.after_commit(lambda: check_rotation(engine, store, region, secret.arn, token))
+        store.after_commit(lambda: _start(lambda: check_rotation(engine, store, region, secret.arn, token)))
     return out
+
+
+def _start(run) -> None:
+    """Run a rotation now, in this thread — unless this thread is a server's event loop: a webhook
+    rotator calls the server back, so the loop must stay free; the run then goes on its own thread
+    (RotateSecret is asynchronous on AWS too). Embedded callers get the finished rotation back."""
+    import asyncio
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        run()
+        return
+    threading.Thread(target=run, name="keyplane-rotation", daemon=True).start()
 
 
 def check_rotation(engine, store, region: str, arn: str, token: str) -> bool:
