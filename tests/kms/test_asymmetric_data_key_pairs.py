@@ -7,6 +7,9 @@ from botocore.exceptions import ClientError
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
+# the SoftHSM-backed custom key store fixtures
+from test_custom_key_store import _softhsm_folder, connected_store, softhsm  # noqa: E402,F401
+
 DER, SPKI = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
 
 
@@ -117,3 +120,12 @@ def test_plaintext_private_key_never_reaches_the_store_or_the_audit_trail(tmp_pa
     eng.close()
     raw = b"".join(p.read_bytes() for p in (tmp_path / "state").iterdir() if p.name.startswith("state.db"))
     assert out["PrivateKeyPlaintext"] not in raw and scalar not in raw
+
+
+def test_data_key_pair_under_a_key_in_a_custom_key_store_is_unsupported(kms, connected_store):
+    store_id, _ = connected_store
+    arn = kms.create_key(CustomKeyStoreId=store_id, Origin="AWS_CLOUDHSM")["KeyMetadata"]["Arn"]
+    assert kms.generate_data_key(KeyId=arn, KeySpec="AES_256")["KeyId"] == arn   # the key itself works
+    with pytest.raises(ClientError) as exc:
+        kms.generate_data_key_pair(KeyId=arn, KeyPairSpec="ECC_NIST_P256")
+    assert code_of(exc) == "UnsupportedOperationException"
