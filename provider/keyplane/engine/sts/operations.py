@@ -5,6 +5,9 @@ import base64
 import hashlib
 import json
 
+# the same identity-policy and session-policy rules KMS authorisation applies, with the trust
+# policy in the place of the key policy
+from ..authz import _check_session_policy, _identity_decision
 from ..errors import AccessDeniedException, AwsError, MalformedPolicyDocumentException, ValidationException
 from ..identity import Principal
 from ..policy import AuthzRequest, decide, parse_policy
@@ -44,26 +47,6 @@ def _denied(p: Principal, role_arn: str) -> AwsError:
         f"User: {p.arn} is not authorized to perform: sts:AssumeRole on resource: {role_arn}")
 
 
-def _identity_decision(identities, principal: Principal, request: AuthzRequest) -> str | None:
-    effect = None
-    for doc in identities.identity_policies_for(principal):
-        d = decide(parse_policy(doc, "identity"), request)
-        if d.denied:
-            return "Deny"
-        if d.allowed:
-            effect = "Allow"
-    return effect
-
-
-def _trust_with_resource(doc: dict) -> dict:
-    # A trust policy's statements name no Resource: the role is implied. The evaluator treats a
-    # statement without Resource as inert (right for key policies), so the role is made explicit.
-    statements = doc.get("Statement", [])
-    statements = statements if isinstance(statements, list) else [statements]
-    return {**doc, "Statement": [s if {"Resource", "NotResource"} & s.keys() else {**s, "Resource": "*"}
-                                 for s in statements]}
-
-
 @operation("sts", "AssumeRole")
 def assume_role(call, params: dict) -> dict:
     caller = call.principal
@@ -85,14 +68,15 @@ def assume_role(call, params: dict) -> dict:
     if role is None:
         raise _denied(caller, role_arn)  # AWS does not tell a caller whether the role exists
     request = AuthzRequest(principal=caller, action="sts:AssumeRole", resource=role.arn, context=context)
-    trust = decide(parse_policy(_trust_with_resource(role.trust_policy), "trust"), request)
+    trust = decide(parse_policy(role.trust_policy, "trust"), request)
     if not trust.allowed:
         raise _denied(caller, role.arn)
     # A trust policy naming only the account delegates to the account's IAM policies; another
     # account's caller always needs its own identity policy to allow the call too.
-    identity = _identity_decision(identities, caller, request)
+    identity = _identity_decision(call, request)
     if identity == "Deny" or ((not trust.direct or caller.account != role.account) and identity != "Allow"):
         raise _denied(caller, role.arn)
+    _check_session_policy(call, request, role.arn)  # a session policy narrows role chaining too
 
     duration = params.get("DurationSeconds", DEFAULT_DURATION)
     if caller.type == "AssumedRole" and duration > CHAINED_MAX_DURATION:
