@@ -3,13 +3,16 @@ from __future__ import annotations
 
 import os
 
+import importlib.util
+
 import botocore.session
 import pytest
 
-aws_encryption_sdk = pytest.importorskip("aws_encryption_sdk")
 
-
-def test_encryption_sdk_round_trips_a_10_mb_file_through_keyplane(server, kms, tmp_path, monkeypatch):
+def test_encryption_sdk_round_trips_a_10_mb_file_through_keyplane(server, kms, tmp_path, monkeypatch, require):
+    require(importlib.util.find_spec("aws_encryption_sdk") is not None,
+            "aws-encryption-sdk not installed (pip install -e '.[dev]')")
+    import aws_encryption_sdk
     from aws_encryption_sdk import CommitmentPolicy
     from aws_encryption_sdk.key_providers.kms import StrictAwsKmsMasterKeyProvider
 
