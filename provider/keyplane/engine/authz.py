@@ -109,8 +109,19 @@ def _check_session_policy(call, request: AuthzRequest, resource: str) -> None:
         raise access_denied(call, request.action, resource, "no session policy allows")
 
 
+_KEY_POLICIES: dict = {}
+
+
 def key_policy(key) -> object:
-    return parse_policy(key.policy or default_key_policy(key.account), "key")
+    """The key's compiled policy, remembered per key object (and policy text) for the hot path."""
+    hit = _KEY_POLICIES.get(id(key))
+    if hit is not None and hit[0] is key and hit[1] is key.policy:
+        return hit[2]
+    doc = parse_policy(key.policy or default_key_policy(key.account), "key")
+    if len(_KEY_POLICIES) > 10_000:
+        _KEY_POLICIES.clear()
+    _KEY_POLICIES[id(key)] = (key, key.policy, doc)
+    return doc
 
 
 _KEY_CONTEXTS: dict = {}
@@ -131,6 +142,59 @@ def _key_context(key) -> dict:
         _KEY_CONTEXTS.clear()
     _KEY_CONTEXTS[id(key)] = (key, ctx)
     return ctx
+
+
+def _encryption_context(p: dict, action: str) -> dict | None:
+    """The encryption context kms:EncryptionContext:<k> describes for this action."""
+    encryption_context = p.get(_CONTEXT_PARAM.get(action, "EncryptionContext"))
+    if encryption_context is None and action == "kms:CreateGrant":
+        constraints = p.get("Constraints") or {}
+        encryption_context = constraints.get("EncryptionContextEquals") or constraints.get("EncryptionContextSubset")
+    return encryption_context
+
+
+_HOT_KEYS = frozenset({"kms:calleraccount", "kms:viaservice", "aws:viaawsservice", "kms:encryptioncontextkeys"})
+_COVERS: dict = {}
+
+
+class LazyConditions(dict):
+    """The condition keys of one request, for policy.py: a dict that starts with the keys policies
+    test most (caller account, kms:ViaService, the encryption context), taken straight from the
+    call, and fills in everything else (`request_context`) the first time a policy asks for a key
+    it does not hold. Operations pass the same encryption context in `extra`."""
+
+    __slots__ = ("call", "action", "key", "extra", "complete")
+
+    def __init__(self, call, action: str, key, extra: dict | None):
+        super().__init__()
+        self.call, self.action, self.key, self.extra, self.complete = call, action, key, extra, False
+        cctx = call.ctx
+        self["kms:calleraccount"] = call.principal.account
+        via = cctx.via_service
+        self["aws:viaawsservice"] = bool(via)
+        if via:
+            self["kms:viaservice"] = f"{via}.{cctx.region}.amazonaws.com"
+        raw = _encryption_context(call.params or {}, action)
+        if raw:
+            for k, v in raw.items():
+                self["kms:encryptioncontext:" + k.lower()] = v
+            self["kms:encryptioncontextkeys"] = tuple(raw)
+
+    def covers(self, keys: tuple) -> bool:
+        """Whether these keys are all ones this dict holds from the start (absent = missing)."""
+        hit = _COVERS.get(keys)
+        if hit is None:
+            hit = _COVERS[keys] = all(k in _HOT_KEYS or k.startswith("kms:encryptioncontext:") for k in keys)
+        return hit
+
+    def lookup(self, key_l: str):
+        """A key not (yet) held: complete the context once, then answer from it."""
+        if not self.complete and not (key_l in _HOT_KEYS or key_l.startswith("kms:encryptioncontext:")):
+            self.complete = True
+            full = request_context(self.call, self.action, self.key, self.extra)
+            for k, v in full.items():
+                self.setdefault(k, v)
+        return dict.get(self, key_l)
 
 
 def request_context(call, action: str, key=None, extra: dict | None = None) -> dict:
@@ -156,10 +220,7 @@ multi-valued keys as tuples (hashable, so policy.py can memoise decisions on the
         ctx["kms:grantisforawsresource"] = True
     else:
         ctx["aws:viaawsservice"] = False
-    encryption_context = p.get(_CONTEXT_PARAM.get(action, "EncryptionContext"))
-    if encryption_context is None and action == "kms:CreateGrant":
-        constraints = p.get("Constraints") or {}
-        encryption_context = constraints.get("EncryptionContextEquals") or constraints.get("EncryptionContextSubset")
+    encryption_context = _encryption_context(p, action)
     if encryption_context:
         for k, v in encryption_context.items():
             ctx["kms:encryptioncontext:" + k.lower()] = v
@@ -197,13 +258,13 @@ multi-valued keys as tuples (hashable, so policy.py can memoise decisions on the
     return ctx
 
 
-def _resource_aliases(call, key) -> list[str]:
+def _resource_aliases(call, key) -> tuple[str, ...]:
     """kms:ResourceAliases: the aliases of the key (asked only by policies that test it)."""
     from .kms.tables import aliases
     with call.store.read() as conn:
         rows = conn.execute(aliases.select().where(aliases.c.account == key.account, aliases.c.region == key.region,
                                                    aliases.c.target_key_id == key.key_id))
-        return sorted(r.name for r in rows)
+        return tuple(sorted(r.name for r in rows))
 
 
 def _resource_tags(call, arn: str) -> dict:
@@ -214,10 +275,48 @@ def _resource_tags(call, arn: str) -> dict:
 
 
 def _check_grant_tokens(call) -> None:
-    tokens = (call.params or {}).get("GrantTokens") or []
+    p = call.params
+    tokens = p.get("GrantTokens") if p else None
     if tokens:
         from .kms.grants import check_grant_tokens
         check_grant_tokens(call, tokens)
+
+
+_SIGNED: dict = {}
+
+
+def _key_policy_decision(call, action: str, key, request: AuthzRequest) -> Decision:
+    """decide() on the key policy, with a shortcut for the common shape of policy: when every
+    condition key it reads is one LazyConditions takes straight from the call (caller account,
+    kms:ViaService, encryption context), the decision is remembered per those raw inputs, so a
+    repeated request costs one dictionary lookup instead of gathering its context."""
+    doc = key_policy(key)
+    keys = doc.memo_keys
+    if not keys:
+        return decide(doc, request)
+    entry = _SIGNED.get(id(doc))
+    if entry is None or entry[0] is not doc:
+        shortcut = not doc.memo_derived and all(k in _HOT_KEYS or k.startswith("kms:encryptioncontext:") for k in keys)
+        if len(_SIGNED) > 10_000:
+            _SIGNED.clear()
+        entry = _SIGNED[id(doc)] = (doc, {} if shortcut else None)
+    memo = entry[1]
+    if memo is None:
+        return decide(doc, request)
+    cctx, principal = call.ctx, call.principal
+    ec = _encryption_context(call.params or {}, action)
+    signature = (action, principal.arn, principal.type, key.arn, cctx.via_service, cctx.region,
+                 tuple(ec.items()) if ec else None)
+    try:
+        hit = memo.get(signature)
+    except TypeError:  # a non-string context value: no shortcut
+        return decide(doc, request)
+    if hit is None:
+        hit = decide(doc, request)
+        if len(memo) > 4096:
+            memo.clear()
+        memo[signature] = hit
+    return hit
 
 
 def authorize(call, action: str, *, key=None, resource: str | None = None, owner: str | None = None,
@@ -230,9 +329,9 @@ def authorize(call, action: str, *, key=None, resource: str | None = None, owner
     if key is None:
         return _authorize_resource(call, action, resource or "*", owner or call.account, context)
     _check_grant_tokens(call)
-    ctx = request_context(call, action, key, context)
-    request = AuthzRequest(principal, action, key.arn, ctx, ctx)
-    decision: Decision = decide(key_policy(key), request)
+    # The condition keys are gathered only if a policy reads one (the default policy reads none).
+    request = AuthzRequest(principal, action, key.arn, lambda: LazyConditions(call, action, key, context))
+    decision: Decision = _key_policy_decision(call, action, key, request)
     if decision.denied:
         raise access_denied(call, action, key.arn, "with an explicit deny in a resource-based policy")
     same_account = principal.account == key.account
@@ -267,8 +366,7 @@ def _authorize_resource(call, action: str, resource: str, owner: str, context: d
     principal = call.principal
     if principal.account != owner:
         raise access_denied(call, action, resource)
-    ctx = request_context(call, action, None, context)
-    request = AuthzRequest(principal, action, resource, ctx, ctx)
+    request = AuthzRequest(principal, action, resource, lambda: LazyConditions(call, action, None, context))
     identity = _identity_decision(call, request)
     if identity == "Deny":
         raise access_denied(call, action, resource, "with an explicit deny in an identity-based policy")

@@ -38,7 +38,10 @@ class AuthzRequest:
     """One question to a policy: may `principal` perform `action` on `resource` in `context`?
 
     `context` holds condition keys (any case) → value; a list value is a multi-valued key, a
-    callable is computed on first use (for keys that cost a lookup). The
+    callable is computed on first use (for keys that cost a lookup). `context` itself may be a
+    callable returning a dict with lowered names (and tuples for multi-valued keys); a dict
+    subclass with `lookup(key)` and `covers(keys)` may hold only some keys and compute the rest
+    when asked. Either way a policy without conditions costs no context at all. The
     principal's own keys (aws:PrincipalArn, aws:PrincipalAccount, aws:PrincipalType,
     aws:username, aws:userid, aws:PrincipalTag/*) are derived from `principal` when absent.
     """
@@ -46,17 +49,33 @@ class AuthzRequest:
     principal: Principal
     action: str
     resource: str
-    context: dict = field(default_factory=dict)
+    context: dict | Callable[[], dict] = field(default_factory=dict)
     _lowered: dict | None = field(default=None, repr=False, compare=False)
+
+    def conditions(self):
+        """The context as a mapping of lowered keys (made once per request)."""
+        ctx = self._lowered
+        if ctx is None:
+            context = self.context
+            if type(context) is dict:
+                # multi-valued keys become tuples, so decisions can be memoised on them
+                ctx = {k.lower(): (tuple(v) if type(v) is list else v) for k, v in context.items()}
+            elif callable(context):
+                ctx = context()
+            else:
+                ctx = context  # a lazy dict: holds some keys, .lookup(key) computes the rest
+            self._lowered = ctx
+        return ctx
 
     def value(self, key_l: str) -> Any:
         """The request's value for a lowercased condition key, or None when it is missing."""
         ctx = self._lowered
         if ctx is None:
-            # multi-valued keys become tuples, so decisions can be memoised on them
-            ctx = self._lowered = {k.lower(): (tuple(v) if type(v) is list else v) for k, v in self.context.items()}
-        if key_l in ctx:
-            value = ctx[key_l]
+            ctx = self.conditions()
+        value = ctx.get(key_l)
+        if value is None and type(ctx) is not dict:
+            value = ctx.lookup(key_l)  # a lazy context computes what it has not yet
+        if value is not None:
             if callable(value):  # costly keys (kms:ResourceAliases) are computed only if asked
                 value = ctx[key_l] = value()
             return value
@@ -74,6 +93,8 @@ class AuthzRequest:
         prefix, slash, name = key_l.partition("/")
         if slash:
             family = ctx.get(prefix + "/")
+            if family is None and type(ctx) is not dict:
+                family = ctx.lookup(prefix + "/")
             if family is not None:
                 if callable(family):
                     family = ctx[prefix + "/"] = family()
@@ -545,6 +566,7 @@ class PolicyDocument:
     # not be memoised (it reads the time). With them, a decision is a pure function of
     # (action, principal, resource, those values), so `decide` remembers it.
     memo_keys: tuple | None = None
+    memo_derived: bool = False        # some memo key may come from the principal, not the context
     _applicable: dict = field(default_factory=dict, repr=False)
     _memo: dict = field(default_factory=dict, repr=False)
 
@@ -624,8 +646,9 @@ def _parse_text(kind: str, text: str) -> PolicyDocument:
         _kms_rules(document)
     statements = document["Statement"]
     compiled = tuple(_Statement(s, kind) for s in (statements if isinstance(statements, list) else [statements]))
-    return PolicyDocument(kind=kind, text=text, document=document, statements=compiled,
-                          memo_keys=_memo_keys(compiled))
+    memo_keys = _memo_keys(compiled)
+    return PolicyDocument(kind=kind, text=text, document=document, statements=compiled, memo_keys=memo_keys,
+                          memo_derived=any(k in _DERIVED or "/" in k for k in memo_keys or ()))
 
 
 _TIME_KEYS = frozenset({"aws:currenttime", "aws:epochtime", "aws:tokenissuetime"})
@@ -725,13 +748,18 @@ def decide(doc: str | dict | PolicyDocument, request: AuthzRequest) -> Decision:
     memo_key = None
     keys = doc.memo_keys
     if keys is not None:
-        ctx = request._lowered
-        if ctx is None:
-            request.value("")
+        values = ()
+        if keys:
             ctx = request._lowered
-        values = tuple(map(ctx.get, keys))
-        if None in values or any(map(callable, values)):  # derived or lazily computed keys
-            values = tuple(tuple(v) if type(v) is list else v for v in map(request.value, keys))
+            if ctx is None:
+                ctx = request.conditions()
+            values = tuple(map(ctx.get, keys))
+            if None in values:
+                # absent may mean "not computed yet" (lazy contexts) or "from the principal"
+                if doc.memo_derived or (type(ctx) is not dict and not ctx.covers(keys)):
+                    values = tuple(map(request.value, keys))
+            if any(map(callable, values)):
+                values = tuple(tuple(v) if type(v) is list else v for v in map(request.value, keys))
         memo_key = (action_l, principal.arn, principal.type, request.resource, values)
         try:
             hit = doc._memo.get(memo_key)
@@ -749,8 +777,8 @@ def decide(doc: str | dict | PolicyDocument, request: AuthzRequest) -> Decision:
 
 def _decide(doc: PolicyDocument, action_l: str, request: AuthzRequest) -> Decision:
     allow: Decision | None = None
-    if request._lowered is None:
-        request.value("")  # lowers the context once, for the conditions' fast path
+    if request._lowered is None and doc.memo_keys != ():
+        request.conditions()  # once, for the conditions' fast path
     for st, how in doc.applicable(action_l, request.principal):
         if not st.any_resource and not st.resource_matches(request):
             continue
