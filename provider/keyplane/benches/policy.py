@@ -44,7 +44,9 @@ def _merge(runs: list[dict]) -> dict:
         return sorted(r[name] for r in runs)[len(runs) // 2]
     n = sum(r["n"] for r in runs)
     seconds = sum(r["n"] / r["ops"] for r in runs)
-    return {"ops": n / seconds, "p50": median("p50"), "p99": median("p99"), "n": n}
+    cpu = sum(r["n"] / r["cpu_ops"] for r in runs if r.get("cpu_ops"))
+    return {"ops": n / seconds, "p50": median("p50"), "p99": median("p99"), "n": n,
+            "cpu_ops": n / cpu if cpu > 0 else float("inf")}
 
 
 def add_arguments(p) -> None:
@@ -91,14 +93,15 @@ def compare(statements: int, seconds: float, state: str | None, out=print) -> di
             plain_runs = []
             big_runs = []
             for _ in range(rounds):
-                plain_runs.append(bench.measure(make(plain), seconds / rounds))
-                big_runs.append(bench.measure(make(big), seconds / rounds))
+                plain_runs.append(bench.measure(make(plain), seconds / rounds, settle=engine.audit.flush))
+                big_runs.append(bench.measure(make(big), seconds / rounds, settle=engine.audit.flush))
             r_plain, r_big = _merge(plain_runs), _merge(big_runs)
             ratio = r_big["p50"] / r_plain["p50"]
             out(bench.line(f"encrypt, default policy ({layer})", r_plain))
             out(bench.line(f"encrypt, {statements}-statement policy ({layer})", r_big))
             out(f"{'ratio (median latency, large ÷ default)':<44} {ratio:>10.3f}x   "
-                f"(throughput ratio {r_plain['ops'] / r_big['ops']:.3f}x)")
+                f"(throughput ratio {r_plain['ops'] / r_big['ops']:.3f}x, "
+                f"CPU ratio {r_plain['cpu_ops'] / r_big['cpu_ops']:.3f}x)")
             results[layer] = {"default": r_plain, "large": r_big, "ratio": ratio}
         engine.close()
     return results
