@@ -10,7 +10,10 @@ import pytest
 
 
 @pytest.fixture
-def aws(cli_env, tmp_path):
+def aws(cli_env, tmp_path, require):
+    import importlib.util
+    require(importlib.util.find_spec("awscli") is not None, "the AWS CLI (awscli) is not installed")
+
     def run(*args) -> str:
         out = subprocess.run([sys.executable, "-m", "awscli", *args], env=cli_env, cwd=tmp_path,
                              capture_output=True, text=True, timeout=120)
