@@ -805,3 +805,29 @@ def test_engine_starts_and_serves_other_regions_when_us_east_1_store_cannot_be_o
         kp2.client("kms", region=EAST).list_keys()
     assert code(err) == "KMSInternalException"
     eng2.run_due()
+
+
+def test_replicate_key_needs_create_key_in_the_replica_region_too(clock):
+    from keyplane.engine.identity import Identities
+
+    def user(name, *actions):
+        return {"name": name, "policies": [{"name": "kms", "document": {"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": list(actions), "Resource": "*"}]}}]}
+    identities = Identities({"version": 1, "accounts": [{"id": "111122223333", "users": [
+        user("replicator", "kms:ReplicateKey", "kms:DescribeKey"),
+        user("builder", "kms:ReplicateKey", "kms:DescribeKey", "kms:CreateKey")]}]})
+    eng = Engine("memory", identities=identities, clock=clock)
+    try:
+        owner = keyplane.connect(engine=eng).client("kms", region=EAST)
+        key = owner.create_key(MultiRegion=True)["KeyMetadata"]
+
+        def client(name):
+            return keyplane.connect(engine=eng, principal=f"arn:aws:iam::111122223333:user/{name}").client(
+                "kms", region=EAST)
+        with pytest.raises(botocore.exceptions.ClientError) as err:
+            replicate(client("replicator"), key["KeyId"], WEST)
+        assert code(err) == "AccessDeniedException" and "kms:CreateKey" in str(err.value)
+        assert owner.describe_key(KeyId=key["KeyId"])["KeyMetadata"]["MultiRegionConfiguration"]["ReplicaKeys"] == []
+        assert replicate(client("builder"), key["KeyId"], WEST)["Arn"] == key["Arn"].replace(EAST, WEST)
+    finally:
+        eng.close()
