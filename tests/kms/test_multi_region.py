@@ -10,7 +10,6 @@ from datetime import timedelta
 
 import botocore.exceptions
 import pytest
-import sqlalchemy as sa
 
 import keyplane
 from keyplane.engine.core import Engine
