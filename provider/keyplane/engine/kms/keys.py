@@ -136,45 +136,46 @@ def list_keys(call, p):
     return out
 
 
-@operation("kms", "UpdateKeyDescription")
-def update_key_description(call, p):
+def managed_key(call, p, action: str, context: dict | None = None):
+    """The key a management operation names (key id or ARN, no aliases), recorded for the audit
+    trail and authorised for `action`."""
     key = resolve_key(call, p["KeyId"], aliases=False)
     call.resource(key.arn, "AWS::KMS::Key", key.account)
-    authorize(call, "kms:UpdateKeyDescription", key=key)
+    authorize(call, action, key=key, context=context)
+    return key
+
+
+@operation("kms", "UpdateKeyDescription")
+def update_key_description(call, p):
+    key = managed_key(call, p, "kms:UpdateKeyDescription")
     require_not_pending_deletion(key)
     key.description = p["Description"]
     save_key(call, key)
     return {}
 
 
-@operation("kms", "EnableKey")
-def enable_key(call, p):
-    key = resolve_key(call, p["KeyId"], aliases=False)
-    call.resource(key.arn, "AWS::KMS::Key", key.account)
-    authorize(call, "kms:EnableKey", key=key)
+def _set_enabled(call, p, enabled: bool) -> dict:
+    """EnableKey / DisableKey: a key that is Unavailable (custom key store disconnected) takes the
+    new setting when it becomes available again."""
+    key = managed_key(call, p, "kms:EnableKey" if enabled else "kms:DisableKey")
     require_state(key, ("Enabled", "Disabled", "Unavailable"))
-    if key.state == "Disabled":
-        key.state = "Enabled"
+    if key.state == "Unavailable":
+        key.attrs["enabled_when_available"] = enabled
         save_key(call, key)
-    elif key.state == "Unavailable":
-        key.attrs["enabled_when_available"] = True
+    elif key.state != ("Enabled" if enabled else "Disabled"):
+        key.state = "Enabled" if enabled else "Disabled"
         save_key(call, key)
     return {}
+
+
+@operation("kms", "EnableKey")
+def enable_key(call, p):
+    return _set_enabled(call, p, True)
 
 
 @operation("kms", "DisableKey")
 def disable_key(call, p):
-    key = resolve_key(call, p["KeyId"], aliases=False)
-    call.resource(key.arn, "AWS::KMS::Key", key.account)
-    authorize(call, "kms:DisableKey", key=key)
-    require_state(key, ("Enabled", "Disabled", "Unavailable"))
-    if key.state == "Enabled":
-        key.state = "Disabled"
-        save_key(call, key)
-    elif key.state == "Unavailable":
-        key.attrs["enabled_when_available"] = False
-        save_key(call, key)
-    return {}
+    return _set_enabled(call, p, False)
 
 
 # Multi-Region primaries with replicas wait for them (PendingReplicaDeletion): the multi-Region
@@ -184,11 +185,8 @@ SCHEDULE_DELETION_HOOKS: list = []
 
 @operation("kms", "ScheduleKeyDeletion")
 def schedule_key_deletion(call, p):
-    key = resolve_key(call, p["KeyId"], aliases=False)
-    call.resource(key.arn, "AWS::KMS::Key", key.account)
     days = p.get("PendingWindowInDays", 30)
-    authorize(call, "kms:ScheduleKeyDeletion", key=key,
-              context={"kms:ScheduleKeyDeletionPendingWindowInDays": days})
+    key = managed_key(call, p, "kms:ScheduleKeyDeletion", {"kms:ScheduleKeyDeletionPendingWindowInDays": days})
     if days < 7:
         raise invalid_value(days, "pendingWindowInDays", "Member must have value greater than or equal to 7")
     if days > 30:
@@ -214,9 +212,7 @@ def schedule_key_deletion(call, p):
 
 @operation("kms", "CancelKeyDeletion")
 def cancel_key_deletion(call, p):
-    key = resolve_key(call, p["KeyId"], aliases=False)
-    call.resource(key.arn, "AWS::KMS::Key", key.account)
-    authorize(call, "kms:CancelKeyDeletion", key=key)
+    key = managed_key(call, p, "kms:CancelKeyDeletion")
     if key.state not in ("PendingDeletion", "PendingReplicaDeletion"):
         raise KMSInvalidStateException(f"{key.arn} is not pending deletion.")
     before = key.attrs.pop("state_before_deletion", None)
