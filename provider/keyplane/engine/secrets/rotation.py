@@ -215,9 +215,11 @@ def run_rotation(engine, store, region: str, arn: str, token: str | None = None)
 
 
 def _scrub(message: str, secret: Secret) -> str:
-    """A step's error must not carry a password (psycopg quotes connection strings)."""
+    """A step's error must not carry a credential: connection-string passwords and the userinfo
+    of a webhook URL are masked."""
     import re
-    return re.sub(r"password=\S+", "password=***", message)[:1000]
+    message = re.sub(r"password=\S+", "password=***", message)
+    return re.sub(r"//[^/@\s]+@", "//***@", message)[:1000]
 
 
 def _record(engine, store, arn, region, token, step, message) -> None:
