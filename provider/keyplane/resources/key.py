@@ -167,20 +167,12 @@ class KeyProvider(base.Provider):
             else:
                 kms.disable_key_rotation(KeyId=id_)
         if "tags" in changed:
-            old, new = olds.get("tags") or {}, news.get("tags") or {}
-            gone = sorted(set(old) - set(new))
-            if gone:
-                kms.untag_resource(KeyId=id_, TagKeys=gone)
-            put = {k: v for k, v in new.items() if old.get(k) != v}
-            if put:
-                kms.tag_resource(KeyId=id_, Tags=[{"TagKey": k, "TagValue": v} for k, v in sorted(put.items())])
+            update_key_tags(kms, id_, olds.get("tags") or {}, news.get("tags") or {})
         if not news["is_enabled"] and "is_enabled" in changed:
             kms.disable_key(KeyId=id_)
 
     def _delete(self, api, id_, inputs):
-        if api.kms.describe_key(KeyId=id_)["KeyMetadata"]["KeyState"] in PENDING:
-            return  # already scheduled: deleting again is a no-op
-        api.kms.schedule_key_deletion(KeyId=id_, PendingWindowInDays=inputs.get("deletion_window_in_days", 30))
+        schedule_deletion(api, id_, inputs)
 
     @staticmethod
     def _enable_rotation(api, key_id, inputs):
@@ -323,3 +315,21 @@ class Key(base.Resource, module="keyplane", name="Key"):
 
             inputs["key_material_base64"] = pulumi.Output.secret(inputs["key_material_base64"])
         super().__init__(resource_name, opts, **inputs)
+
+
+def update_key_tags(kms, key_id: str, old: dict, new: dict) -> None:
+    """Bring a key's tags from `old` to `new` with the fewest calls (Key and MultiRegionReplica)."""
+    gone = sorted(set(old) - set(new))
+    if gone:
+        kms.untag_resource(KeyId=key_id, TagKeys=gone)
+    put = {k: v for k, v in new.items() if old.get(k) != v}
+    if put:
+        kms.tag_resource(KeyId=key_id, Tags=[{"TagKey": k, "TagValue": v} for k, v in sorted(put.items())])
+
+
+def schedule_deletion(api, key_id: str, inputs: dict) -> None:
+    """Deleting a key resource schedules the key's deletion with its window, as AWS does; a key
+    already scheduled is left as it is (deleting twice is a no-op)."""
+    if api.kms.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] in PENDING:
+        return
+    api.kms.schedule_key_deletion(KeyId=key_id, PendingWindowInDays=inputs.get("deletion_window_in_days", 30))

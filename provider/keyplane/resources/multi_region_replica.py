@@ -16,7 +16,7 @@ from typing import Optional
 from pulumi.dynamic import CheckFailure
 
 from keyplane.resources import base
-from keyplane.resources.key import PENDING, _facet, _iso, _tags
+from keyplane.resources.key import PENDING, _facet, _iso, _tags, schedule_deletion, update_key_tags
 
 
 def _region_of(arn: str) -> str:
@@ -107,20 +107,12 @@ class MultiRegionReplicaProvider(base.Provider):
             kms.put_key_policy(KeyId=id_, PolicyName="default", Policy=news["policy"],
                                BypassPolicyLockoutSafetyCheck=news["bypass_policy_lockout_safety_check"])
         if "tags" in changed:
-            old, new = olds.get("tags") or {}, news.get("tags") or {}
-            gone = sorted(set(old) - set(new))
-            if gone:
-                kms.untag_resource(KeyId=id_, TagKeys=gone)
-            put = {k: v for k, v in new.items() if old.get(k) != v}
-            if put:
-                kms.tag_resource(KeyId=id_, Tags=[{"TagKey": k, "TagValue": v} for k, v in sorted(put.items())])
+            update_key_tags(kms, id_, olds.get("tags") or {}, news.get("tags") or {})
         if not news["enabled"] and "enabled" in changed:
             kms.disable_key(KeyId=id_)
 
     def _delete(self, api, id_, inputs):
-        if api.kms.describe_key(KeyId=id_)["KeyMetadata"]["KeyState"] in PENDING:
-            return  # already scheduled: deleting again is a no-op
-        api.kms.schedule_key_deletion(KeyId=id_, PendingWindowInDays=inputs.get("deletion_window_in_days", 30))
+        schedule_deletion(api, id_, inputs)
 
 
 class MultiRegionReplica(base.Resource, module="keyplane", name="MultiRegionReplica"):
