@@ -234,3 +234,35 @@ def test_batch_get_secret_value_returns_values_and_per_secret_errors(sm):
     assert sorted(v["Name"] for v in by_filter["SecretValues"]) == ["batch/a", "batch/b"]
     assert _code(sm.batch_get_secret_value, SecretIdList=[a], Filters=[{"Key": "name", "Values": ["x"]}]) \
         == "InvalidParameterException"
+
+
+def test_changing_the_key_encrypts_new_versions_under_it_and_old_ones_stay_readable(sm, kp):
+    kms = kp.client("kms")
+    first_key = kms.create_key()["KeyMetadata"]["Arn"]
+    second_key = kms.create_key()["KeyMetadata"]["Arn"]
+    arn = sm.create_secret(Name="app/rekey", SecretString="under-first", KmsKeyId=first_key)["ARN"]
+    sm.update_secret(SecretId=arn, KmsKeyId=second_key, SecretString="under-second")
+    versions = {v["VersionStages"][0]: v["KmsKeyIds"] for v in sm.list_secret_version_ids(SecretId=arn)["Versions"]}
+    assert versions == {"AWSCURRENT": [second_key], "AWSPREVIOUS": [first_key]}
+    assert sm.describe_secret(SecretId=arn)["KmsKeyId"] == second_key
+    assert sm.get_secret_value(SecretId=arn, VersionStage="AWSPREVIOUS")["SecretString"] == "under-first"
+    kms.disable_key(KeyId=first_key)
+    assert sm.get_secret_value(SecretId=arn)["SecretString"] == "under-second"
+    assert _code(sm.get_secret_value, SecretId=arn, VersionStage="AWSPREVIOUS") == "DecryptionFailure"
+
+
+def test_create_secret_retried_with_its_token_succeeds_and_a_new_token_conflicts(sm):
+    token = "c" * 32
+    first = sm.create_secret(Name="app/retry", SecretString="v", ClientRequestToken=token)
+    again = sm.create_secret(Name="app/retry", SecretString="v", ClientRequestToken=token)
+    assert again["ARN"] == first["ARN"] and again["VersionId"] == token
+    assert _code(sm.create_secret, Name="app/retry", SecretString="v") == "ResourceExistsException"
+
+
+def test_version_id_and_stage_must_name_the_same_version(sm):
+    v1 = sm.create_secret(Name="app/pair", SecretString="a")["VersionId"]
+    sm.put_secret_value(SecretId="app/pair", SecretString="b")
+    assert sm.get_secret_value(SecretId="app/pair", VersionId=v1, VersionStage="AWSPREVIOUS")["SecretString"] == "a"
+    assert _code(sm.get_secret_value, SecretId="app/pair", VersionId=v1,
+                 VersionStage="AWSCURRENT") == "InvalidParameterException"
+    assert _code(sm.get_secret_value, SecretId="app/pair", VersionId="f" * 32) == "ResourceNotFoundException"
