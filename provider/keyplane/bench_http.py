@@ -222,7 +222,7 @@ def over_http(args, out=print) -> dict:
                 results.setdefault(op, {})[name] = r
                 errs = f"   errors {r['errors']}" if r["errors"] else ""
                 # the client's own CPU per call: what the machine spends before any server work
-                out(bench.line(f"{op}: {name} ({url})", r) + f"   client CPU {r['client_cpu_us']:.0f} µs/op" + errs)
+                out(_line(f"{op}: {name} ({url})", r) + errs)
             base = results[op]["keyplane"]["ops"]
             for name in ("compare", "floor"):
                 if name in results[op] and results[op][name]["ops"]:
@@ -232,6 +232,12 @@ def over_http(args, out=print) -> dict:
             floor.terminate()
             floor.wait(30)
     return results
+
+
+def _line(label: str, r: dict) -> str:
+    # the client's own CPU per call: what the machine spends before any server work
+    return (f"{label:<52} {r['ops']:>8,.0f} ops/s   p50 {r['p50']:>8.1f} µs   p99 {r['p99']:>8.1f} µs"
+            f"   client CPU {r['client_cpu_us']:>6.0f} µs/op")
 
 
 def _run_hook(args):

@@ -22,6 +22,7 @@ import sys
 import tempfile
 import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -39,6 +40,8 @@ SCHEDULER_TICK = 1.0
 # SIGTERM: in-flight requests get this long to finish (KMS calls take milliseconds; an idle TLS
 # keep-alive connection whose client never says goodbye would otherwise hold shutdown for 30 s)
 GRACE_SECONDS = 10
+REQUEST_THREADS = 8
+GIL_SWITCH = 0.0002  # seconds
 
 # X-Amz-Target prefix -> service (signing name)
 TARGETS = {"TrentService": "kms", "AmazonSSM": "ssm", "secretsmanager": "secretsmanager"}
@@ -89,6 +92,7 @@ class KeyplaneApp:
         self.scheduler_lock = scheduler_lock
         self._stop = threading.Event()
         self._scheduler_thread: threading.Thread | None = None
+        self._pool = ThreadPoolExecutor(max_workers=REQUEST_THREADS, thread_name_prefix="keyplane-req")
 
     # ---- ASGI ----------------------------------------------------------------------------------
     async def __call__(self, scope, receive, send):
@@ -114,10 +118,12 @@ class KeyplaneApp:
             status, headers, payload = json_error(
                 SerializationException(f"The request body is larger than {MAX_BODY} bytes."), None, request_id)
         else:
-            # Handled on the event loop's thread: a KMS call is a few hundred microseconds of CPU,
-            # and handing it to a thread pool cost more than that (GIL hand-offs doubled the
-            # latency one client sees). Concurrency comes from worker processes (--workers).
-            status, headers, payload = self.handle(scope, bytes(body), request_id)
+            # Handled in a small thread pool so the event loop keeps reading and writing sockets
+            # while calls run (measured: with 4 clients, 2-3x the throughput of handling on the
+            # loop's thread). GIL_SWITCH keeps each hand-back to the loop from waiting out
+            # Python's default 5 ms switch interval.
+            status, headers, payload = await asyncio.get_running_loop().run_in_executor(
+                self._pool, self.handle, scope, bytes(body), request_id)
         headers = headers + [(b"x-amzn-requestid", request_id.encode()),
                              (b"content-length", str(len(payload)).encode())]
         await send({"type": "http.response.start", "status": status, "headers": headers})
@@ -234,6 +240,7 @@ class KeyplaneApp:
             self._scheduler_thread.join(timeout=30)
         if self.scheduler_lock is not None:
             self.scheduler_lock.release()
+        self._pool.shutdown(wait=True)
 
 
 def reset_state(engine) -> None:
@@ -312,6 +319,7 @@ def build_app(config: ServeConfig) -> KeyplaneApp:
 
 def create_app_from_env() -> KeyplaneApp:
     """uvicorn's factory in each worker process."""
+    sys.setswitchinterval(GIL_SWITCH)
     config = ServeConfig.from_env()
     logging.basicConfig(level=getattr(logging, config.log_level.upper(), logging.WARNING),
                         format="%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s")
