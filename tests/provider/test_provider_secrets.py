@@ -138,3 +138,35 @@ def test_secret_attachment_merges_and_removes_the_connection_fields(stack):
     assert json.loads(sm.get_secret_value(SecretId=arn)["SecretString"])["host"] == "db2.internal"
     engine.destroy("a", ATTACHMENT)
     assert json.loads(sm.get_secret_value(SecretId=arn)["SecretString"]) == {"username": "app", "password": "pw", "extra": 1}
+
+
+def test_secret_string_given_as_plain_text_is_registered_as_a_secret_input():
+    import pulumi
+    from pulumi.runtime import rpc
+    from pulumi.runtime.mocks import MockMonitor
+
+    import keyplane
+
+    class Mocks(pulumi.runtime.Mocks):
+        def new_resource(self, args):
+            return f"{args.name}-id", args.inputs
+
+        def call(self, args):
+            return {}
+
+    class Monitor(MockMonitor):
+        registered = {}
+
+        def RegisterResource(self, request):
+            Monitor.registered[request.name] = request
+            return super().RegisterResource(request)
+
+    import sys
+    if hasattr(sys, "tracebacklimit"):      # left by a provider configured in this process
+        del sys.tracebacklimit
+    mocks = Mocks()
+    pulumi.runtime.set_mocks(mocks, project="p", stack="s", preview=False, monitor=Monitor(mocks))
+    pulumi.runtime.test(lambda: keyplane.Secret("plain", name="app/plain", secret_string="clear-text-value") and None)()
+    value = Monitor.registered["plain"].object.fields["secret_string"]
+    assert value.struct_value.fields[rpc._special_sig_key].string_value == rpc._special_secret_sig
+    assert sorted(Monitor.registered["plain"].additionalSecretOutputs) == ["secret_string"]

@@ -272,3 +272,11 @@ class Secret(base.Resource, module="keyplane", name="Secret"):
     _provider_class = SecretProvider
     _computed = ("arn", "version_id", "rotation_enabled", "deleted_date", "secret_string", "region")
     _secret = ("secret_string",)
+
+    def __init__(self, resource_name, opts=None, **inputs):
+        # the declared value is as secret as the output: a plain string given here must not sit in
+        # the state's inputs in clear text
+        if inputs.get("secret_string") is not None:
+            import pulumi
+            inputs["secret_string"] = pulumi.Output.secret(inputs["secret_string"])
+        super().__init__(resource_name, opts, **inputs)
