@@ -626,3 +626,18 @@ def test_a_session_policy_limits_what_a_role_session_may_do(http_world):
     assert exc.value.response["Error"]["Message"] == (
         f"User: arn:aws:sts::{B}:assumed-role/Ops/scoped is not authorized to perform: kms:Encrypt on resource: "
         f"{key} because no session policy allows the kms:Encrypt action")
+
+
+def test_explicit_deny_in_an_identity_policy_wins_over_the_key_policy(world):
+    key = world.root_a.create_key(Policy=key_policy(account_root(A), {
+        "Effect": "Allow", "Principal": {"AWS": BOB}, "Action": ["kms:Encrypt", "kms:Decrypt"], "Resource": "*"}))
+    key = key["KeyMetadata"]["Arn"]
+    world.set_bob_policies({"name": "mixed", "document": {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "kms:*", "Resource": "*"},
+        {"Effect": "Deny", "Action": "kms:Decrypt", "Resource": key}]}})
+    blob = world.bob.encrypt(KeyId=key, Plaintext=b"x")["CiphertextBlob"]
+    with pytest.raises(ClientError) as exc:
+        world.bob.decrypt(CiphertextBlob=blob)
+    assert exc.value.response["Error"]["Message"] == (
+        f"User: {BOB} is not authorized to perform: kms:Decrypt on resource: {key} "
+        "with an explicit deny in an identity-based policy")
