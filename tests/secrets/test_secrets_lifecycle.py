@@ -180,6 +180,14 @@ def test_replica_follows_the_primary_and_becomes_writable_after_promotion(tmp_pa
         assert (got["SecretString"], got["VersionId"]) == ("v2", v2)
         assert replica.get_secret_value(SecretId=replica_arn, VersionStage="AWSPREVIOUS")["SecretString"] == "v1"
         assert _code(replica.put_secret_value, SecretId=replica_arn, SecretString="no") == "InvalidRequestException"
+        assert _code(replica.rotate_secret, SecretId=replica_arn,
+                     RotationLambdaARN="python:sample_rotators:rotate_token") == "InvalidRequestException"
+        rotated = primary.rotate_secret(SecretId=arn, RotationLambdaARN="python:sample_rotators:rotate_token")
+        got = replica.get_secret_value(SecretId=replica_arn)                  # rotation reaches the replica
+        assert got["VersionId"] == rotated["VersionId"] and got["SecretString"].startswith("token-")
+        assert replica.describe_secret(SecretId=replica_arn)["VersionIdsToStages"] == \
+            primary.describe_secret(SecretId=arn)["VersionIdsToStages"]
+        primary.put_secret_value(SecretId=arn, SecretString="v2")
         assert _code(primary.delete_secret, SecretId=arn) == "InvalidRequestException"
 
         replica.stop_replication_to_replica(SecretId=replica_arn)
