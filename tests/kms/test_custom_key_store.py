@@ -197,6 +197,17 @@ def test_delete_is_refused_while_connected_or_holding_keys(kms, engine, clock, c
     assert _code(e) == "CustomKeyStoreNotFoundException"
 
 
+def test_deletion_cancelled_while_disconnected_leaves_the_key_unavailable_then_disabled(kms, connected_store):
+    store_id, _ = connected_store
+    key_id = kms.create_key(CustomKeyStoreId=store_id, Origin="AWS_CLOUDHSM")["KeyMetadata"]["KeyId"]
+    kms.schedule_key_deletion(KeyId=key_id, PendingWindowInDays=7)
+    kms.disconnect_custom_key_store(CustomKeyStoreId=store_id)
+    kms.cancel_key_deletion(KeyId=key_id)
+    assert kms.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "Unavailable"
+    kms.connect_custom_key_store(CustomKeyStoreId=store_id)
+    assert kms.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "Disabled"
+
+
 def test_update_renames_while_connected_but_changes_the_pin_only_when_disconnected(kms, connected_store):
     store_id, _ = connected_store
     kms.update_custom_key_store(CustomKeyStoreId=store_id, NewCustomKeyStoreName="renamed")

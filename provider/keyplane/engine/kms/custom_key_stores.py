@@ -438,3 +438,17 @@ def _destroy_in_token(engine, store, row) -> None:
 
 
 keys.AFTER_DELETE_HOOKS.append(_destroy_in_token)
+
+
+def _cancelled_while_disconnected(call, key: Key) -> None:
+    """A key whose deletion is cancelled while its store is disconnected is Unavailable until the
+    store connects (then Disabled, as any cancelled key)."""
+    if not key.custom_key_store_id:
+        return
+    row = _row(call, key.custom_key_store_id)
+    if row is not None and row.connection_state != "CONNECTED":
+        key.attrs["enabled_when_available"] = False
+        key.state = "Unavailable"
+
+
+keys.CANCEL_DELETION_HOOKS.append(_cancelled_while_disconnected)

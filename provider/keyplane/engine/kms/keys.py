@@ -220,8 +220,15 @@ def cancel_key_deletion(call, p):
     key.state = "PendingImport" if before == "PendingImport" else "Disabled"
     key.deletion_date = None
     key.pending_window_days = None
+    for hook in CANCEL_DELETION_HOOKS:
+        hook(call, key)
     save_key(call, key)
     return {"KeyId": key.arn}
+
+
+# May adjust the state a cancelled key returns to (a key of a disconnected custom key store is
+# Unavailable): fn(call, key) -> None
+CANCEL_DELETION_HOOKS: list = []
 
 
 @task("kms.delete-keys")
