@@ -94,16 +94,29 @@ def _audit(sub):
     p.add_argument("--region", default="us-east-1")
     p.add_argument("--limit", type=int, default=50)
     p.add_argument("--json", action="store_true", help="full records as JSON lines")
-    p.add_argument("--verify", action="store_true", help="check the hash chain instead of listing")
+    p.add_argument("--verify", action="store_true", help="check the hash chain and the signed digests")
+    p.add_argument("--digest", action="store_true", help="sign a digest of the records since the last one")
+    p.add_argument("--public-key", action="store_true", help="print the PEM key that verifies digests")
 
     def run(args):
         engine = _engine(args)
         store = engine.store_for(args.region)
+        from .engine import audit_digests
+        if args.public_key:
+            print(audit_digests.public_key_pem(engine, store), end="")
+            engine.close()
+            return 0
+        if args.digest:
+            print(json.dumps(audit_digests.make_digest(engine, store), indent=2))
+            engine.close()
+            return 0
         if args.verify:
             ok, n, bad = engine.audit.verify(store)
             print(f"audit chain {'intact' if ok else 'BROKEN at seq ' + str(bad)}: {n} records verified")
+            dok, dn, dbad = audit_digests.verify_digests(engine, store)
+            print(f"signed digests {'intact' if dok else 'BROKEN at digest ' + str(dbad)}: {dn} digests verified")
             engine.close()
-            return 0 if ok else 1
+            return 0 if ok and dok else 1
         for rec in engine.audit.query(store, resource=args.key, event_name=args.operation, limit=args.limit):
             if args.json:
                 print(json.dumps(rec, sort_keys=True))

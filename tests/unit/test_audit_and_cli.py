@@ -112,3 +112,53 @@ def test_keyplane_audit_lists_filters_and_verifies(tmp_path):
     assert len(out.stdout.splitlines()) == 2
     out = run_cli("audit", "--state", state, "--verify")
     assert out.returncode == 0 and "intact" in out.stdout
+
+
+def test_signed_digests_detect_edited_records_and_edited_or_deleted_digests(engine, kms, clock):
+    from keyplane.engine import audit_digests
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import padding
+    store = engine.store_for("us-east-1")
+    kms.create_key()
+    first = audit_digests.make_digest(engine, store)
+    assert first["recordCount"] == 1 and first["previousDigestSignature"] is None
+    kms.create_key()
+    kms.create_key()
+    clock.advance(hours=1, minutes=1)
+    assert engine.run_due()["audit.digest"] == 1            # hourly, on the injected clock
+    assert engine.run_due()["audit.digest"] == 0
+    assert audit_digests.verify_digests(engine, store) == (True, 2, None)
+    # a digest verifies with nothing but the public key (as an outside auditor would)
+    public = serialization.load_pem_public_key(audit_digests.public_key_pem(engine, store).encode())
+    with store.read() as conn:
+        row = conn.execute(audit_digests.digests.select().order_by(audit_digests.digests.c.seq)).first()
+    public.verify(bytes.fromhex(row.signature),
+                  audit_digests.string_to_sign(row.body, json.loads(row.body)), padding.PKCS1v15(), hashes.SHA256())
+    kms.create_key()
+    audit_digests.make_digest(engine, store)
+    with store.read() as conn:
+        original = conn.execute(audit_digests.digests.select().where(audit_digests.digests.c.seq == 2)).one()
+    with store.write() as conn:   # forge a digest body: its signature fails
+        conn.execute(audit_digests.digests.update().where(audit_digests.digests.c.seq == 2).values(
+            body=sa.func.replace(audit_digests.digests.c.body, '"recordCount": 2', '"recordCount": 1')))
+    assert audit_digests.verify_digests(engine, store) == (False, 1, 2)
+    with store.write() as conn:   # delete it instead: the digest after it no longer chains
+        conn.execute(audit_digests.digests.delete().where(audit_digests.digests.c.seq == 2))
+    assert audit_digests.verify_digests(engine, store) == (False, 1, 3)
+    assert original.signature
+
+
+def test_signed_digest_notices_a_rewritten_record_even_with_a_rebuilt_chain(engine, kms):
+    import hashlib
+    from keyplane.engine import audit_digests
+    store = engine.store_for("us-east-1")
+    for _ in range(3):
+        kms.create_key()
+    audit_digests.make_digest(engine, store)
+    with store.write() as conn:   # rewrite record 3 and recompute its hash: the chain alone looks fine
+        rec = conn.execute(audit.select().where(audit.c.seq == 3)).one()
+        body = rec.record.replace("CreateKey", "DeleteKey")
+        conn.execute(audit.update().where(audit.c.seq == 3).values(
+            record=body, hash=hashlib.sha256((rec.prev_hash + body).encode()).hexdigest()))
+    assert engine.audit.verify(store)[0] is True
+    assert audit_digests.verify_digests(engine, store)[0] is False

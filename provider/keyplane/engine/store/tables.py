@@ -1,4 +1,4 @@
-"""Tables every service shares: store metadata, tags and the audit trail."""
+"""Tables every service shares: store metadata, tags, the audit trail and its signed digests."""
 import sqlalchemy as sa
 
 from .base import create_tables, metadata, migration
@@ -35,3 +35,14 @@ audit = sa.Table(
 )
 
 migration("core.0001_meta_tags_audit")(create_tables(meta, tags, audit))
+
+# signed digests of the audit trail (see engine/audit_digests.py)
+audit_digests = sa.Table(
+    "audit_digests", metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("created", sa.Float, nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("signature", sa.String(1024), nullable=False),
+)
+
+migration("core.0002_audit_digests")(create_tables(audit_digests))
