@@ -1,4 +1,4 @@
-"""Resource policies on secrets (Put/Get/Delete/Validate/ListResourcePolicies) and
+"""Resource policies on secrets (Put/Get/Delete/ValidateResourcePolicy) and
 GetRandomPassword — the two Secrets Manager operations that touch no secret value."""
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from ..errors import AwsError
 from ..registry import operation
 from . import access
 from .errors import InvalidParameterException, InvalidRequestException
-from .model import dt, mutating, resolve_secret, save_secret
+from .model import mutating, resolve_secret, save_secret
 
 PUNCTUATION = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"
 
@@ -58,16 +58,6 @@ def delete_resource_policy(call, p):
         secret.policy = None
         save_secret(conn, secret)
     return {"ARN": secret.arn, "Name": secret.name}
-
-
-@operation("secretsmanager", "ListResourcePolicies", readonly=True)
-def list_resource_policies(call, p):
-    secret = resolve_secret(call, p["SecretId"])
-    access.authorize_secret(call, "secretsmanager:ListResourcePolicies", secret)
-    if not secret.policy:
-        return {"ResourcePolicies": []}
-    return {"ResourcePolicies": [{"PolicyName": "default", "ResourcePolicy": secret.policy,
-                                  "CreatedDate": dt(secret.last_changed or secret.created)}]}
 
 
 @operation("secretsmanager", "ValidateResourcePolicy", readonly=True)
