@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import time
 from datetime import datetime, timezone
 
 import pytest
@@ -511,17 +510,6 @@ def twenty_statement_policy() -> PolicyDocument:
             "Condition": {"StringEquals": {"kms:EncryptionContext:tenant": f"t{i}", "kms:CallerAccount": A},
                           "StringLike": {"kms:ViaService": "*.amazonaws.com"}}})
     return key_policy(*statements)
-
-
-def test_evaluation_of_a_twenty_statement_policy_costs_microseconds():
-    doc = twenty_statement_policy()
-    n = 20000
-    start = time.perf_counter()
-    for _ in range(n):
-        decide(doc, AuthzRequest(ALICE, "kms:Encrypt", KEY, {"kms:EncryptionContext:tenant": "t3",
-                                                             "kms:CallerAccount": A}))
-    per_call = (time.perf_counter() - start) / n
-    assert per_call < 50e-6, per_call  # generous for slow CI; typically a few microseconds
 
 
 def test_callable_context_values_are_computed_once_and_only_when_asked():
