@@ -40,7 +40,8 @@ SCHEDULER_TICK = 1.0
 # SIGTERM: in-flight requests get this long to finish (KMS calls take milliseconds; an idle TLS
 # keep-alive connection whose client never says goodbye would otherwise hold shutdown for 30 s)
 GRACE_SECONDS = 10
-REQUEST_THREADS = 8
+# Python's default 5 ms GIL switch interval makes the request path wait on the audit flusher and
+# scheduler threads (and on pool threads with --threads); 0.2 ms measured best
 GIL_SWITCH = 0.0002  # seconds
 
 # X-Amz-Target prefix -> service (signing name)
@@ -62,6 +63,7 @@ class ServeConfig:
     log_level: str = "warning"
     access_log: bool = False
     scheduler: bool = True
+    threads: int = 0
 
     def to_env(self) -> str:
         return json.dumps(asdict(self))
@@ -85,14 +87,15 @@ def json_error(err: AwsError, service: str | None, request_id: str) -> tuple[int
 class KeyplaneApp:
     """The ASGI application. `engine` is a keyplane Engine; `identities` an `Identities`."""
 
-    def __init__(self, engine, identities, *, dev: bool = False, scheduler_lock: "SchedulerLock | None" = None):
+    def __init__(self, engine, identities, *, dev: bool = False, scheduler_lock: "SchedulerLock | None" = None,
+                 threads: int = 0):
         self.engine = engine
         self.identities = identities
         self.dev = dev
         self.scheduler_lock = scheduler_lock
         self._stop = threading.Event()
         self._scheduler_thread: threading.Thread | None = None
-        self._pool = ThreadPoolExecutor(max_workers=REQUEST_THREADS, thread_name_prefix="keyplane-req")
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="keyplane-req") if threads else None
 
     # ---- ASGI ----------------------------------------------------------------------------------
     async def __call__(self, scope, receive, send):
@@ -117,11 +120,13 @@ class KeyplaneApp:
         if too_large:
             status, headers, payload = json_error(
                 SerializationException(f"The request body is larger than {MAX_BODY} bytes."), None, request_id)
+        elif self._pool is None:
+            # Handled on the loop's thread (the default): a call is a few hundred microseconds of
+            # CPU, and on a quiet 2-core machine this matched a thread pool at 4 clients and beat
+            # it at 1 (the floor's latency, where a pool hop added ~250 us). `--threads N` hands
+            # calls to a pool instead, which held up better on a heavily shared machine.
+            status, headers, payload = self.handle(scope, bytes(body), request_id)
         else:
-            # Handled in a small thread pool so the event loop keeps reading and writing sockets
-            # while calls run (measured: with 4 clients, 2-3x the throughput of handling on the
-            # loop's thread). GIL_SWITCH keeps each hand-back to the loop from waiting out
-            # Python's default 5 ms switch interval.
             status, headers, payload = await asyncio.get_running_loop().run_in_executor(
                 self._pool, self.handle, scope, bytes(body), request_id)
         headers = headers + [(b"x-amzn-requestid", request_id.encode()),
@@ -240,7 +245,8 @@ class KeyplaneApp:
             self._scheduler_thread.join(timeout=30)
         if self.scheduler_lock is not None:
             self.scheduler_lock.release()
-        self._pool.shutdown(wait=True)
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
 
 
 def reset_state(engine) -> None:
@@ -314,7 +320,7 @@ def build_app(config: ServeConfig) -> KeyplaneApp:
                                  clock=engine.clock)
     engine.identities = identities
     lock = SchedulerLock(engine) if config.scheduler else None
-    return KeyplaneApp(engine, identities, dev=config.dev, scheduler_lock=lock)
+    return KeyplaneApp(engine, identities, dev=config.dev, scheduler_lock=lock, threads=config.threads)
 
 
 def create_app_from_env() -> KeyplaneApp:
@@ -473,6 +479,8 @@ def add_serve_arguments(p) -> None:
     p.add_argument("--state", help="state folder or database URL (default: $KEYPLANE_STATE or ./.keyplane)")
     p.add_argument("--identities", metavar="FILE", help="identities file (default: <state>/identities.yaml)")
     p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--threads", type=int, default=0,
+                   help="handle calls on a pool of this many threads per worker (default: on the event loop)")
     p.add_argument("--tls", action="store_true", help="serve HTTPS (certificate generated into the state folder)")
     p.add_argument("--tls-cert", help="PEM certificate chain to serve with --tls")
     p.add_argument("--tls-key", help="PEM private key for --tls-cert")
@@ -490,7 +498,7 @@ def serve_command(args) -> int:
     from keyplane.engine import events
     events.configure_environment(file=args.events_file, webhooks=args.events_webhook)  # workers inherit it
     return serve(ServeConfig(host=args.host, port=args.port, state=args.state, identities=args.identities,
-                             workers=args.workers, dev=args.dev, tls=args.tls or bool(args.tls_cert),
+                             workers=args.workers, threads=args.threads, dev=args.dev, tls=args.tls or bool(args.tls_cert),
                              tls_cert=args.tls_cert, tls_key=args.tls_key, log_level=args.log_level,
                              access_log=args.access_log))
 

@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError, SSLError
 
 def test_two_workers_share_the_store_and_sessions_then_stop_cleanly_on_sigterm(tmp_path):
     from keyplane_server import start_server  # noqa: E402 - the http conftest's helper
-    srv = start_server(tmp_path, "--workers", "2", "--log-level", "info")
+    srv = start_server(tmp_path, "--workers", "2", "--threads", "4", "--log-level", "info")
     try:
         key = srv.client("kms").create_key(Description="shared")["KeyMetadata"]["KeyId"]
         creds = srv.client("sts").assume_role(RoleArn="arn:aws:iam::111122223333:role/deployer",
