@@ -641,3 +641,30 @@ def test_explicit_deny_in_an_identity_policy_wins_over_the_key_policy(world):
     assert exc.value.response["Error"]["Message"] == (
         f"User: {BOB} is not authorized to perform: kms:Decrypt on resource: {key} "
         "with an explicit deny in an identity-based policy")
+
+
+def test_a_session_policy_limits_secrets_manager_too(http_world):
+    world = http_world
+    world.reset()
+    root_b = world.server.client("secretsmanager", aws_access_key_id=KEYS[ROOT_B][0],
+                                 aws_secret_access_key=KEYS[ROOT_B][1])
+    arn = root_b.create_secret(Name="scoped-session-secret", SecretString="s3cret")["ARN"]
+    root_b.put_resource_policy(SecretId=arn, ResourcePolicy=json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"AWS": OPS_ROLE}, "Action": "secretsmanager:GetSecretValue",
+        "Resource": "*"}]}))
+    sts = world.server.client("sts", aws_access_key_id=KEYS[DAVE][0], aws_secret_access_key=KEYS[DAVE][1])
+
+    def secrets_as(**assume):
+        creds = sts.assume_role(RoleArn=OPS_ROLE, RoleSessionName="scoped-reader", **assume)["Credentials"]
+        return world.server.client("secretsmanager", aws_access_key_id=creds["AccessKeyId"],
+                                   aws_secret_access_key=creds["SecretAccessKey"],
+                                   aws_session_token=creds["SessionToken"])
+    assert secrets_as().get_secret_value(SecretId=arn)["SecretString"] == "s3cret"
+    # the session may use KMS (the nested Decrypt is allowed) but not secretsmanager:GetSecretValue
+    scoped = secrets_as(Policy=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "kms:*", "Resource": "*"}]}))
+    with pytest.raises(ClientError) as exc:
+        scoped.get_secret_value(SecretId=arn)
+    assert error_code(exc) == "AccessDeniedException"
+    assert exc.value.response["Error"]["Message"].endswith(
+        "because no session policy allows the secretsmanager:GetSecretValue action")

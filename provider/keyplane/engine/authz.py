@@ -78,7 +78,7 @@ def identity_policies(call) -> list:
     return [parse_policy(doc, "identity") for doc in lookup(call.principal)]
 
 
-def _identity_decision(call, request: AuthzRequest) -> str | None:
+def identity_decision(call, request: AuthzRequest) -> str | None:
     """Deny / Allow / None across the caller's identity policies (an account root: Allow)."""
     result = None
     for doc in identity_policies(call):
@@ -92,7 +92,7 @@ def _identity_decision(call, request: AuthzRequest) -> str | None:
     return result
 
 
-def _check_session_policy(call, request: AuthzRequest, resource: str) -> None:
+def check_session_policy(call, request: AuthzRequest, resource: str) -> None:
     """A role session made with AssumeRole's Policy can do at most what that policy allows: it
     limits every other permission (identity, key policy, grant) and grants none of its own."""
     principal = call.principal
@@ -335,10 +335,10 @@ def authorize(call, action: str, *, key=None, resource: str | None = None, owner
     if decision.denied:
         raise access_denied(call, action, key.arn, "with an explicit deny in a resource-based policy")
     same_account = principal.account == key.account
-    identity = _identity_decision(call, request)
+    identity = identity_decision(call, request)
     if identity == "Deny":
         raise access_denied(call, action, key.arn, "with an explicit deny in an identity-based policy")
-    _check_session_policy(call, request, key.arn)
+    check_session_policy(call, request, key.arn)
     if not same_account and action not in CROSS_ACCOUNT_ACTIONS:
         raise access_denied(call, action, key.arn)
     if decision.allowed:
@@ -367,12 +367,12 @@ def _authorize_resource(call, action: str, resource: str, owner: str, context: d
     if principal.account != owner:
         raise access_denied(call, action, resource)
     request = AuthzRequest(principal, action, resource, lambda: LazyConditions(call, action, None, context))
-    identity = _identity_decision(call, request)
+    identity = identity_decision(call, request)
     if identity == "Deny":
         raise access_denied(call, action, resource, "with an explicit deny in an identity-based policy")
     if identity != ALLOW:
         raise access_denied(call, action, resource, "no identity-based policy allows")
-    _check_session_policy(call, request, resource)
+    check_session_policy(call, request, resource)
     return POLICY
 
 
@@ -385,7 +385,7 @@ def policy_allows_caller(call, policy_text: str, key) -> bool:
     decision = decide(doc, request)
     if not decision.allowed:
         return False
-    identity = _identity_decision(call, request)
+    identity = identity_decision(call, request)
     if identity == "Deny":
         return False
     return (decision.direct and call.principal.account == key.account) or identity == ALLOW

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 
-from ..authz import access_denied
+from ..authz import access_denied, check_session_policy, identity_decision
 from ..policy import ALLOW, AuthzRequest, decide, parse_policy
 from .errors import PublicPolicyException
 
@@ -50,22 +50,6 @@ def request_context(call, secret=None, extra: dict | None = None, tags: dict | N
     return ctx
 
 
-def identity_decision(call, request: AuthzRequest) -> str | None:
-    """Deny / Allow / None over the caller's identity policies; an account root is its account."""
-    registry = getattr(call.engine, "identities", None)
-    lookup = getattr(registry, "identity_policies_for", None)
-    result = None
-    for doc in (lookup(call.principal) if lookup else []):
-        effect = decide(parse_policy(doc, "identity"), request).effect
-        if effect == "Deny":
-            return "Deny"
-        if effect == ALLOW:
-            result = ALLOW
-    if result is None and call.principal.type == "Root":
-        return ALLOW
-    return result
-
-
 def authorize_secret(call, action: str, secret, extra: dict | None = None, tags: dict | None = None) -> None:
     """Allow `action` ("secretsmanager:GetSecretValue") on `secret`, or AccessDeniedException."""
     if call.ctx.service_event:
@@ -78,6 +62,8 @@ def authorize_secret(call, action: str, secret, extra: dict | None = None, tags:
     if identity == "Deny":
         raise access_denied(call, action, secret.arn, "with an explicit deny in an identity-based policy")
     resource_allows = resource is not None and resource.allowed
+    # a role session scoped down by AssumeRole's Policy can do at most what that policy allows
+    check_session_policy(call, request, secret.arn)
     if call.principal.account == secret.account:
         if identity == ALLOW or resource_allows:
             return
@@ -98,6 +84,7 @@ def authorize_account(call, action: str, resource: str = "*", extra: dict | None
         raise access_denied(call, action, resource, "with an explicit deny in an identity-based policy")
     if identity != ALLOW:
         raise access_denied(call, action, resource, "no identity-based policy allows")
+    check_session_policy(call, request, resource)
 
 
 def broad_access_statements(policy_text: str) -> list[str]:

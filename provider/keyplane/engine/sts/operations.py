@@ -7,7 +7,7 @@ import json
 
 # the same identity-policy and session-policy rules KMS authorisation applies, with the trust
 # policy in the place of the key policy
-from ..authz import _check_session_policy, _identity_decision
+from ..authz import check_session_policy, identity_decision
 from ..errors import AccessDeniedException, AwsError, MalformedPolicyDocumentException, ValidationException
 from ..identity import Principal
 from ..policy import AuthzRequest, decide, parse_policy
@@ -73,10 +73,10 @@ def assume_role(call, params: dict) -> dict:
         raise _denied(caller, role.arn)
     # A trust policy naming only the account delegates to the account's IAM policies; another
     # account's caller always needs its own identity policy to allow the call too.
-    identity = _identity_decision(call, request)
+    identity = identity_decision(call, request)
     if identity == "Deny" or ((not trust.direct or caller.account != role.account) and identity != "Allow"):
         raise _denied(caller, role.arn)
-    _check_session_policy(call, request, role.arn)  # a session policy narrows role chaining too
+    check_session_policy(call, request, role.arn)  # a session policy narrows role chaining too
 
     duration = params.get("DurationSeconds", DEFAULT_DURATION)
     if caller.type == "AssumedRole" and duration > CHAINED_MAX_DURATION:
