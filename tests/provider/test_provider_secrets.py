@@ -161,9 +161,6 @@ def test_secret_string_given_as_plain_text_is_registered_as_a_secret_input():
             Monitor.registered[request.name] = request
             return super().RegisterResource(request)
 
-    import sys
-    if hasattr(sys, "tracebacklimit"):      # left by a provider configured in this process
-        del sys.tracebacklimit
     mocks = Mocks()
     pulumi.runtime.set_mocks(mocks, project="p", stack="s", preview=False, monitor=Monitor(mocks))
     pulumi.runtime.test(lambda: keyplane.Secret("plain", name="app/plain", secret_string="clear-text-value") and None)()

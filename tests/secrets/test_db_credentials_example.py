@@ -48,10 +48,6 @@ def test_db_credentials_example_attaches_rotates_and_the_app_connects(tmp_path, 
               "db_credentials:username": role_name, "db_credentials:password": "configured-pw"}
     for key, value in config.items():
         pulumi.runtime.set_config(key, value)
-    # a provider configured in this process earlier (base.configure sets sys.tracebacklimit = 0 for
-    # the plugin process) would leave Pulumi's own stack capture empty and failing
-    if hasattr(sys, "tracebacklimit"):
-        del sys.tracebacklimit
     with ProviderProcess({"keyplane:state": state, "keyplane:region": "us-east-1"}) as process:
         mocks = ForwardingMocks(Engine(process, stack="dev"))
         monitor = RecordingMonitor(mocks)

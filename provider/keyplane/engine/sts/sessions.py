@@ -9,7 +9,6 @@ import json
 import time
 from datetime import datetime, timedelta, timezone
 
-import sqlalchemy as sa
 
 from ..identity import TemporaryCredentials, new_access_key_id, new_secret_access_key, new_session_token
 from ..scheduler import task
