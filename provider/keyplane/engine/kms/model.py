@@ -182,12 +182,11 @@ def get_key(call, arn: str) -> Key | None:
 
 class _Loaded:
     """A cached key: its metadata, plus material unsealed on first use."""
-    __slots__ = ("key", "secrets", "aeads", "objects")
+    __slots__ = ("key", "secrets", "objects")
 
     def __init__(self, key: Key):
         self.key = key
         self.secrets: dict[str, bytes] = {}
-        self.aeads: dict[str, AESGCM] = {}
         self.objects: dict[tuple, object] = {}   # (kind, material id) -> parsed key object
 
 
@@ -213,19 +212,11 @@ def material_secret(call, key: Key, material_id: str) -> bytes | None:
 
 
 def material_aead(call, key: Key, material_id: str) -> AESGCM | None:
-    loaded = call.engine.cache.get(("kms-key", key.arn))
-    if loaded is not None and loaded.key is key:
-        aead = loaded.aeads.get(material_id)
-        if aead is not None:
-            return aead
-    secret = material_secret(call, key, material_id)
-    if secret is None:
-        return None
-    aead = AESGCM(secret)
-    loaded = call.engine.cache.get(("kms-key", key.arn))
-    if loaded is not None and loaded.key is key:
-        loaded.aeads[material_id] = aead
-    return aead
+    """The AES-GCM object for a symmetric material version (None if the key has no such material)."""
+    def build():
+        secret = material_secret(call, key, material_id)
+        return AESGCM(secret) if secret is not None else None
+    return material_object(call, key, "aead", material_id, build)
 
 
 def material_object(call, key: Key, kind: str, material_id: str, build):
