@@ -12,18 +12,29 @@ import sys
 import boto3
 
 
-def connection_params(secretsmanager, secret_id: str) -> dict:
-    """psycopg keyword arguments from the secret's rotation-ready JSON."""
-    value = json.loads(secretsmanager.get_secret_value(SecretId=secret_id)["SecretString"])
-    return {"host": value["host"], "port": int(value["port"]), "dbname": value.get("dbname", "postgres"),
-            "user": value["username"], "password": value["password"]}
+def read_secret(secretsmanager, secret_id: str) -> dict:
+    """The secret's rotation-ready JSON (engine, host, port, dbname, username, password)."""
+    return json.loads(secretsmanager.get_secret_value(SecretId=secret_id)["SecretString"])
 
 
 def connect(secretsmanager, secret_id: str):
+    """A DB-API connection with what the secret says now: psycopg for PostgreSQL, PyMySQL for
+    MySQL and MariaDB."""
+    value = read_secret(secretsmanager, secret_id)
+    if value.get("engine") in ("mysql", "mariadb", "aurora-mysql"):
+        import pymysql
+        return pymysql.connect(host=value["host"], port=int(value["port"]), user=value["username"],
+                               password=value["password"], database=value.get("dbname"), connect_timeout=5)
     import psycopg
-    return psycopg.connect(**connection_params(secretsmanager, secret_id), connect_timeout=5)
+    return psycopg.connect(host=value["host"], port=int(value["port"]), dbname=value.get("dbname", "postgres"),
+                           user=value["username"], password=value["password"], connect_timeout=5)
 
 
 if __name__ == "__main__":
-    with connect(boto3.client("secretsmanager"), sys.argv[1]) as conn:
-        print(conn.execute("SELECT current_user, now()").fetchone())
+    conn = connect(boto3.client("secretsmanager"), sys.argv[1])
+    try:
+        cur = conn.cursor()
+        cur.execute("SELECT current_user, now()")
+        print(cur.fetchone())
+    finally:
+        conn.close()

@@ -135,3 +135,88 @@ def sm(kp):
 @pytest.fixture
 def role_name():
     return "app_" + uuid.uuid4().hex[:8]
+
+
+MARIADB_SOCKETS = ("/run/mysqld/mysqld.sock", "/var/run/mysqld/mysqld.sock", "/tmp/mysql.sock")
+
+
+class MariaDB:
+    """The machine's MariaDB/MySQL server (127.0.0.1:3306) as an admin sees it: MariaDB checks
+    every password, so a rotation test can see the old one refused. Users it creates are dropped
+    at the end of the session."""
+
+    def __init__(self, admin_kwargs: dict):
+        self.host, self.port = "127.0.0.1", 3306
+        self._admin = admin_kwargs
+        self.created: list[tuple[str, str]] = []
+
+    def admin(self):
+        import pymysql
+        return pymysql.connect(**self._admin, autocommit=True, charset="utf8mb4", connect_timeout=5)
+
+    def execute(self, statement: str, args=None) -> list:
+        with self.admin() as conn, conn.cursor() as cur:
+            cur.execute(statement, args)
+            return list(cur.fetchall())
+
+    def create_user(self, name: str, password: str, *grants: str, host: str = "%", limits: str = "") -> None:
+        self.execute("CREATE USER %s@%s IDENTIFIED BY %s" + (f" WITH {limits}" if limits else ""),
+                     (name, host, password))
+        self.created.append((name, host))
+        for privileges in grants:
+            option = " WITH GRANT OPTION" if privileges.endswith(" WITH GRANT OPTION") else ""
+            privileges = privileges.removesuffix(" WITH GRANT OPTION")
+            self.execute(f"GRANT {privileges} TO %s@%s{option}", (name, host))
+
+    def connect(self, user: str, password: str):
+        import pymysql
+        return pymysql.connect(host=self.host, port=self.port, user=user, password=password,
+                               connect_timeout=5, autocommit=True, charset="utf8mb4")
+
+    def can_login(self, user: str, password: str) -> bool:
+        import pymysql
+        try:
+            self.connect(user, password).close()
+            return True
+        except pymysql.MySQLError:
+            return False
+
+    def grants(self, user: str, host: str = "%") -> list[str]:
+        return [row[0] for row in self.execute("SHOW GRANTS FOR %s@%s", (user, host))]
+
+    def drop_created(self) -> None:
+        for name, host in self.created:
+            for user in (name, name + "_clone"):
+                self.execute("DROP USER IF EXISTS %s@%s", (user, host))
+
+
+@pytest.fixture(scope="session")
+def mariadb():
+    """The local MariaDB/MySQL server, reached as root (TCP with an empty password, as these machines
+    have it, or the unix socket, as a fresh Debian install has it)."""
+    try:
+        import pymysql
+    except ImportError:
+        pymysql = None
+    require(pymysql is not None, "PyMySQL is not installed (pip install 'keyplane[mysql]')")
+    candidates = [{"host": "127.0.0.1", "port": 3306, "user": "root", "password": ""}]
+    candidates += [{"unix_socket": path, "user": "root"} for path in MARIADB_SOCKETS if os.path.exists(path)]
+    admin = None
+    for kwargs in candidates:
+        try:
+            pymysql.connect(**kwargs, connect_timeout=3).close()
+            admin = kwargs
+            break
+        except pymysql.MySQLError:
+            continue
+    require(admin is not None, "no MariaDB/MySQL server reachable as root on 127.0.0.1:3306 or its socket")
+    server = MariaDB(admin)
+    try:
+        yield server
+    finally:
+        server.drop_created()
+
+
+@pytest.fixture
+def mysql_user():
+    return "kp_" + uuid.uuid4().hex[:8]

@@ -44,7 +44,7 @@ def _app():
 def test_db_credentials_example_attaches_rotates_and_the_app_connects(tmp_path, scram_postgres, role_name):
     scram_postgres.create_role(role_name, "configured-pw")
     state = str(tmp_path / "state")
-    config = {"db_credentials:host": scram_postgres.host, "db_credentials:port": str(scram_postgres.port),
+    config = {"db_credentials:engine": "postgres", "db_credentials:host": scram_postgres.host, "db_credentials:port": str(scram_postgres.port),
               "db_credentials:username": role_name, "db_credentials:password": "configured-pw"}
     for key, value in config.items():
         pulumi.runtime.set_config(key, value)
@@ -67,3 +67,39 @@ def test_db_credentials_example_attaches_rotates_and_the_app_connects(tmp_path, 
 
     with _app().connect(sm, f"db/{role_name}") as conn:
         assert conn.execute("SELECT current_user").fetchone()[0] == role_name
+
+
+def test_db_credentials_example_on_mariadb_attaches_rotates_and_the_app_connects(tmp_path, mariadb, mysql_user):
+    """The same program with `db_credentials:engine mariadb`: the MariaDB rotator changes the user's
+    password in the server; the configured one is refused afterwards, the app connects with the
+    rotated one it reads from the secret."""
+    mariadb.create_user(mysql_user, "configured-pw", "SELECT ON `test`.*")
+    state = str(tmp_path / "state")
+    config = {"db_credentials:engine": "mariadb", "db_credentials:host": mariadb.host,
+              "db_credentials:port": str(mariadb.port), "db_credentials:dbname": "test",
+              "db_credentials:username": mysql_user, "db_credentials:password": "configured-pw"}
+    for key, value in config.items():
+        pulumi.runtime.set_config(key, value)
+    try:
+        with ProviderProcess({"keyplane:state": state, "keyplane:region": "us-east-1"}) as process:
+            mocks = ForwardingMocks(Engine(process, stack="dev"))
+            pulumi.runtime.set_mocks(mocks, project="db_credentials", stack="dev", preview=False)
+            pulumi.runtime.test(lambda: runpy.run_path(str(PROGRAM)) and None)()
+    finally:
+        pulumi.runtime.set_config("db_credentials:engine", "postgres")
+    assert set(mocks.created) == {"Secret/app-db", "SecretAttachment/app-db"}
+
+    sm = observer(state).client("secretsmanager", region="us-east-1")
+    value = json.loads(sm.get_secret_value(SecretId=f"db/{mysql_user}")["SecretString"])
+    assert value["engine"] == "mariadb" and value["port"] == 3306 and value["dbname"] == "test"
+    assert value["dbInstanceIdentifier"] and value["password"] != "configured-pw"
+    assert not mariadb.can_login(mysql_user, "configured-pw")
+    assert sm.describe_secret(SecretId=f"db/{mysql_user}")["RotationLambdaARN"] == "keyplane:mariadb-single-user"
+
+    conn = _app().connect(sm, f"db/{mysql_user}")
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT CURRENT_USER()")
+            assert cur.fetchone()[0].startswith(mysql_user + "@")
+    finally:
+        conn.close()

@@ -15,13 +15,25 @@ from typing import Optional
 from keyplane.resources import base
 
 IDENTIFIER = {"AWS::RDS::DBInstance": "dbInstanceIdentifier", "AWS::RDS::DBCluster": "dbClusterIdentifier",
-              "postgresql": "dbInstanceIdentifier"}
+              "postgresql": "dbInstanceIdentifier", "mysql": "dbInstanceIdentifier",
+              "mariadb": "dbInstanceIdentifier"}
 ALL_IDENTIFIERS = ("dbInstanceIdentifier", "dbClusterIdentifier")
+ENGINE_OF_TYPE = {"mysql": "mysql", "mariadb": "mariadb"}      # the rest: postgres unless named
+PORT_OF_ENGINE = {"mysql": 3306, "mariadb": 3306, "aurora-mysql": 3306}
+
+
+def _engine(target_type: str, target: dict) -> str:
+    return target.get("engine") or ENGINE_OF_TYPE.get(target_type, "postgres")
+
+
+def _port(engine: str) -> int:
+    return PORT_OF_ENGINE.get(engine, 5432)
 
 
 def _fields(target_type: str, target: dict) -> dict:
-    fields = {"engine": target.get("engine", "postgres"), "host": target["host"],
-              "port": target.get("port", 5432), IDENTIFIER[target_type]: target["identifier"]}
+    engine = _engine(target_type, target)
+    fields = {"engine": engine, "host": target["host"],
+              "port": target.get("port", _port(engine)), IDENTIFIER[target_type]: target["identifier"]}
     if target.get("dbname"):
         fields["dbname"] = target["dbname"]
     return fields
@@ -46,9 +58,10 @@ class SecretAttachmentProvider(base.Provider):
 
     def normalize(self, inputs):
         # nested defaults, so the declared target compares equal to the one read back
-        target = inputs.get("target")
-        if isinstance(target, dict) and not base.contains_unknown(target):
-            inputs["target"] = {"port": 5432, "engine": "postgres", **target}
+        target, target_type = inputs.get("target"), inputs.get("target_type")
+        if isinstance(target, dict) and isinstance(target_type, str) and not base.contains_unknown(target):
+            engine = _engine(target_type, target)
+            inputs["target"] = {"port": _port(engine), "engine": engine, **target}
         return inputs
 
     def _create(self, api, inputs):
@@ -71,8 +84,9 @@ class SecretAttachmentProvider(base.Provider):
         key = IDENTIFIER[inputs["target_type"]]
         if key not in document:
             return None                       # detached outside Pulumi: attach again
+        engine = document.get("engine") or _engine(inputs["target_type"], {})
         target = {"identifier": document[key], "host": document.get("host"),
-                  "port": document.get("port", 5432), "engine": document.get("engine", "postgres")}
+                  "port": document.get("port", _port(engine)), "engine": engine}
         if document.get("dbname") is not None:
             target["dbname"] = document["dbname"]
         return {"secret_arn": id_, "target": target}
@@ -101,7 +115,7 @@ class SecretAttachmentProvider(base.Provider):
 
 class SecretAttachment(base.Resource, module="keyplane", name="SecretAttachment"):
     """Attaches a secret to a database target. Inputs: secret_id (name or ARN), target_type
-    (AWS::RDS::DBInstance, AWS::RDS::DBCluster or postgresql), target={identifier, host, port,
+    (AWS::RDS::DBInstance, AWS::RDS::DBCluster, postgresql, mysql or mariadb), target={identifier, host, port,
     dbname, engine}, region. Outputs: secret_arn."""
 
     _provider_class = SecretAttachmentProvider

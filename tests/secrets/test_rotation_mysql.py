@@ -1,0 +1,163 @@
+"""Managed rotation against the machine's MariaDB, which checks every password: the password
+really changes in the server, the old one is refused, alternating users take turns, and a failed
+rotation leaves AWSCURRENT working. The secret's JSON uses the field names of AWS's managed
+rotation for Amazon RDS MySQL/MariaDB:
+https://docs.aws.amazon.com/secretsmanager/latest/userguide/reference_secret_json_structure.html
+Strategies (single user, alternating users):
+https://docs.aws.amazon.com/secretsmanager/latest/userguide/rotation-strategy.html"""
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import botocore.exceptions
+import pytest
+
+SINGLE = "keyplane:mysql-single-user"
+ALTERNATING = "keyplane:mysql-alternating-users"
+
+
+def _db_secret(server, user: str, password: str, engine: str = "mysql", **extra) -> str:
+    return json.dumps({"engine": engine, "host": server.host, "port": server.port, "username": user,
+                       "password": password, **extra})
+
+
+def _value(sm, secret_id, stage="AWSCURRENT") -> dict:
+    return json.loads(sm.get_secret_value(SecretId=secret_id, VersionStage=stage)["SecretString"])
+
+
+@pytest.mark.parametrize("db_engine,rotator", [("mysql", SINGLE), ("mariadb", "keyplane:mariadb-single-user")])
+def test_single_user_rotation_changes_the_password_and_refuses_the_old_one(sm, mariadb, mysql_user, db_engine, rotator):
+    mariadb.create_user(mysql_user, "initial-pw-1")
+    arn = sm.create_secret(Name=f"db/{mysql_user}",
+                           SecretString=_db_secret(mariadb, mysql_user, "initial-pw-1", db_engine))["ARN"]
+
+    out = sm.rotate_secret(SecretId=arn, RotationLambdaARN=rotator, RotationRules={"AutomaticallyAfterDays": 30})
+
+    current = _value(sm, arn)
+    assert current["username"] == mysql_user and current["password"] != "initial-pw-1"
+    assert current["engine"] == db_engine
+    assert mariadb.can_login(mysql_user, current["password"])
+    assert not mariadb.can_login(mysql_user, "initial-pw-1")
+    assert _value(sm, arn, "AWSPREVIOUS")["password"] == "initial-pw-1"
+    described = sm.describe_secret(SecretId=arn)
+    assert described["VersionIdsToStages"][out["VersionId"]] == ["AWSCURRENT"]
+    assert described["RotationLambdaARN"] == rotator and "ExternalSecretRotationMetadata" not in described
+
+
+def test_alternating_users_rotation_clones_the_user_with_its_grants_and_switches_back(sm, mariadb, mysql_user):
+    mariadb.create_user(mysql_user, "initial-pw-2", "SELECT, INSERT ON `test`.*")
+    mariadb.create_user(mysql_user + "_admin", "admin-pw-2", "ALL PRIVILEGES ON *.* WITH GRANT OPTION")
+    master = sm.create_secret(Name=f"db/master-{mysql_user}", SecretString=_db_secret(
+        mariadb, mysql_user + "_admin", "admin-pw-2"))["ARN"]
+    arn = sm.create_secret(Name=f"db/{mysql_user}", SecretString=_db_secret(
+        mariadb, mysql_user, "initial-pw-2", masterarn=master))["ARN"]
+
+    sm.rotate_secret(SecretId=arn, RotationLambdaARN=ALTERNATING, RotationRules={"AutomaticallyAfterDays": 7})
+
+    first = _value(sm, arn)
+    assert first["username"] == mysql_user + "_clone"
+    assert mariadb.can_login(first["username"], first["password"])
+    assert mariadb.can_login(mysql_user, "initial-pw-2")             # the user in use keeps working
+    clone_grants = " ".join(mariadb.grants(first["username"]))
+    assert "GRANT SELECT, INSERT ON `test`.*" in clone_grants        # the clone has the original's rights
+    assert "initial-pw-2" not in clone_grants
+
+    sm.rotate_secret(SecretId=arn)                                   # the configured rotator again
+
+    second = _value(sm, arn)
+    assert second["username"] == mysql_user and second["password"] != "initial-pw-2"
+    assert mariadb.can_login(mysql_user, second["password"])
+    assert not mariadb.can_login(mysql_user, "initial-pw-2")
+    assert mariadb.can_login(first["username"], first["password"])   # now AWSPREVIOUS, untouched
+    assert _value(sm, arn, "AWSPREVIOUS")["username"] == mysql_user + "_clone"
+
+
+def test_rotation_whose_test_step_fails_keeps_the_old_password_and_is_retried_on_schedule(
+        sm, mariadb, mysql_user, engine, clock):
+    # MAX_USER_CONNECTIONS 1: setSecret's session is still open, so testSecret cannot log in
+    mariadb.create_user(mysql_user, "initial-pw-3", limits="MAX_USER_CONNECTIONS 1")
+    arn = sm.create_secret(Name=f"db/{mysql_user}",
+                           SecretString=_db_secret(mariadb, mysql_user, "initial-pw-3", "mariadb"))["ARN"]
+
+    out = sm.rotate_secret(SecretId=arn, RotationLambdaARN=SINGLE, RotationRules={"AutomaticallyAfterDays": 1})
+
+    assert _value(sm, arn)["password"] == "initial-pw-3"
+    assert mariadb.can_login(mysql_user, "initial-pw-3")             # rolled back through the held session
+    described = sm.describe_secret(SecretId=arn)
+    failure = {m["Key"]: m["Value"] for m in described["ExternalSecretRotationMetadata"]}
+    assert "testSecret" in failure["keyplane:LastRotationFailure"]
+    assert "initial-pw-3" not in failure["keyplane:LastRotationFailure"]
+    assert described["VersionIdsToStages"][out["VersionId"]] == ["AWSPENDING"]
+    failed = engine.audit.query(engine.store_for("us-east-1"), event_name="RotationFailed")
+    assert failed and failed[0]["resources"][0]["ARN"] == arn
+    assert failed[0]["serviceEventDetails"]["step"] == "testSecret"
+    with pytest.raises(botocore.exceptions.ClientError) as refused:
+        sm.rotate_secret(SecretId=arn)
+    assert refused.value.response["Error"]["Code"] == "InvalidRequestException"
+
+    mariadb.execute("ALTER USER %s@'%%' WITH MAX_USER_CONNECTIONS 0", (mysql_user,))
+    clock.advance(timedelta(days=2))
+    assert engine.run_due()["secretsmanager.rotate-secrets"] == 1
+
+    current = sm.get_secret_value(SecretId=arn)
+    assert current["VersionId"] == out["VersionId"]                  # the retry used the same token
+    password = json.loads(current["SecretString"])["password"]
+    assert mariadb.can_login(mysql_user, password)
+    assert not mariadb.can_login(mysql_user, "initial-pw-3")
+    assert "ExternalSecretRotationMetadata" not in sm.describe_secret(SecretId=arn)
+
+
+HOSTILE_NAME = "kp_q'b\\%\"`x"
+HOSTILE_PASSWORD = "pw'\\%\"`;DROP USER root--"
+
+
+def test_user_names_and_passwords_cannot_inject_sql(mariadb):
+    """Quotes, backslashes, `%` and backticks in a user name and a password reach the server as
+    data: the statements the rotators send are parameterised or quoted as the server quotes."""
+    from keyplane.engine.secrets import db_mysql
+    name = HOSTILE_NAME + "s"
+    mariadb.create_user(name, "plain-pw")
+    login = {"engine": "mysql", "host": mariadb.host, "port": mariadb.port, "username": name, "password": "plain-pw"}
+    conn = db_mysql.connect(login)
+    try:
+        db_mysql.set_own_password(conn, name, HOSTILE_PASSWORD)
+    finally:
+        conn.close()
+    assert mariadb.can_login(name, HOSTILE_PASSWORD) and not mariadb.can_login(name, "plain-pw")
+
+    admin = mariadb.admin()
+    try:
+        db_mysql.set_password(admin, name, HOSTILE_PASSWORD + "2")
+        assert db_mysql.user_exists(admin, name) and not db_mysql.user_exists(admin, name + "_clone")
+        db_mysql.create_clone(admin, name, name + "_clone", HOSTILE_PASSWORD + "3")
+    finally:
+        admin.close()
+    assert mariadb.can_login(name, HOSTILE_PASSWORD + "2")
+    assert mariadb.can_login(name + "_clone", HOSTILE_PASSWORD + "3")
+    assert mariadb.execute("SELECT COUNT(*) FROM mysql.user WHERE User = 'root'")[0][0] >= 1
+
+
+def test_alternating_rotation_of_a_user_with_a_hostile_name(sm, mariadb):
+    name = HOSTILE_NAME + "a"
+    mariadb.create_user(name, HOSTILE_PASSWORD, "SELECT ON `test`.*")
+    mariadb.create_user(name + "_admin", "admin-pw-5", "ALL PRIVILEGES ON *.* WITH GRANT OPTION")
+    master = sm.create_secret(Name="db/hostile-admin", SecretString=_db_secret(mariadb, name + "_admin", "admin-pw-5"))["ARN"]
+    arn = sm.create_secret(Name="db/hostile", SecretString=_db_secret(mariadb, name, HOSTILE_PASSWORD,
+                                                                       masterarn=master))["ARN"]
+    sm.rotate_secret(SecretId=arn, RotationLambdaARN=ALTERNATING, RotationRules={"AutomaticallyAfterDays": 7})
+    current = _value(sm, arn)
+    assert current["username"] == name + "_clone"
+    assert mariadb.can_login(name + "_clone", current["password"])
+    assert "GRANT SELECT ON `test`.*" in " ".join(mariadb.grants(name + "_clone"))
+
+
+def test_a_mysql_rotator_refuses_a_postgres_secret(sm, mariadb, mysql_user):
+    mariadb.create_user(mysql_user, "initial-pw-6")
+    arn = sm.create_secret(Name=f"db/{mysql_user}",
+                           SecretString=_db_secret(mariadb, mysql_user, "initial-pw-6", "postgres"))["ARN"]
+    sm.rotate_secret(SecretId=arn, RotationLambdaARN=SINGLE, RotationRules={"AutomaticallyAfterDays": 1})
+    failure = {m["Key"]: m["Value"] for m in sm.describe_secret(SecretId=arn)["ExternalSecretRotationMetadata"]}
+    assert "createSecret" in failure["keyplane:LastRotationFailure"]
+    assert "handles mysql and mariadb" in failure["keyplane:LastRotationFailure"]
+    assert mariadb.can_login(mysql_user, "initial-pw-6")
