@@ -68,6 +68,8 @@ class Connection:
 
     def client(self, service: str, region: str | None = None, **config):
         region = region or self.region
+        if self.engine is not None and region not in self.engine.regions:
+            raise ValueError(f"{region!r} is not an AWS Region (botocore's partitions) nor one of regions.yaml")
         cfg = botocore.config.Config(retries={"total_max_attempts": 1 if self.endpoint is None else 3},
                                      **config)
         if self.endpoint is not None:

@@ -168,7 +168,8 @@ class KeyplaneApp:
             else:
                 service = TARGETS.get(target.split(".", 1)[0])
             principal, region, _ = verify(method, path, query_string, headers, body, self.identities,
-                                          self.engine.clock.now(), services={service} if service else None)
+                                          self.engine.clock.now(), services={service} if service else None,
+                                          regions=self.engine.regions)
             if service is None:
                 raise UnknownOperationException()
             ctx = self.engine.context(

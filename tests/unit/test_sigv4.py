@@ -304,3 +304,85 @@ def test_request_carrying_its_payload_hash_header_verifies_and_a_wrong_hash_does
     sigv4.verify("POST", "/", "", headers, body, identities, datetime.now(timezone.utc))
     with pytest.raises(InvalidSignatureException):
         sigv4.verify("POST", "/", "", headers, b'{"KeyId": "alias/y"}', identities, datetime.now(timezone.utc))
+
+
+def _sign_only(headers_signed: tuple, headers: dict, body: bytes, region="us-east-1"):
+    """A request whose Authorization covers only `headers_signed` (a hostile or sloppy signer)."""
+    class Narrow(SigV4Auth):
+        def headers_to_sign(self, request):
+            out = super().headers_to_sign(request)
+            for name in list(out.keys()):
+                if name.lower() not in headers_signed:
+                    del out[name]
+            return out
+    request = AWSRequest(method="POST", url="http://127.0.0.1:4566/", data=body, headers=dict(headers))
+    Narrow(Credentials(AKID, SECRET), "kms", region).add_auth(request)
+    return dict(request.headers.items(), Host="127.0.0.1:4566")
+
+
+def test_x_amz_target_outside_the_signed_headers_is_refused(identities):
+    """AWS requires the host and every x-amz-* header of the request to be signed
+    (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_sigv-create-signed-request.html):
+    a request signed over host and date only could be retargeted from DescribeKey to DisableKey."""
+    from datetime import datetime, timezone
+    body = b'{"KeyId": "alias/x"}'
+    headers = _sign_only(("host", "x-amz-date"), {"X-Amz-Target": "TrentService.DescribeKey",
+                                                   "Content-Type": "application/x-amz-json-1.1"}, body)
+    assert "x-amz-target" not in headers["Authorization"]
+    headers["X-Amz-Target"] = "TrentService.DisableKey"  # retargeted in transit
+    with pytest.raises(IncompleteSignatureException) as e:
+        sigv4.verify("POST", "/", "", headers, body, identities, datetime.now(timezone.utc))
+    assert e.value.message == "'x-amz-target' must be a 'SignedHeader' in the AWS Authorization."
+
+
+def test_unsigned_x_amz_date_is_refused(identities):
+    from datetime import datetime, timezone
+    headers = _sign_only(("host", "x-amz-target"), {"X-Amz-Target": "TrentService.ListKeys"}, b"{}")
+    with pytest.raises(IncompleteSignatureException) as e:
+        sigv4.verify("POST", "/", "", headers, b"{}", identities, datetime.now(timezone.utc))
+    assert "'x-amz-date' must be a 'SignedHeader'" in e.value.message
+
+
+def test_unsigned_payload_is_refused_the_payload_hash_is_always_signed(identities):
+    """UNSIGNED-PAYLOAD is S3's; a JSON API request's signature always covers the body's hash."""
+    from datetime import datetime, timezone
+    request = AWSRequest(method="POST", url="http://127.0.0.1:4566/", data=b"{}",
+                         headers={"X-Amz-Content-SHA256": "UNSIGNED-PAYLOAD",
+                                  "X-Amz-Target": "TrentService.ListKeys"})
+    SigV4Auth(Credentials(AKID, SECRET), "kms", "us-east-1").add_auth(request)
+    headers = dict(request.headers.items(), Host="127.0.0.1:4566")
+    with pytest.raises(InvalidSignatureException):
+        sigv4.verify("POST", "/", "", headers, b'{"Limit": 1}', identities, datetime.now(timezone.utc))
+
+
+def test_declared_payload_hash_lets_the_signature_be_checked_before_the_body(identities):
+    """With x-amz-content-sha256 the whole signature is settled from the headers; the body then
+    only has to match the declared hash."""
+    from datetime import datetime, timezone
+    import hashlib
+    body = b'{"KeyId": "alias/x"}'
+    request = AWSRequest(method="POST", url="http://127.0.0.1:4566/", data=body,
+                         headers={"X-Amz-Content-SHA256": hashlib.sha256(body).hexdigest(),
+                                  "X-Amz-Target": "TrentService.DescribeKey"})
+    SigV4Auth(Credentials(AKID, SECRET), "kms", "us-east-1").add_auth(request)
+    headers = dict(request.headers.items(), Host="127.0.0.1:4566")
+    pending = sigv4.verify_headers("POST", "/", "", headers, identities, datetime.now(timezone.utc))
+    assert pending.signature_checked
+    forged = dict(headers, Authorization=headers["Authorization"][:-4] + "0000")
+    with pytest.raises(InvalidSignatureException):
+        sigv4.verify_headers("POST", "/", "", forged, identities, datetime.now(timezone.utc))
+    with pytest.raises(InvalidSignatureException):
+        pending.verify_body(b'{"KeyId": "alias/y"}')
+    assert pending.verify_body(body)[0].arn.endswith(":user/alice")
+
+
+def test_scope_outside_the_known_regions_is_refused(identities):
+    """A made-up Region of any length is refused with AWS's scope error, before the key is looked up."""
+    from keyplane.engine.regions import known_regions
+    regions = known_regions(["eu-local-1"])
+    assert "us-east-1" in regions and "cn-north-1" in regions and "aws-global" not in regions
+    req = send_with_boto3("kms", "list_keys", {}, region="xx-madeup-" + "9" * 40)
+    with pytest.raises(InvalidSignatureException) as e:
+        req.verify(identities, regions=regions)
+    assert e.value.message == "Credential should be scoped to a valid region. "
+    assert send_with_boto3("kms", "list_keys", {}, region="eu-local-1").verify(identities, regions=regions)[1] == "eu-local-1"

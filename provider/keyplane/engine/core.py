@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from . import apimodel, crypto, registry, scheduler
+from .regions import known_regions
 from .audit import AuditTrail
 from .clock import Clock
 from .errors import AwsError, UnknownOperationException, internal_error
@@ -196,6 +197,7 @@ class Engine:
             else:
                 url, _ = resolve_state(spec)
             self.region_urls[region] = url
+        self.regions = known_regions(self.region_urls)
         # the default store opens now; a Region mapped to a store of its own opens on first use,
         # so one Region's lost store does not keep the engine (and every other Region) down
         self._open_store(self.url)

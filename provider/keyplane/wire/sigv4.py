@@ -12,7 +12,7 @@ import hashlib
 import hmac
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
-from typing import Callable, Iterable, Mapping
+from typing import Callable, Container, Iterable, Mapping
 from urllib.parse import unquote
 
 from botocore.auth import SIGV4_TIMESTAMP, SigV4Auth
@@ -176,7 +176,7 @@ def _parse_time(stamp: str) -> datetime | None:
         return None
 
 
-def _check_scope(credential: str, stamp: str, services) -> tuple[str, str, str, str]:
+def _check_scope(credential: str, stamp: str, services, regions) -> tuple[str, str, str, str]:
     parts = credential.split("/")
     if len(parts) != 5:
         raise IncompleteSignatureException(
@@ -190,7 +190,8 @@ def _check_scope(credential: str, stamp: str, services) -> tuple[str, str, str, 
         raise InvalidSignatureException(
             f"Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: "
             f"'{date}' != '{stamp[:8]}', from '{stamp}'.")
-    if not region or not all(c.isalnum() or c == "-" for c in region):
+    if not region or not all(c.isalnum() or c == "-" for c in region) or (
+            regions is not None and region not in regions):
         raise InvalidSignatureException("Credential should be scoped to a valid region. ")
     if services is not None and service not in services:
         expected = sorted(services)[0] if len(services) == 1 else "/".join(sorted(services))
@@ -207,26 +208,88 @@ def _check_skew(signed_at: datetime, stamp: str, now: datetime) -> None:
             f"Signature not yet current: {stamp} is still later than {_ts(now + MAX_SKEW)} ({_ts(now)} + 15 min.)")
 
 
+# Headers a signature must cover whenever the request carries them. AWS: "the host and any x-amz-*
+# headers are required" in the signed headers (SigV4 canonical request rules); a request whose
+# X-Amz-Target is not signed could be retargeted in transit (DescribeKey -> DisableKey).
+def _unsigned_required(hdrs: "_Headers", signed: list[str], time_header: str | None) -> str | None:
+    if "host" not in signed:
+        return "Host"
+    if time_header is not None and time_header not in signed:
+        return time_header
+    for name in hdrs:
+        if name.startswith("x-amz-") and name not in signed:
+            return name
+    return None
+
+
+class Pending:
+    """A request whose headers passed every check; `verify_body` settles the signature.
+
+    When the client declared its payload hash (`x-amz-content-sha256`), the signature is checked
+    before the body arrives and the body only has to match that hash; otherwise the signature
+    (which covers the body's hash) is checked once the body is in. Either way nothing is trusted
+    until `verify_body` returns."""
+
+    def __init__(self, principal: Principal, region: str, service: str, signer, request, signature: str,
+                 declared_hash: str | None):
+        self.principal, self.region, self.service = principal, region, service
+        self._signer, self._request, self._signature = signer, request, signature
+        self._declared = declared_hash
+        # the signature is known good before the body when the client declared its payload hash
+        self.signature_checked = declared_hash is not None and self._check(declared_hash)
+
+    def _check(self, body_hash: str) -> bool:
+        self._signer._body_hash = body_hash
+        canonical_request = self._signer.canonical_request(self._request)
+        expected = self._signer.signature(self._signer.string_to_sign(self._request, canonical_request),
+                                          self._request)
+        if not hmac.compare_digest(expected, self._signature.lower()):
+            raise InvalidSignatureException(SIGNATURE_MISMATCH)
+        return True
+
+    def verify_body(self, body: bytes) -> tuple[Principal, str, str]:
+        body_hash = hashlib.sha256(body or b"").hexdigest()
+        if self._declared is not None:
+            if not hmac.compare_digest(self._declared, body_hash):
+                raise InvalidSignatureException(
+                    "The provided 'x-amz-content-sha256' header does not match what was computed.")
+        else:
+            self._check(body_hash)
+        return self.principal, self.region, self.service
+
+
 def verify(method: str, path: str, query_string: str, headers, body: bytes, lookup: Lookup,
-           now: datetime | None = None, *, services: Iterable[str] | None = None
-           ) -> tuple[Principal, str, str]:
-    """Verify one request's SigV4 signature; return (principal, region, service) of the signer.
+           now: datetime | None = None, *, services: Iterable[str] | None = None,
+           regions: Container[str] | None = None) -> tuple[Principal, str, str]:
+    """Verify one request's SigV4 signature; return (principal, region, service) of the signer."""
+    return verify_headers(method, path, query_string, headers, lookup, now, services=services,
+                          regions=regions).verify_body(body)
+
+
+def verify_headers(method: str, path: str, query_string: str, headers, lookup: Lookup,
+                   now: datetime | None = None, *, services: Iterable[str] | None = None,
+                   regions: Container[str] | None = None) -> Pending:
+    """Every check SigV4 allows before the body: form, required signed headers, scope (service and
+    Region), time, the access key and its session token; the signature itself too when the payload
+    hash is declared.
 
     `headers` is a mapping or a list of (name, value) pairs as received; `lookup(access_key_id)`
     returns (principal, secret, session token or None) or raises the AWS error for a bad key;
-    `services`, when given, are the signing names this endpoint answers to.
+    `services`, when given, are the signing names this endpoint answers to, `regions` the Regions
+    it serves.
     """
     now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
     hdrs = _as_headers(headers)
     query = _parse_query(query_string or "")
     qdict = dict(query)
-    body = body or b""
     services = set(services) if services is not None else None
 
     auth = hdrs.first("authorization")
+    time_header = None
     if auth is not None:
         fields = _parse_authorization(auth)
         stamp = _request_time(hdrs)
+        time_header = "x-amz-date" if hdrs.first("x-amz-date") else "date"
         missing = [f"Authorization header requires '{name}' parameter."
                    for name in ("Credential", "Signature", "SignedHeaders") if not fields.get(name)]
         if stamp is None:
@@ -267,9 +330,12 @@ def verify(method: str, path: str, query_string: str, headers, body: bytes, look
     if signed_at is None:
         raise IncompleteSignatureException(f"Date must be in ISO-8601 'basic format'. Got '{stamp}'. "
                                            "See http://en.wikipedia.org/wiki/ISO_8601")
-    if "host" not in signed:
+    unsigned = _unsigned_required(hdrs, signed, time_header)
+    if unsigned == "Host":
         raise IncompleteSignatureException("'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.")
-    akid, _date, region, service = _check_scope(credential, stamp, services)
+    if unsigned is not None:
+        raise IncompleteSignatureException(f"'{unsigned}' must be a 'SignedHeader' in the AWS Authorization.")
+    akid, _date, region, service = _check_scope(credential, stamp, services, regions)
     if expires is None:
         _check_skew(signed_at, stamp, now)
     else:
@@ -289,9 +355,9 @@ def verify(method: str, path: str, query_string: str, headers, body: bytes, look
             token is not None and not hmac.compare_digest(token.encode(), session_token.encode())):
         raise UnrecognizedClientException(INVALID_TOKEN)
 
-    content_sha = hdrs.first("x-amz-content-sha256")
-    body_hash = hashlib.sha256(body).hexdigest()
-    if content_sha is not None and content_sha not in ("UNSIGNED-PAYLOAD", body_hash):
+    declared = hdrs.first("x-amz-content-sha256")
+    if declared is not None and not _is_sha256_hex(declared):
+        # UNSIGNED-PAYLOAD and the streaming forms are S3's; these APIs always sign the payload
         raise InvalidSignatureException(
             "The provided 'x-amz-content-sha256' header does not match what was computed.")
 
@@ -300,9 +366,10 @@ def verify(method: str, path: str, query_string: str, headers, body: bytes, look
     request.headers = hdrs
     request.params = canonical_query  # botocore encodes and sorts them as a client does
     request.context["timestamp"] = stamp
-    signer = _ExpectedSigner(ReadOnlyCredentials(akid, secret, session_token), service, region, signed, body_hash)
-    canonical_request = signer.canonical_request(request)
-    expected = signer.signature(signer.string_to_sign(request, canonical_request), request)
-    if not hmac.compare_digest(expected, signature.lower()):
-        raise InvalidSignatureException(SIGNATURE_MISMATCH)
-    return principal, region, service
+    signer = _ExpectedSigner(ReadOnlyCredentials(akid, secret, session_token), service, region, signed, "")
+    return Pending(principal, region, service, signer, request, signature,
+                   declared.lower() if declared is not None else None)
+
+
+def _is_sha256_hex(value: str) -> bool:
+    return len(value) == 64 and all(c in "0123456789abcdefABCDEF" for c in value)

@@ -473,6 +473,9 @@ def replicate_key(call, p):
     authorize(call, "kms:ReplicateKey", key=key, context={"kms:ReplicaRegion": region})
     if not is_primary(key):
         raise _not_primary(key)
+    if region not in call.engine.regions:
+        # AWS documents no error text for a Region outside the partition; nothing is made there
+        raise UnsupportedOperationException(f"{region} is not a Region this endpoint serves.")
     require_state(key, ("Enabled",))
     replicas = replica_regions(key)
     arn = key_arn(region, key.account, key.key_id)

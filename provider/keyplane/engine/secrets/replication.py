@@ -37,6 +37,8 @@ def _status(region: str, key_id: str | None, status: str, message: str | None = 
 
 def _sync_one(call, secret: Secret, region: str, key_id: str | None, force: bool = False) -> dict:
     """Create or refresh the replica of `secret` in `region`; its ReplicationStatus entry."""
+    if region not in call.engine.regions:
+        raise InvalidParameterException(f"{region} is not a Region this endpoint serves.")
     store = call.engine.store_for(region)
     replica_arn = arn_in_region(secret.arn, region)
     with call.store.read() as conn:
