@@ -1,6 +1,9 @@
 """AWS Systems Manager Parameter Store: parameters, versions, labels, tags, parameter policies.
 
-`parameters.py` holds the parameter record, name rules and the operations (target `AmazonSSM.`);
+`names.py` holds the name rules; `records.py` the parameter rows and how a read resolves a version;
+`securestring.py` KMS encryption of values; `parameters.py` PutParameter, the reads and deletes by
+name (target `AmazonSSM.`); `listing.py` the paged reads (by path, DescribeParameters, history);
 `labels.py` the version labels; `tags.py` the tagging operations; `policies.py` the parameter
-policies and the scheduler task that enforces them; `references.py` the `/aws/reference/` hook; `settings.py` the service settings (default tier).
+policies and the scheduler task that enforces them; `references.py` the `/aws/reference/` hook;
+`settings.py` the service settings (default tier).
 """

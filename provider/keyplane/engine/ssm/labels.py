@@ -10,7 +10,7 @@ import re
 
 from ..registry import operation
 from .errors import ParameterVersionLabelLimitExceeded, ParameterVersionNotFound
-from .parameters import emit_change, resolve
+from .records import emit_change, resolve
 from .tables import versions as versions_table
 
 MAX_LABELS_PER_VERSION = 10

@@ -1,48 +1,35 @@
-"""Parameters: the record, AWS's name and value rules, SecureString through KMS, and the operations
-PutParameter, GetParameter, GetParameters, GetParametersByPath, DeleteParameter, DeleteParameters,
-DescribeParameters and GetParameterHistory.
+"""Parameters: PutParameter (AWS's value, type, tier and quota rules), GetParameter, GetParameters,
+DeleteParameter and DeleteParameters.
 
-Names are stored canonically with a leading `/` (`p` and `/p` are one parameter) and shown as they
-were created. SecureString values are KMS ciphertext at rest, made through the KMS engine as the
-caller (`call.kms`, so kms:ViaService is ssm and the caller needs kms:Decrypt to read them): Standard
-parameters with Encrypt, Advanced ones with envelope encryption under a GenerateDataKey data key;
-both bind the encryption context {"PARAMETER_ARN": arn}. Every write emits a "Parameter Store
-Change" event on the event bus.
+The name rules live in `names.py`, the rows in `records.py`, SecureString in `securestring.py`, the
+paged reads in `listing.py`. Every write emits a "Parameter Store Change" event on the event bus.
 """
 from __future__ import annotations
 
-import base64
 import json
-import os
 import re
-import struct
-from dataclasses import dataclass
-from datetime import datetime, timezone
 
 import regex
 import sqlalchemy as sa
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from .. import events, tagging
+from .. import tagging
 from ..authz import authorize
-from ..errors import AccessDeniedException, AwsError, ValidationException, invalid_value
+from ..errors import ValidationException, invalid_value
 from ..registry import operation
 from . import policies as policy_rules
 from . import references
-from .errors import (HierarchyLevelLimitExceededException, HierarchyTypeMismatchException,
-                     InternalServerError, InvalidAllowedPatternException, InvalidFilterKey,
-                     InvalidFilterOption, InvalidFilterValue, InvalidKeyId, InvalidNextToken,
-                     ParameterAlreadyExists, ParameterLimitExceeded, ParameterMaxVersionLimitExceeded,
-                     ParameterNotFound, ParameterPatternMismatchException, ParameterVersionNotFound,
-                     TooManyTagsError)
+from .errors import (HierarchyTypeMismatchException, InvalidAllowedPatternException, ParameterAlreadyExists,
+                     ParameterLimitExceeded, ParameterMaxVersionLimitExceeded, ParameterNotFound,
+                     ParameterPatternMismatchException, ParameterVersionNotFound, TooManyTagsError)
+from .names import canonical, parameter_arn, parent_path, validate_name
+from .records import (cache_key, delete_parameter_rows, emit_change, forget, load, parameter_shape, resolve,
+                      parameter_where)
+from .securestring import encrypt_value
 from .tables import parameters as params_table
 from .tables import versions as versions_table
 
 DEFAULT_KEY = "alias/aws/ssm"
 MAX_VERSIONS = 100
-MAX_DEPTH = 15
-MAX_NAME_WITH_ARN = 1011
 MAX_TAGS = 50
 VALUE_LIMITS = {"Standard": 4096, "Advanced": 8192}
 # parameters per account and Region; an operator may change them (a module-level setting, like AWS's
@@ -50,265 +37,6 @@ VALUE_LIMITS = {"Standard": 4096, "Advanced": 8192}
 QUOTAS = {"Standard": 10_000, "Advanced": 100_000}
 DATA_TYPES = ("text", "aws:ec2:image")
 AMI_ID = re.compile(r"^ami-[0-9a-f]{8}([0-9a-f]{9})?$")
-NAME_CHARS = re.compile(r"^[a-zA-Z0-9_.\-/]+$")
-RESERVED = ("aws", "ssm")
-PARAMETER_ARN = re.compile(r"^arn:aws[a-z-]*:ssm:([a-z0-9-]+):(\d{12}):parameter/(.+)$")
-
-NAME_RULES = ('Parameter name: can\'t be prefixed with "aws" or "ssm" (case-insensitive). If formed as a '
-              "path, it can consist of sub-paths divided by slash symbol; each sub-path can be formed as a "
-              "mix of letters, numbers and the following 3 symbols .-_")
-
-
-# ---- the record ------------------------------------------------------------------------------
-@dataclass
-class Version:
-    """One version of a parameter (the current one is also kept in `ssm_parameters`)."""
-    account: str
-    region: str
-    name: str              # canonical
-    display_name: str
-    arn: str
-    version: int
-    type: str
-    value: str             # SecureString: base64 KMS ciphertext
-    key_id: str | None
-    description: str
-    allowed_pattern: str
-    tier: str
-    data_type: str
-    policies: str
-    last_modified: float
-    last_modified_user: str
-    labels: list | None = None
-    policy_state: str = "{}"
-
-
-def canonical(name: str) -> str:
-    return name if name.startswith("/") else "/" + name
-
-
-def parent_path(name: str) -> str:
-    return name.rsplit("/", 1)[0] or "/"
-
-
-def parameter_arn(region: str, account: str, name: str) -> str:
-    return f"arn:aws:ssm:{region}:{account}:parameter/{canonical(name)[1:]}"
-
-
-def to_dt(value: float) -> datetime:
-    return datetime.fromtimestamp(value, timezone.utc)
-
-
-def _trimmed(name: str) -> str:
-    name = name.strip()
-    if " " in name or "\t" in name:
-        raise ValidationException(NAME_RULES)
-    return name
-
-
-def validate_name(call, raw: str) -> str:
-    """The name PutParameter may create, or the AWS error for it."""
-    name = _trimmed(raw)
-    if not name or not NAME_CHARS.match(name):
-        raise ValidationException(NAME_RULES)
-    bare = name.lstrip("/")
-    if bare.lower().startswith(RESERVED):
-        raise ValidationException(NAME_RULES)
-    if "/" in name and not name.startswith("/"):
-        raise ValidationException("Parameter name must be a fully qualified name.")
-    if name.startswith("/") and ("//" in name or name.endswith("/") or name == "/"):
-        raise ValidationException(NAME_RULES)
-    if name.count("/") > MAX_DEPTH:
-        raise HierarchyLevelLimitExceededException(
-            "A hierarchy can have a maximum of 15 levels. For more information, see "
-            "https://docs.aws.amazon.com/systems-manager/latest/userguide/sysman-paramstore-su-create.html")
-    if len(parameter_arn(call.region, call.account, name)) > MAX_NAME_WITH_ARN:
-        raise ValidationException(f"Parameter name: The parameter name with its ARN prefix must be at most "
-                                  f"{MAX_NAME_WITH_ARN} characters.")
-    return name
-
-
-@dataclass
-class Ref:
-    """A parameter as a read names it: its canonical name, how it was written, and a selector."""
-    account: str
-    name: str
-    given: str
-    selector: str | None
-
-    @property
-    def shown_selector(self) -> str | None:
-        return ":" + self.selector if self.selector is not None else None
-
-
-def parse_ref(call, raw: str, *, selectors: bool = True) -> Ref:
-    """A name or ARN, optionally with `:version` or `:label`, as GetParameter(s) accept it."""
-    given = _trimmed(raw)
-    account = call.account
-    text = given
-    m = PARAMETER_ARN.match(given)
-    if m:
-        region, account, rest = m.groups()
-        if region != call.region:
-            raise ParameterNotFound(f"Parameter {given} not found.")
-        text = "/" + rest if "/" in rest else rest
-    selector = None
-    if ":" in text:
-        if not selectors:
-            raise ValidationException(NAME_RULES)
-        text, selector = text.rsplit(":", 1)
-        if not selector:
-            raise ValidationException(NAME_RULES)
-    if not text or not NAME_CHARS.match(text):
-        raise ValidationException(NAME_RULES)
-    return Ref(account, canonical(text), given, selector)
-
-
-# ---- store access ----------------------------------------------------------------------------
-def _where(table, account: str, region: str, name: str):
-    return (table.c.account == account, table.c.region == region, table.c.name == name)
-
-
-def load(conn, account: str, region: str, name: str):
-    return conn.execute(params_table.select().where(*_where(params_table, account, region, name))).first()
-
-
-def load_versions(conn, row) -> list:
-    return conn.execute(versions_table.select().where(*_where(versions_table, row.account, row.region, row.name))
-                        .order_by(versions_table.c.version)).all()
-
-
-def find_version(conn, row, selector: str | None):
-    """The row of the version a selector names (the current one without a selector)."""
-    if selector is None:
-        return row
-    if selector.isdigit():
-        v = conn.execute(versions_table.select().where(
-            *_where(versions_table, row.account, row.region, row.name),
-            versions_table.c.version == int(selector))).first()
-    else:
-        v = next((v for v in load_versions(conn, row) if selector in json.loads(v.labels)), None)
-    if v is None:
-        raise ParameterVersionNotFound(f"Systems Manager could not find version {selector} of "
-                                       f"{row.display_name}. Verify the version and try again.")
-    return v
-
-
-def delete_parameter_rows(conn, row) -> None:
-    conn.execute(versions_table.delete().where(*_where(versions_table, row.account, row.region, row.name)))
-    conn.execute(params_table.delete().where(*_where(params_table, row.account, row.region, row.name)))
-    tagging.delete_all(conn, row.arn)
-
-
-def not_found(name: str) -> ParameterNotFound:
-    return ParameterNotFound(f"Parameter {name} not found.")
-
-
-def cache_key(account: str, region: str, name: str) -> tuple:
-    return ("ssm-parameter", account, region, name)
-
-
-def forget(call, row) -> None:
-    """Drop a changed parameter from the engine cache (now and again when the write commits)."""
-    call.invalidate(cache_key(row.account, row.region, row.name))
-
-
-def load_current(call, account: str, region: str, name: str):
-    """The parameter row for a read-only call: from the engine cache when fresh (state changed
-    through another server is seen within the cache's TTL), else from the store."""
-    key = cache_key(account, region, name)
-    if not call.store.in_write:
-        hit = call.engine.cache.get(key)
-        if hit is not None:
-            return hit
-    with call.store.read() as conn:
-        row = load(conn, account, region, name)
-    if row is not None and not call.store.in_write:
-        call.engine.cache.put(key, row)
-    return row
-
-
-def resolve(call, conn, raw: str, action: str, *, selectors: bool = True):
-    """(parameter row, version row, ref) for a read, authorised for `action`; not-found raises.
-    Without `conn` (read-only calls) the current row may come from the engine cache."""
-    ref = parse_ref(call, raw, selectors=selectors)
-    arn = parameter_arn(call.region, ref.account, ref.name)
-    authorize(call, action, resource=arn, owner=ref.account)
-    if conn is None:
-        row = load_current(call, ref.account, call.region, ref.name)
-    else:
-        row = load(conn, ref.account, call.region, ref.name)
-    if row is None:
-        raise not_found(ref.given if ref.selector is None else ref.given.rsplit(":", 1)[0])
-    if ref.selector is None:
-        return row, row, ref
-    if conn is None:
-        with call.store.read() as c:
-            return row, find_version(c, row, ref.selector), ref
-    return row, find_version(conn, row, ref.selector), ref
-
-
-# ---- SecureString ----------------------------------------------------------------------------
-def _kms(call, op: str, params: dict) -> dict:
-    """A KMS call made by Parameter Store for the caller; key problems become InvalidKeyId, a
-    refusal stays AccessDenied (with KMS's message, as AWS passes it through)."""
-    try:
-        return call.kms(op, params)
-    except AccessDeniedException:
-        raise
-    except AwsError as err:
-        if err.status >= 500:
-            raise InternalServerError(f"KMS could not complete the request ({err.code}).") from None
-        raise InvalidKeyId(err.message or f"The KMS key is not valid ({err.code}).") from None
-
-
-def encrypt_value(call, value: str, key_id: str, arn: str, tier: str) -> str:
-    context = {"PARAMETER_ARN": arn}
-    if tier == "Standard":
-        blob = _kms(call, "Encrypt", {"KeyId": key_id, "Plaintext": value.encode(),
-                                      "EncryptionContext": context})["CiphertextBlob"]
-        return base64.b64encode(blob).decode()
-    # Advanced values (up to 8 KB) use envelope encryption: a data key from KMS seals the value
-    dk = _kms(call, "GenerateDataKey", {"KeyId": key_id, "KeySpec": "AES_256", "EncryptionContext": context})
-    nonce = os.urandom(12)
-    sealed = AESGCM(dk["Plaintext"]).encrypt(nonce, value.encode(), arn.encode())
-    edk = dk["CiphertextBlob"]
-    return base64.b64encode(struct.pack(">H", len(edk)) + edk + nonce + sealed).decode()
-
-
-def decrypt_value(call, version) -> str:
-    blob = base64.b64decode(version.value)
-    arn = parameter_arn(version.region, version.account, version.name)
-    context = {"PARAMETER_ARN": arn}
-    if version.tier == "Standard":
-        return _kms(call, "Decrypt", {"CiphertextBlob": blob, "EncryptionContext": context})["Plaintext"].decode()
-    (n,) = struct.unpack(">H", blob[:2])
-    edk, nonce, sealed = blob[2:2 + n], blob[2 + n:14 + n], blob[14 + n:]
-    data_key = _kms(call, "Decrypt", {"CiphertextBlob": edk, "EncryptionContext": context})["Plaintext"]
-    try:
-        return AESGCM(data_key).decrypt(nonce, sealed, arn.encode()).decode()
-    except InvalidTag:
-        raise InternalServerError("The parameter value could not be decrypted.") from None
-
-
-def shown_value(call, version, with_decryption: bool) -> str:
-    if version.type == "SecureString" and with_decryption:
-        return decrypt_value(call, version)
-    return version.value
-
-
-def parameter_shape(call, row, version, with_decryption: bool, selector: str | None = None) -> dict:
-    out = {"Name": row.display_name, "Type": version.type,
-           "Value": shown_value(call, version, with_decryption), "Version": version.version,
-           "LastModifiedDate": to_dt(version.last_modified), "ARN": row.arn, "DataType": version.data_type}
-    if selector is not None:
-        out["Selector"] = selector
-    return out
-
-
-# ---- events ----------------------------------------------------------------------------------
-def emit_change(call, conn, row, operation: str) -> None:
-    events.emit(call.engine, conn, policy_rules.change_event(row, operation, call.now), call.now)
 
 
 # ---- PutParameter ----------------------------------------------------------------------------
@@ -412,7 +140,7 @@ def put_parameter(call, p):
                 account=call.account, region=call.region, name=key, display_name=name,
                 parent_path=parent_path(key), arn=arn, policy_state=policy_state, next_policy_at=next_at, **record))
         else:
-            conn.execute(params_table.update().where(*_where(params_table, call.account, call.region, key))
+            conn.execute(params_table.update().where(*parameter_where(params_table, call.account, call.region, key))
                          .values(policy_state=policy_state, next_policy_at=next_at, **record))
         conn.execute(versions_table.insert().values(account=call.account, region=call.region, name=key,
                                                     labels="[]", **record))
@@ -459,7 +187,7 @@ def _tier(conn, call, p, cur, value: str, policies: list) -> str:
 
 def _make_room(conn, cur) -> None:
     """Keep at most 100 versions: drop the oldest, unless a label holds it."""
-    where = _where(versions_table, cur.account, cur.region, cur.name)
+    where = parameter_where(versions_table, cur.account, cur.region, cur.name)
     count = conn.execute(sa.select(sa.func.count()).select_from(versions_table).where(*where)).scalar()
     if count < MAX_VERSIONS:
         return
@@ -507,145 +235,6 @@ def get_parameters(call, p):
     return {"Parameters": found, "InvalidParameters": invalid}
 
 
-# ---- paging ----------------------------------------------------------------------------------
-def encode_token(query: str, after: str) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"q": query, "a": after}).encode()).decode()
-
-
-def decode_token(token: str | None, query: str) -> str | None:
-    if not token:
-        return None
-    try:
-        data = json.loads(base64.urlsafe_b64decode(token.encode()))
-        if data["q"] != query:
-            raise ValueError
-        return data["a"]
-    except Exception:  # noqa: BLE001 - any damage means "not ours"
-        raise InvalidNextToken("The specified token isn't valid.") from None
-
-
-def _filters(raw: list[dict] | None, allowed: dict[str, tuple]) -> list[tuple[str, str, list]]:
-    """ParameterFilters as (key, option, values), each checked against `allowed` {key: options}."""
-    out = []
-    for f in raw or []:
-        k = f["Key"]
-        base = "tag" if k.startswith("tag:") else k
-        if base not in allowed:
-            raise InvalidFilterKey(f"The following filter key is not valid: {k}. Valid filter keys include: "
-                                   + ", ".join(allowed) + ".")
-        option = f.get("Option") or ("OneLevel" if k == "Path" else "Equals")
-        if option not in allowed[base]:
-            raise InvalidFilterOption(f"The following filter option is not valid: {option}. Valid options "
-                                      f"include: {', '.join(allowed[base])}.")
-        values = f.get("Values") or []
-        if not values and base != "tag":
-            raise InvalidFilterValue(f"The following filter values are missing: null for filter key {k}.")
-        if k in ("Type",) and any(v not in ("String", "StringList", "SecureString") for v in values):
-            raise InvalidFilterValue("The following filter value is not valid: "
-                                     + ", ".join(v for v in values if v not in ("String", "StringList", "SecureString"))
-                                     + ". Valid values include: String, StringList, SecureString.")
-        if k == "Tier" and any(v not in ("Standard", "Advanced") for v in values):
-            raise InvalidFilterValue("The following filter value is not valid for Tier: " + ", ".join(values) + ".")
-        out.append((k, option, values))
-    return out
-
-
-def _column_condition(column, option: str, values: list):
-    if option == "Equals":
-        return column.in_(values)
-    if option == "BeginsWith":
-        return sa.or_(*[column.startswith(v, autoescape=True) for v in values])
-    return sa.or_(*[column.contains(v, autoescape=True) for v in values])
-
-
-def _path_condition(path: str, recursive: bool):
-    """Rows under `path`: a range on the name (recursive) or the parent_path index (one level)."""
-    if recursive:
-        if path == "/":
-            return params_table.c.name >= "/"
-        # "/" sorts just below "0": [path + "/", path + "0") holds exactly the names below path
-        return sa.and_(params_table.c.name >= path + "/", params_table.c.name < path + "0")
-    return params_table.c.parent_path == path
-
-
-def _normal_path(raw: str) -> str:
-    path = raw.strip()
-    if not path.startswith("/"):
-        raise ValidationException('The parameter doesn\'t meet the parameter name requirements. The parameter name '
-                                  'must begin with a forward slash "/".')
-    path = path.rstrip("/") or "/"
-    if path != "/" and (not NAME_CHARS.match(path) or "//" in path):
-        raise ValidationException(NAME_RULES)
-    if path.count("/") > MAX_DEPTH:
-        raise HierarchyLevelLimitExceededException("A hierarchy can have a maximum of 15 levels.")
-    return path
-
-
-def page_rows(conn, account: str, region: str, conds: list, after: str | None, fetch: int, *,
-              one_level: bool = False) -> list:
-    """Up to `fetch` of the account's parameter rows in `region` matching `conds`, in name order,
-    after the name `after`."""
-    where = [params_table.c.account == account, params_table.c.region == region, *conds]
-    if after:
-        where.append(params_table.c.name > after)
-    if one_level:
-        # names first from the covering (account, region, parent_path, name) index, then the rows by
-        # primary key: left to itself SQLite walks the primary key to save a sort and reads the store
-        names = [r[0] for r in conn.execute(sa.select(params_table.c.name).where(*where)
-                                            .order_by(params_table.c.name).limit(fetch))]
-        if not names:
-            return []
-        where = [params_table.c.account == account, params_table.c.region == region, params_table.c.name.in_(names)]
-    return conn.execute(params_table.select().where(*where).order_by(params_table.c.name).limit(fetch)).all()
-
-
-BY_PATH_FILTERS = {"Type": ("Equals", "BeginsWith"), "KeyId": ("Equals", "BeginsWith"), "Label": ("Equals",)}
-SCAN_BUDGET = 200   # rows a filtered page may look at before it returns what it has with a NextToken
-
-
-@operation("ssm", "GetParametersByPath", readonly=True)
-def get_parameters_by_path(call, p):
-    path = _normal_path(p["Path"])
-    recursive = bool(p.get("Recursive"))
-    with_decryption = bool(p.get("WithDecryption"))
-    filters = _filters(p.get("ParameterFilters"), BY_PATH_FILTERS)
-    # authorised on the path, not on each parameter (as AWS does)
-    path_arn = parameter_arn(call.region, call.account, path) if path != "/" else \
-        f"arn:aws:ssm:{call.region}:{call.account}:parameter/"
-    authorize(call, "ssm:GetParametersByPath", resource=path_arn)
-    limit = p.get("MaxResults") or 10
-    query = json.dumps([path, recursive, p.get("ParameterFilters") or []], sort_keys=True)
-    after = decode_token(p.get("NextToken"), query)
-    conds = [_path_condition(path, recursive)]
-    labels = []
-    for k, option, values in filters:
-        if k == "Type":
-            conds.append(_column_condition(params_table.c.type, option, values))
-        elif k == "KeyId":
-            conds.append(_column_condition(params_table.c.key_id, option, values))
-        else:
-            labels.extend(values)
-    page, last, more = [], None, False
-    fetch = limit + 1 if not labels else SCAN_BUDGET + 1
-    with call.store.read() as conn:
-        rows = page_rows(conn, call.account, call.region, conds, after, fetch, one_level=not recursive)
-        more = len(rows) == fetch
-        rows = rows[:fetch - 1]
-        for row in rows:
-            version = row
-            if labels:
-                version = next((v for v in load_versions(conn, row) if set(json.loads(v.labels)) & set(labels)), None)
-            last = row.name
-            if version is not None:
-                page.append((row, version))
-            if len(page) == limit:
-                more = more or row is not rows[-1]
-                break
-    out = {"Parameters": [parameter_shape(call, row, v, with_decryption) for row, v in page]}
-    if more and last is not None:
-        out["NextToken"] = encode_token(query, last)
-    return out
-
 
 # ---- deletes ---------------------------------------------------------------------------------
 @operation("ssm", "DeleteParameter")
@@ -676,127 +265,3 @@ def delete_parameters(call, p):
             deleted.append(raw)
     return {"DeletedParameters": deleted, "InvalidParameters": invalid}
 
-
-# ---- DescribeParameters ----------------------------------------------------------------------
-DESCRIBE_FILTERS = {"Name": ("Equals", "BeginsWith", "Contains"), "Type": ("Equals", "BeginsWith"),
-                    "KeyId": ("Equals", "BeginsWith"), "Path": ("Recursive", "OneLevel"),
-                    "Tier": ("Equals", "BeginsWith"), "DataType": ("Equals",), "tag": ("Equals", "BeginsWith")}
-LEGACY_FILTERS = {"Name": "Name", "Type": "Type", "KeyId": "KeyId"}
-
-
-def metadata_shape(row) -> dict:
-    policies = json.loads(row.policies)
-    out = {"Name": row.display_name, "ARN": row.arn, "Type": row.type,
-           "LastModifiedDate": to_dt(row.last_modified), "LastModifiedUser": row.last_modified_user,
-           "Version": row.version, "Tier": row.tier, "DataType": row.data_type,
-           "Policies": policy_rules.described(policies, json.loads(row.policy_state), row.last_modified)}
-    if row.key_id:
-        out["KeyId"] = row.key_id
-    if row.description:
-        out["Description"] = row.description
-    if row.allowed_pattern:
-        out["AllowedPattern"] = row.allowed_pattern
-    return out
-
-
-@operation("ssm", "DescribeParameters", readonly=True)
-def describe_parameters(call, p):
-    authorize(call, "ssm:DescribeParameters", resource=f"arn:aws:ssm:{call.region}:{call.account}:*")
-    if p.get("Filters") and p.get("ParameterFilters"):
-        raise ValidationException("You can use either Filters or ParameterFilters in a single request.")
-    if p.get("Shared"):
-        return {"Parameters": []}     # sharing (RAM) is not offered: nothing is shared with anyone
-    raw = p.get("ParameterFilters")
-    if p.get("Filters"):
-        raw = []
-        for f in p["Filters"]:
-            if f["Key"] not in LEGACY_FILTERS:
-                raise InvalidFilterKey(f"The following filter key is not valid: {f['Key']}.")
-            raw.append({"Key": f["Key"], "Option": "BeginsWith" if f["Key"] == "Name" else "Equals",
-                        "Values": f["Values"]})
-    filters = _filters(raw, DESCRIBE_FILTERS)
-    limit = p.get("MaxResults") or 10
-    query = json.dumps(raw or [], sort_keys=True)
-    after = decode_token(p.get("NextToken"), query)
-    conds = []
-    tag_filters = []
-    for k, option, values in filters:
-        if k == "Name":
-            names = [canonical(v) for v in values]
-            if option == "Contains":
-                conds.append(_column_condition(params_table.c.name, option, values))
-            else:
-                conds.append(sa.or_(_column_condition(params_table.c.name, option, names),
-                                    _column_condition(params_table.c.display_name, option, values)))
-        elif k == "Path":
-            conds.append(sa.or_(*[_path_condition(_normal_path(v), option == "Recursive") for v in values]))
-        elif k in ("Type", "Tier", "DataType", "KeyId"):
-            column = {"Type": params_table.c.type, "Tier": params_table.c.tier,
-                      "DataType": params_table.c.data_type, "KeyId": params_table.c.key_id}[k]
-            conds.append(_column_condition(column, option, values))
-        else:
-            tag_filters.append((k[4:], option, values))
-    page, last, more = [], None, False
-    fetch = limit + 1 if not tag_filters else SCAN_BUDGET + 1
-    with call.store.read() as conn:
-        rows = page_rows(conn, call.account, call.region, conds, after, fetch)
-        more = len(rows) == fetch
-        rows = rows[:fetch - 1]
-        for row in rows:
-            last = row.name
-            if tag_filters and not _tags_match(tagging.get_tags(conn, row.arn), tag_filters):
-                continue
-            page.append(row)
-            if len(page) == limit:
-                more = more or row is not rows[-1]
-                break
-    out = {"Parameters": [metadata_shape(r) for r in page]}
-    if more and last is not None:
-        out["NextToken"] = encode_token(query, last)
-    return out
-
-
-def _tags_match(tags: dict, filters) -> bool:
-    for key, option, values in filters:
-        if key not in tags:
-            return False
-        if values and not any(tags[key] == v if option == "Equals" else tags[key].startswith(v) for v in values):
-            return False
-    return True
-
-
-# ---- GetParameterHistory ---------------------------------------------------------------------
-@operation("ssm", "GetParameterHistory", readonly=True)
-def get_parameter_history(call, p):
-    with_decryption = bool(p.get("WithDecryption"))
-    limit = p.get("MaxResults") or 50
-    with call.store.read() as conn:
-        row, _, _ = resolve(call, conn, p["Name"], "ssm:GetParameterHistory", selectors=False)
-        after = decode_token(p.get("NextToken"), row.name)
-        where = list(_where(versions_table, row.account, row.region, row.name))
-        if after is not None:
-            where.append(versions_table.c.version > int(after))
-        versions = conn.execute(versions_table.select().where(*where).order_by(versions_table.c.version)
-                                .limit(limit + 1)).all()
-    more = len(versions) > limit
-    versions = versions[:limit]
-    items = []
-    for v in versions:
-        item = {"Name": row.display_name, "Type": v.type, "LastModifiedDate": to_dt(v.last_modified),
-                "LastModifiedUser": v.last_modified_user, "Value": shown_value(call, v, with_decryption),
-                "Version": v.version, "Labels": json.loads(v.labels), "Tier": v.tier, "DataType": v.data_type,
-                "Policies": policy_rules.described(
-                    json.loads(v.policies),
-                    json.loads(row.policy_state) if v.version == row.version else {}, v.last_modified)}
-        if v.key_id:
-            item["KeyId"] = v.key_id
-        if v.description:
-            item["Description"] = v.description
-        if v.allowed_pattern:
-            item["AllowedPattern"] = v.allowed_pattern
-        items.append(item)
-    call.resource(row.arn, "AWS::SSM::Parameter")
-    out = {"Parameters": items}
-    if more:
-        out["NextToken"] = encode_token(row.name, str(versions[-1].version))
-    return out

@@ -7,7 +7,9 @@ from ..authz import authorize
 from ..errors import ValidationException
 from ..registry import operation
 from .errors import InvalidResourceId, InvalidResourceType, TooManyTagsError
-from .parameters import MAX_TAGS, NAME_CHARS, canonical, load, parameter_arn
+from .names import NAME_CHARS, canonical, parameter_arn
+from .parameters import MAX_TAGS
+from .records import load
 
 
 def _parameter(call, conn, p, action: str, context: dict | None = None):
