@@ -29,7 +29,7 @@ def test_duplicate_alias_is_already_exists(kms):
     with pytest.raises(ClientError) as e:
         kms.create_alias(AliasName="alias/dup", TargetKeyId=key)
     assert code(e) == "AlreadyExistsException"
-    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 409
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
 
 
 def test_alias_names_must_start_with_alias_and_not_alias_aws(kms):

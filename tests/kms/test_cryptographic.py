@@ -127,7 +127,7 @@ def test_dry_run_answers_would_have_succeeded_and_does_nothing(engine, kms, key)
     with pytest.raises(ClientError) as e:
         kms.encrypt(KeyId=key["KeyId"], Plaintext=b"x", DryRun=True)
     assert code(e) == "DryRunOperationException"
-    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 412
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
     kms.disable_key(KeyId=key["KeyId"])
     with pytest.raises(ClientError) as e:
         kms.encrypt(KeyId=key["KeyId"], Plaintext=b"x", DryRun=True)

@@ -42,7 +42,7 @@ def test_describe_missing_key_is_not_found_with_aws_message(kms):
         kms.describe_key(KeyId=missing)
     assert code(e) == "NotFoundException"
     assert message(e) == f"Key 'arn:aws:kms:us-east-1:111122223333:key/{missing}' does not exist"
-    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
     with pytest.raises(ClientError) as e:
         kms.describe_key(KeyId="alias/nope")
     assert code(e) == "NotFoundException"
@@ -107,7 +107,7 @@ def test_disabled_key_refuses_crypto_with_disabled_exception_and_enable_restores
             call()
         assert code(e) == "DisabledException"
         assert message(e) == f"{md['Arn']} is disabled."
-        assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 409
+        assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
     kms.enable_key(KeyId=md["KeyId"])
     assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"x"
 

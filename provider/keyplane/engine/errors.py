@@ -1,34 +1,103 @@
-"""Typed engine errors, named after the AWS error codes.
+"""Typed engine errors, named after the AWS error codes, and how each service answers them.
 
-The wire layer turns an `AwsError` into the AWS error body (`__type`, message) and HTTP status;
-nothing else ever reaches a client. Each service has its own message member name and its own
-internal-error code, so an error carries only its code, message and status; the service decides
-the rest at the boundary.
+An engine error carries only its code and message. How a service writes it on the wire is data,
+kept here in one table per service (`SERVICES`): the HTTP status of every code that is not 400,
+the codes AWS sends with no message member at all, the name of the message member and the
+service's own internal-error code. The wire layer reads the table (`wire_error`); nothing else
+decides a status.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Mapping
+
 
 class AwsError(Exception):
-    """An error a client is meant to see: AWS error code, message, HTTP status."""
+    """An error a client is meant to see: AWS error code and message (status comes from the table)."""
 
     code = "InternalFailure"
-    status = 400
 
-    def __init__(self, message: str = "", *, code: str | None = None, status: int | None = None):
+    def __init__(self, message: str = "", *, code: str | None = None):
         super().__init__(message)
         self.message = message
         if code is not None:
             self.code = code
-        if status is not None:
-            self.status = status
+
+    @property
+    def status(self) -> int:
+        """The HTTP status AWS answers this code with (one table for every service)."""
+        return http_status(self.code)
+
+    @property
+    def fault(self) -> bool:
+        """The service's own failure (5xx), as opposed to the caller's."""
+        return self.status >= 500
 
     def __str__(self) -> str:  # one clear line: what a user sees
         return f"{self.code}: {self.message}" if self.message else self.code
 
 
-def error_type(name: str, status: int = 400) -> type[AwsError]:
+def error_type(name: str) -> type[AwsError]:
     """A new error class for one AWS error code; service packages declare theirs with it."""
-    return type(name, (AwsError,), {"code": name, "status": status, "__module__": __name__})
+    return type(name, (AwsError,), {"code": name, "__module__": __name__})
+
+
+@dataclass(frozen=True)
+class ServiceErrors:
+    """How one service writes errors on the wire."""
+    internal: str                       # the code of the service's own unexpected fault
+    message_member: str = "message"     # where botocore-era clients read the text
+    statuses: Mapping[str, int] = field(default_factory=dict)  # every code not answered with 400
+    silent: frozenset = frozenset()     # codes AWS sends with no message member
+
+
+# Codes every AWS JSON service shares, with the statuses of the services' "Common Errors" pages
+# (e.g. https://docs.aws.amazon.com/kms/latest/APIReference/CommonErrors.html): everything a
+# caller did wrong is 400 except a missing signature (403); the service's own failures are 5xx.
+_COMMON_STATUSES = {"MissingAuthenticationTokenException": 403, "InternalFailure": 500,
+                    "ServiceUnavailable": 503}
+
+SERVICES: Mapping[str, ServiceErrors] = MappingProxyType({
+    # KMS answers 400 for every client error (NotFound, Disabled, KMSInvalidState, DryRunOperation,
+    # AlreadyExists ...); the API reference lists HTTP 500 only for the model's fault shapes
+    # (https://docs.aws.amazon.com/kms/latest/APIReference/API_Decrypt.html#API_Decrypt_Errors).
+    # A failed integrity check says nothing about why: InvalidCiphertext, KMSInvalidSignature and
+    # KMSInvalidMac come with no message member.
+    "kms": ServiceErrors(
+        internal="KMSInternalException",
+        statuses={"KMSInternalException": 500, "KeyUnavailableException": 500, "DependencyTimeoutException": 500},
+        silent=frozenset({"InvalidCiphertextException", "KMSInvalidSignatureException", "KMSInvalidMacException"})),
+    # https://docs.aws.amazon.com/secretsmanager/latest/apireference/CommonErrors.html and each
+    # operation's Errors: all 400 but InternalServiceError (500); the member is `Message`.
+    "secretsmanager": ServiceErrors(
+        internal="InternalServiceError", message_member="Message",
+        statuses={"InternalServiceError": 500}),
+    # https://docs.aws.amazon.com/systems-manager/latest/APIReference/CommonErrors.html and each
+    # operation's Errors: all 400 but InternalServerError (500).
+    "ssm": ServiceErrors(internal="InternalServerError", statuses={"InternalServerError": 500}),
+    "sts": ServiceErrors(internal="InternalFailure"),
+})
+
+
+def http_status(code: str, service: str | None = None) -> int:
+    """The status for `code`: the service's table, then the common codes, else 400. A code's
+    status is the same in every service that has it, so without a service every table is read."""
+    tables = [SERVICES[service]] if service in SERVICES else SERVICES.values()
+    for table in tables:
+        if code in table.statuses:
+            return table.statuses[code]
+    return _COMMON_STATUSES.get(code, 400)
+
+
+def wire_error(service: str | None, err: AwsError) -> tuple[int, dict]:
+    """(HTTP status, JSON body) of `err` as `service` answers it."""
+    table = SERVICES.get(service or "")
+    body = {"__type": err.code}
+    silent = table is not None and err.code in table.silent
+    if not silent:
+        body[table.message_member if table else "message"] = err.message
+    return http_status(err.code, service), body
 
 
 # ---- shared -------------------------------------------------------------------------------
@@ -39,19 +108,19 @@ AccessDeniedException = error_type("AccessDeniedException")
 UnrecognizedClientException = error_type("UnrecognizedClientException")
 InvalidSignatureException = error_type("InvalidSignatureException")
 IncompleteSignatureException = error_type("IncompleteSignatureException")
-MissingAuthenticationTokenException = error_type("MissingAuthenticationTokenException", 403)
+MissingAuthenticationTokenException = error_type("MissingAuthenticationTokenException")
 ThrottlingException = error_type("ThrottlingException")
 
-# ---- KMS (HTTP statuses from the Smithy httpError traits) ----------------------------------
-NotFoundException = error_type("NotFoundException", 404)
-AlreadyExistsException = error_type("AlreadyExistsException", 409)
-ConflictException = error_type("ConflictException", 409)
-DisabledException = error_type("DisabledException", 409)
-KMSInvalidStateException = error_type("KMSInvalidStateException", 409)
-DryRunOperationException = error_type("DryRunOperationException", 412)
-KMSInternalException = error_type("KMSInternalException", 500)
-KeyUnavailableException = error_type("KeyUnavailableException", 500)
-DependencyTimeoutException = error_type("DependencyTimeoutException", 503)
+# ---- KMS -------------------------------------------------------------------------------------
+NotFoundException = error_type("NotFoundException")
+AlreadyExistsException = error_type("AlreadyExistsException")
+ConflictException = error_type("ConflictException")
+DisabledException = error_type("DisabledException")
+KMSInvalidStateException = error_type("KMSInvalidStateException")
+DryRunOperationException = error_type("DryRunOperationException")
+KMSInternalException = error_type("KMSInternalException")
+KeyUnavailableException = error_type("KeyUnavailableException")
+DependencyTimeoutException = error_type("DependencyTimeoutException")
 InvalidArnException = error_type("InvalidArnException")
 InvalidAliasNameException = error_type("InvalidAliasNameException")
 InvalidCiphertextException = error_type("InvalidCiphertextException")
@@ -80,9 +149,8 @@ IncorrectTrustAnchorException = error_type("IncorrectTrustAnchorException")
 
 def internal_error(service: str, message: str = "An internal error occurred.") -> AwsError:
     """The service's own fault code (500)."""
-    code = {"kms": "KMSInternalException", "ssm": "InternalServerError",
-            "secretsmanager": "InternalServiceError", "sts": "InternalFailure"}.get(service, "InternalFailure")
-    return AwsError(message, code=code, status=500)
+    table = SERVICES.get(service)
+    return AwsError(message, code=table.internal if table else "InternalFailure")
 
 
 def validation_message(problems: list[str]) -> str:

@@ -15,13 +15,11 @@ from dataclasses import dataclass, field
 from ..engine import apimodel
 from ..engine.core import RequestContext
 from ..engine.errors import (AwsError, SerializationException, UnknownOperationException,
-                             internal_error)
+                             internal_error, wire_error)
 from . import model
 
 log = logging.getLogger("keyplane.wire")
 JSON_CONTENT_TYPE = "application/x-amz-json-1.1"
-# the member botocore reads the message from, as each service sends it
-_MESSAGE_MEMBER = {"secretsmanager": "Message"}
 
 
 @dataclass
@@ -39,8 +37,8 @@ def service_for_target(target: str | None) -> tuple[str | None, str | None]:
 
 
 def error_response(service: str | None, err: AwsError, request_id: str) -> Response:
-    body = {"__type": err.code, _MESSAGE_MEMBER.get(service or "", "message"): err.message}
-    return Response(err.status, json.dumps(body).encode(), {
+    status, body = wire_error(service, err)
+    return Response(status, json.dumps(body).encode(), {
         "x-amzn-RequestId": request_id, "Content-Type": JSON_CONTENT_TYPE, "x-amzn-ErrorType": err.code})
 
 

@@ -187,5 +187,5 @@ def error_xml(err: AwsError, request_id: str, namespace: str = STS_NAMESPACE) ->
 
 def unknown_action(action: str | None) -> AwsError:
     if not action:
-        return AwsError("Missing required parameter: Action", code="MissingAction", status=400)
-    return AwsError(f"Could not find operation {action} for version {STS_VERSION}", code="InvalidAction", status=400)
+        return AwsError("Missing required parameter: Action", code="MissingAction")
+    return AwsError(f"Could not find operation {action} for version {STS_VERSION}", code="InvalidAction")

@@ -1,7 +1,7 @@
 """Parameter Store's error codes, as the SSM model names them."""
 from ..errors import error_type
 
-InternalServerError = error_type("InternalServerError", 500)
+InternalServerError = error_type("InternalServerError")
 InvalidKeyId = error_type("InvalidKeyId")
 ParameterLimitExceeded = error_type("ParameterLimitExceeded")
 TooManyUpdates = error_type("TooManyUpdates")

@@ -91,12 +91,12 @@ def assume_role(call, params: dict) -> dict:
         try:
             parse_policy(policy_text, "identity")
         except MalformedPolicyDocumentException as e:
-            raise AwsError(e.message, code="MalformedPolicyDocument", status=400) from None
+            raise AwsError(e.message, code="MalformedPolicyDocument") from None
         compact = json.dumps(json.loads(policy_text), separators=(",", ":"))
         packed = (len(compact) * 100 + PACKED_POLICY_MAX - 1) // PACKED_POLICY_MAX
         if packed > 100:
             raise AwsError(f"Packed policy consumes {packed}% of allotted space, please use smaller policy "
-                           "for session.", code="PackedPolicyTooLarge", status=400)
+                           "for session.", code="PackedPolicyTooLarge")
 
     creds = sessions.issue(call, account=role.account, role_name=role.name, role_arn=role.arn,
                            session_name=session_name, duration=duration, source_arn=caller.arn,
