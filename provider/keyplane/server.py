@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from keyplane.engine.errors import AwsError, SerializationException, UnknownOperationException, internal_error
+from keyplane.wire import services
 from keyplane.wire.protocol import error_response, handle_json
 from keyplane.wire.sigv4 import headers_from_asgi, verify
 
@@ -162,6 +163,10 @@ class KeyplaneApp:
             headers = headers_from_asgi(scope["headers"])
             query_string = scope.get("query_string", b"").decode("latin-1")
             target = headers.first("x-amz-target")
+            signed_for = services.signing_service(headers, query_string)
+            if signed_for is not None and signed_for not in services.SERVED:
+                refusal = services.error_response(signed_for, services.unsupported(signed_for), request_id)
+                return refusal.status, _header_list(refusal.headers), refusal.body
             if target is None:
                 query_protocol = True
                 service = "sts"
