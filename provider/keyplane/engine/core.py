@@ -182,6 +182,7 @@ class Engine:
         self.identities = identities
         self.audit = AuditTrail()
         self.cache = TTLCache()
+        self.quotas = None    # request quotas (engine.quotas.Quotas); `keyplane serve` turns them on
         self._lock = threading.RLock()
         self._stores: dict[str, Store] = {}
         self._root_keys: dict[int, RootKey] = {}

@@ -12,7 +12,7 @@ import logging
 import uuid
 from dataclasses import dataclass, field
 
-from ..engine import apimodel
+from ..engine import apimodel, quotas
 from ..engine.core import RequestContext
 from ..engine.errors import (AwsError, SerializationException, UnknownOperationException,
                              internal_error, wire_error)
@@ -38,8 +38,11 @@ def service_for_target(target: str | None) -> tuple[str | None, str | None]:
 
 def error_response(service: str | None, err: AwsError, request_id: str) -> Response:
     status, body = wire_error(service, err)
-    return Response(status, json.dumps(body).encode(), {
-        "x-amzn-RequestId": request_id, "Content-Type": JSON_CONTENT_TYPE, "x-amzn-ErrorType": err.code})
+    headers = {"x-amzn-RequestId": request_id, "Content-Type": JSON_CONTENT_TYPE, "x-amzn-ErrorType": err.code}
+    retry_after = quotas.retry_after_header(err)
+    if retry_after is not None:
+        headers["Retry-After"] = retry_after
+    return Response(status, json.dumps(body).encode(), headers)
 
 
 def handle_json(engine, *, target: str | None, body: bytes, ctx: RequestContext) -> Response:
@@ -63,6 +66,8 @@ def handle_json(engine, *, target: str | None, body: bytes, ctx: RequestContext)
         except AwsError as err:
             engine.reject(service, op_name, ctx, err)
             raise
+        if engine.quotas is not None:   # request quotas (keyplane serve); a throttled call does nothing
+            engine.quotas.charge(ctx.principal.account, ctx.region, service, op_name, params)
         result = engine.invoke(service, op_name, params, ctx)
         out = model.serialize(op_model.output_shape, result) if op_model.output_shape else {}
         return Response(200, json.dumps(out or {}).encode(),

@@ -78,6 +78,18 @@ def normalise_url(url: str) -> str:
     return url
 
 
+def _keep_private(path: str) -> None:
+    """The database file exists 0600 before SQLite opens it: SQLite gives its -wal, -shm and
+    -journal files the database file's mode. Files an older keyplane made 0644 are tightened."""
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    for name in (path, path + "-wal", path + "-shm", path + "-journal"):
+        try:
+            if os.stat(name).st_mode & 0o077:
+                os.chmod(name, 0o600)
+        except FileNotFoundError:
+            pass
+
+
 class Store:
     """One database. `write()` and `read()` are re-entrant within a thread: a service operation that
     calls another (SSM calling KMS, say) shares the caller's transaction instead of deadlocking."""
@@ -99,7 +111,8 @@ class Store:
                 self._reader = self._writer
                 self._prepare_sqlite(self._writer, immediate=True)
             else:
-                os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+                os.makedirs(os.path.dirname(os.path.abspath(path)), mode=0o700, exist_ok=True)
+                _keep_private(path)
                 self.path = path
                 args = {"check_same_thread": False, "timeout": 30}
                 self._writer = sa.create_engine(real, connect_args=args, pool_size=8, max_overflow=16)

@@ -1,0 +1,37 @@
+"""State files are private to the server's user (issue 17, finding 11): the SQLite database and the
+-wal and -shm files SQLite makes beside it are 0600, whatever the umask; older 0644 files are tightened."""
+from __future__ import annotations
+
+import os
+import stat
+
+import keyplane
+from keyplane.engine.core import Engine
+
+
+def _mode(path) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def test_store_files_are_created_0600_including_wal_and_shm(tmp_path, clock):
+    old = os.umask(0o022)
+    try:
+        eng = Engine(str(tmp_path / "state"), clock=clock)
+        kms = keyplane.connect(engine=eng).client("kms")
+        kms.create_key(Description="something to write")
+        db = tmp_path / "state" / "state.db"
+        present = [p for p in (db, db.with_name("state.db-wal"), db.with_name("state.db-shm")) if p.exists()]
+        assert db.with_name("state.db-wal") in present  # WAL mode: the files the finding was about
+        assert {p.name: _mode(p) for p in present} == {p.name: 0o600 for p in present}
+        assert _mode(tmp_path / "state") == 0o700
+        eng.close()
+    finally:
+        os.umask(old)
+
+
+def test_a_store_file_left_0644_is_tightened_on_open(tmp_path, clock):
+    Engine(str(tmp_path / "state"), clock=clock).close()
+    db = tmp_path / "state" / "state.db"
+    os.chmod(db, 0o644)
+    Engine(str(tmp_path / "state"), clock=clock).close()
+    assert _mode(db) == 0o600
