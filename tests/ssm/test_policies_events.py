@@ -81,7 +81,9 @@ def test_expiration_deletes_parameter_and_events_reach_file_and_webhooks_even_on
     up = Receiver()
     down_port = free_port()
     jsonl = tmp_path / "events.jsonl"
-    events.configure(engine, file=str(jsonl), webhooks=[up.url, f"http://127.0.0.1:{down_port}/hook"])
+    # the receiver stays down two days: keep trying past EventBridge's 24-hour default
+    events.configure(engine, file=str(jsonl), webhooks=[up.url, f"http://127.0.0.1:{down_port}/hook"],
+                     max_age=3 * 86400)
     try:
         expires = clock.now() + timedelta(days=2)
         ssm.put_parameter(Name="/app/token", Value="t", Type="SecureString", Tier="Advanced",

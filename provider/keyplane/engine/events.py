@@ -6,7 +6,10 @@ one delivery row per configured sink, so a crash or a receiver that is down lose
 scheduler (`~events.deliver`) delivers what is due: a JSON-lines file sink appends a line, a webhook
 sink POSTs the JSON. A failed delivery is retried with exponential backoff measured on the injected
 clock (never by sleeping); deliveries to one sink keep their order, so a down receiver holds back
-its own queue and nobody else's. Delivered rows are removed.
+its own queue and nobody else's. Delivered rows are removed. A delivery that fails
+`max_attempts` times, or is still undelivered `max_age` seconds after its event, moves to the
+dead-letter list (EventBridge's rule-target defaults: 185 attempts, 24 hours) and stops holding
+back its sink; `keyplane events` lists, retries and drops what is pending or dead.
 
 Sinks are named by a spec string that any process can rebuild a sink from (`file:/path/events.jsonl`,
 `webhook:https://host/hook`), so whichever server runs the scheduler can deliver what another
@@ -28,7 +31,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from .scheduler import task
-from .store import create_tables, metadata, migration
+from .store import add_column, create_tables, metadata, migration
 
 log = logging.getLogger("keyplane.events")
 
@@ -48,15 +51,32 @@ deliveries = sa.Table(
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
     sa.Column("next_attempt_at", sa.Float, nullable=False),
     sa.Column("last_error", sa.Text),
+    sa.Column("dead_at", sa.Float),      # set: given up on (the dead-letter list)
     sa.Index("ix_event_deliveries_due", "next_attempt_at"),
 )
 
 migration("events.0001_outbox_deliveries")(create_tables(outbox, deliveries))
+migration("events.0002_dead_letters")(add_column(deliveries, "dead_at"))
 
 BACKOFF_FIRST_SECONDS = 5.0
 BACKOFF_MAX_SECONDS = 900.0
 WEBHOOK_TIMEOUT_SECONDS = 5.0
 BATCH = 500
+# when to give up on a delivery: EventBridge's defaults for a rule target ("retries sending the
+# event for 24 hours and up to 185 times"),
+# https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-rule-retry-policy.html
+MAX_ATTEMPTS = 185
+MAX_AGE_SECONDS = 86400.0
+
+
+def retry_policy(engine) -> tuple[int, float]:
+    """(max attempts, max age in seconds): `configure`'s, else KEYPLANE_EVENTS_MAX_ATTEMPTS /
+    KEYPLANE_EVENTS_MAX_AGE, else EventBridge's defaults."""
+    policy = getattr(engine, "event_retry_policy", None)
+    if policy is not None:
+        return policy
+    return (int(os.environ.get("KEYPLANE_EVENTS_MAX_ATTEMPTS") or MAX_ATTEMPTS),
+            float(os.environ.get("KEYPLANE_EVENTS_MAX_AGE") or MAX_AGE_SECONDS))
 
 
 def backoff(attempts: int) -> float:
@@ -78,7 +98,9 @@ class JsonLinesSink:
         lock = self._locks.setdefault(self.path, threading.Lock())
         with lock:
             os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
-            with open(self.path, "a", encoding="utf-8") as f:
+            # events name parameters and secrets: private to the server's user, like the store
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            with open(fd, "a", encoding="utf-8") as f:
                 f.write(body + "\n")
                 f.flush()
                 os.fsync(f.fileno())
@@ -114,8 +136,13 @@ def sink_from_spec(spec: str):
     raise ValueError(f"unknown event sink {spec!r}")
 
 
-def configure(engine, *, file: str | None = None, webhooks=()) -> list[str]:
-    """Set the sinks events emitted through `engine` go to (replacing the environment's)."""
+def configure(engine, *, file: str | None = None, webhooks=(), max_attempts: int | None = None,
+              max_age: float | None = None) -> list[str]:
+    """Set the sinks events emitted through `engine` go to (replacing the environment's), and
+    optionally when to give up on a delivery."""
+    if max_attempts is not None or max_age is not None:
+        attempts, age = retry_policy(engine)
+        engine.event_retry_policy = (max_attempts or attempts, max_age or age)
     specs = []
     if file:
         specs.append(JsonLinesSink(file).spec)
@@ -124,9 +151,14 @@ def configure(engine, *, file: str | None = None, webhooks=()) -> list[str]:
     return specs
 
 
-def configure_environment(*, file: str | None = None, webhooks=()) -> None:
-    """Set the sinks for every engine of this process and its children (server workers) that is
-    not configured otherwise."""
+def configure_environment(*, file: str | None = None, webhooks=(), max_attempts: int | None = None,
+                          max_age: float | None = None) -> None:
+    """Set the sinks (and retry limits) for every engine of this process and its children (server
+    workers) that is not configured otherwise."""
+    if max_attempts is not None:
+        os.environ["KEYPLANE_EVENTS_MAX_ATTEMPTS"] = str(int(max_attempts))
+    if max_age is not None:
+        os.environ["KEYPLANE_EVENTS_MAX_AGE"] = str(float(max_age))
     if file:
         os.environ["KEYPLANE_EVENTS_FILE"] = os.path.abspath(file)
     if webhooks:
@@ -168,16 +200,18 @@ def emit(engine, conn, evt: dict, now: datetime) -> None:
 
 # ---- delivering --------------------------------------------------------------------------------
 def deliver_due(engine, store, now: datetime) -> int:
-    """Send what is due, sink by sink in event order; returns how many deliveries succeeded."""
+    """Send what is due, sink by sink in event order; returns how many deliveries succeeded. A
+    delivery past its retry limits goes to the dead-letter list instead of being tried again."""
     at = now.timestamp()
+    max_attempts, max_age = retry_policy(engine)
     with store.read() as conn:
         rows = conn.execute(
             sa.select(deliveries.c.seq, deliveries.c.sink, deliveries.c.attempts,
-                      deliveries.c.next_attempt_at, outbox.c.body)
-            .join(outbox, outbox.c.seq == deliveries.c.seq)
+                      deliveries.c.next_attempt_at, outbox.c.body, outbox.c.created)
+            .join(outbox, outbox.c.seq == deliveries.c.seq).where(deliveries.c.dead_at.is_(None))
             .order_by(deliveries.c.sink, deliveries.c.seq).limit(BATCH)).all()
     done: list[tuple[int, str]] = []
-    failed: list[tuple[int, str, int, str]] = []
+    failed: list[tuple[int, str, int, str, bool]] = []
     blocked: set[str] = set()
     for row in rows:
         if row.sink in blocked:
@@ -187,33 +221,74 @@ def deliver_due(engine, store, now: datetime) -> int:
             continue
         try:
             sink_from_spec(row.sink).send(row.body)
-        except Exception as exc:  # noqa: BLE001 - any failure is a retry later
-            log.warning("event %s to %s failed (attempt %d): %s", row.seq, row.sink, row.attempts + 1, exc)
-            failed.append((row.seq, row.sink, row.attempts + 1, str(exc)[:500]))
-            blocked.add(row.sink)
+        except Exception as exc:  # noqa: BLE001 - any failure is a retry later (or a dead letter)
+            attempts = row.attempts + 1
+            dead = attempts >= max_attempts or at - row.created >= max_age
+            log.warning("event %s to %s failed (attempt %d%s): %s", row.seq, row.sink, attempts,
+                        ", giving up: dead-lettered" if dead else "", exc)
+            failed.append((row.seq, row.sink, attempts, str(exc)[:500], dead))
+            if not dead:
+                blocked.add(row.sink)
             continue
         done.append((row.seq, row.sink))
     if done or failed:
         with store.write() as conn:
             for seq, spec in done:
                 conn.execute(deliveries.delete().where(deliveries.c.seq == seq, deliveries.c.sink == spec))
-            for seq, spec, attempts, error in failed:
+            for seq, spec, attempts, error, dead in failed:
                 conn.execute(deliveries.update().where(deliveries.c.seq == seq, deliveries.c.sink == spec)
-                             .values(attempts=attempts, next_attempt_at=at + backoff(attempts), last_error=error))
-            seqs = {seq for seq, _ in done}
-            if seqs:
-                pending = sa.select(deliveries.c.seq).where(deliveries.c.seq.in_(seqs))
-                conn.execute(outbox.delete().where(outbox.c.seq.in_(seqs), outbox.c.seq.not_in(pending)))
+                             .values(attempts=attempts, next_attempt_at=at + backoff(attempts), last_error=error,
+                                     dead_at=at if dead else None))
+            _drop_orphans(conn, {seq for seq, _ in done})
     return len(done)
 
 
-def pending(store) -> list[dict]:
-    """Undelivered events with their sinks and attempts (operators' view; tests)."""
+def _drop_orphans(conn, seqs: set[int]) -> None:
+    """Events none of whose deliveries remain."""
+    if seqs:
+        remaining = sa.select(deliveries.c.seq).where(deliveries.c.seq.in_(seqs))
+        conn.execute(outbox.delete().where(outbox.c.seq.in_(seqs), outbox.c.seq.not_in(remaining)))
+
+
+def pending(store, *, dead: bool | None = None) -> list[dict]:
+    """Undelivered events with their sinks and attempts (`keyplane events`; tests): all of them,
+    only the dead letters (dead=True) or only those still being tried (dead=False)."""
+    query = sa.select(deliveries, outbox.c.body).join(outbox, outbox.c.seq == deliveries.c.seq)
+    if dead is not None:
+        query = query.where(deliveries.c.dead_at.isnot(None) if dead else deliveries.c.dead_at.is_(None))
     with store.read() as conn:
-        rows = conn.execute(sa.select(deliveries, outbox.c.body).join(outbox, outbox.c.seq == deliveries.c.seq)
-                            .order_by(deliveries.c.seq)).all()
+        rows = conn.execute(query.order_by(deliveries.c.seq)).all()
     return [{"seq": r.seq, "sink": r.sink, "attempts": r.attempts, "next_attempt_at": r.next_attempt_at,
-             "last_error": r.last_error, "event": json.loads(r.body)} for r in rows]
+             "last_error": r.last_error, "dead": r.dead_at is not None, "dead_at": r.dead_at,
+             "event": json.loads(r.body)} for r in rows]
+
+
+def _chosen(seqs, sink: str | None):
+    cond = sa.true()
+    if seqs is not None:
+        cond = sa.and_(cond, deliveries.c.seq.in_(list(seqs)))
+    if sink is not None:
+        cond = sa.and_(cond, deliveries.c.sink == sink)
+    return cond
+
+
+def retry(store, now: datetime, *, seqs=None, sink: str | None = None) -> int:
+    """Put dead letters (all, or those of `seqs` / `sink`) back in line, due now, attempts reset."""
+    with store.write() as conn:
+        return conn.execute(deliveries.update().where(deliveries.c.dead_at.isnot(None), _chosen(seqs, sink))
+                            .values(dead_at=None, attempts=0, next_attempt_at=now.timestamp())).rowcount
+
+
+def drop(store, *, seqs=None, sink: str | None = None, dead_only: bool = True) -> int:
+    """Forget deliveries (dead letters only, unless `dead_only` is False); their events go with the last one."""
+    cond = _chosen(seqs, sink)
+    if dead_only:
+        cond = sa.and_(cond, deliveries.c.dead_at.isnot(None))
+    with store.write() as conn:
+        hit = {r.seq for r in conn.execute(sa.select(deliveries.c.seq).where(cond))}
+        n = conn.execute(deliveries.delete().where(cond)).rowcount
+        _drop_orphans(conn, hit)
+    return n
 
 
 # "~" sorts after every service's task name, so events emitted by other tasks in a tick (expiry,
