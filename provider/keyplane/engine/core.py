@@ -100,20 +100,30 @@ class Call:
         return self.invoke("kms", operation, params)
 
 
+CACHE_TTL_ENV = "KEYPLANE_CACHE_TTL"
+DEFAULT_CACHE_TTL = 0.5
+
+
 class TTLCache:
     """A small cache whose entries live `ttl` seconds: state changed by another server is honoured
-    within that time; changes made through this engine invalidate their entries at once."""
+    within that time; changes made through this engine invalidate their entries at once. `ttl` 0
+    is read-through: every lookup reads the store (`peek` still offers the last value, so what a
+    fresh read proves unchanged, like a key's unsealed material, is kept)."""
 
-    def __init__(self, ttl: float = 0.5):
+    def __init__(self, ttl: float = DEFAULT_CACHE_TTL):
         self.ttl = ttl
         self._data: dict = {}
+
+    def peek(self, key):
+        """The cached value whatever its age (to reuse what a fresh read shows is unchanged)."""
+        hit = self._data.get(key)
+        return None if hit is None else hit[1]
 
     def get(self, key):
         hit = self._data.get(key)
         if hit is None:
             return None
-        if time.monotonic() - hit[0] > self.ttl:
-            self._data.pop(key, None)
+        if time.monotonic() - hit[0] >= self.ttl:
             return None
         return hit[1]
 
@@ -175,13 +185,17 @@ def load_region_map(state_dir: str) -> dict:
 class Engine:
     def __init__(self, state: str | None = None, *, regions: dict | None = None,
                  root_key: str | RootKey | None = None, clock: Clock | None = None,
-                 identities=None, default_account: str = DEFAULT_ACCOUNT):
+                 identities=None, default_account: str = DEFAULT_ACCOUNT, cache_ttl: float | None = None):
         self.url, self.state_dir = resolve_state(state)
         self.clock = clock or Clock()
         self.default_account = default_account
         self.identities = identities
         self.audit = AuditTrail()
-        self.cache = TTLCache()
+        # how stale cached key, grant, secret and parameter state may be when another server
+        # changes it (0: read-through); see README "Several servers"
+        if cache_ttl is None:
+            cache_ttl = float(os.environ.get(CACHE_TTL_ENV) or DEFAULT_CACHE_TTL)
+        self.cache = TTLCache(cache_ttl)
         self.quotas = None    # request quotas (engine.quotas.Quotas); `keyplane serve` turns them on
         self._lock = threading.RLock()
         self._stores: dict[str, Store] = {}

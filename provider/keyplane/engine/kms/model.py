@@ -176,7 +176,13 @@ def get_key(call, arn: str) -> Key | None:
         return None
     key = Key.from_row(row)
     if not call.store.in_write:
-        call.engine.cache.put(cache_key, _Loaded(key))
+        # an expired entry whose key reads back unchanged keeps its unsealed material
+        previous = call.engine.cache.peek(cache_key)
+        if isinstance(previous, _Loaded) and previous.key == key:
+            key = previous.key
+            call.engine.cache.put(cache_key, previous)
+        else:
+            call.engine.cache.put(cache_key, _Loaded(key))
     return key
 
 
@@ -193,7 +199,8 @@ class _Loaded:
 def material_secret(call, key: Key, material_id: str) -> bytes | None:
     """The plaintext material of one version of a key (None if the key has no such material)."""
     cache_key = ("kms-key", key.arn)
-    loaded = call.engine.cache.get(cache_key)
+    # the entry for this very Key object (identity: get_key just read or revalidated it), any age
+    loaded = call.engine.cache.peek(cache_key)
     if loaded is None or loaded.key is not key:
         loaded = _Loaded(key)
         if not call.store.in_write:
@@ -222,13 +229,13 @@ def material_aead(call, key: Key, material_id: str) -> AESGCM | None:
 def material_object(call, key: Key, kind: str, material_id: str, build):
     """An object made from one material version (a parsed private or public key), built by
     `build()` once and cached with the key: parsing an RSA key costs more than using it."""
-    loaded = call.engine.cache.get(("kms-key", key.arn))
+    loaded = call.engine.cache.peek(("kms-key", key.arn))
     if loaded is not None and loaded.key is key:
         obj = loaded.objects.get((kind, material_id))
         if obj is not None:
             return obj
     obj = build()
-    loaded = call.engine.cache.get(("kms-key", key.arn))
+    loaded = call.engine.cache.peek(("kms-key", key.arn))
     if obj is not None and loaded is not None and loaded.key is key:
         loaded.objects[(kind, material_id)] = obj
     return obj
