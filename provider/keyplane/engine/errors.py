@@ -159,7 +159,22 @@ def validation_message(problems: list[str]) -> str:
     return f"{n} validation error{'s' if n != 1 else ''} detected: " + "; ".join(problems)
 
 
+class _Hidden:
+    """Stands for a value AWS never shows in a message (a sensitive member's)."""
+
+    def __repr__(self) -> str:
+        return "HIDDEN"
+
+
+HIDDEN = _Hidden()
+
+
 def constraint_problem(value, member: str, constraint: str) -> str:
+    """One problem in AWS's (Coral) wording. A sensitive member's value is not shown at all:
+    "Value at 'plaintext' failed to satisfy constraint: ..." (e.g. Encrypt with 4097 bytes,
+    https://github.com/adenot/hiera-eyaml-kms/issues/8 quotes AWS's answer)."""
+    if value is HIDDEN:
+        return f"Value at '{member}' failed to satisfy constraint: {constraint}"
     shown = "null" if value is None else f"'{value}'"
     return f"Value {shown} at '{member}' failed to satisfy constraint: {constraint}"
 

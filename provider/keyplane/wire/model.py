@@ -3,7 +3,8 @@
 Everything here is derived from botocore's shapes: types, required members, enums, lengths,
 ranges and patterns. Type mismatches are SerializationExceptions; constraint violations are
 collected and reported together as one ValidationException in AWS's wording, before any business
-logic runs. Values of blobs and sensitive members are never echoed in a message.
+logic runs. A sensitive member's value is never shown ("Value at 'plaintext' ..."); a blob is
+shown as AWS's Java front end prints one, by its length only.
 """
 from __future__ import annotations
 
@@ -16,9 +17,9 @@ import regex
 from botocore.model import Shape
 
 from ..engine.apimodel import lower_camel
-from ..engine.errors import SerializationException, ValidationException, constraint_problem, validation_message
+from ..engine.errors import (HIDDEN, SerializationException, ValidationException, constraint_problem,
+                             validation_message)
 
-REDACTED = "*** Sensitive Data Redacted ***"
 _JSON_TYPES = {dict: "START_OBJECT", list: "START_ARRAY", str: "VALUE_STRING", bool: "VALUE_BOOLEAN",
                int: "NUMBER_VALUE", float: "NUMBER_VALUE", type(None): "VALUE_NULL"}
 _SHAPE_NAMES = {"string": "String", "integer": "Integer", "long": "Long", "boolean": "Boolean",
@@ -50,7 +51,8 @@ def deserialize(shape: Shape, value, path: str, problems: list[str]):
         out = {}
         for name in shape.required_members:
             if value.get(name) is None:
-                problems.append(constraint_problem(None, _join(path, lower_camel(name)), "Member must not be null"))
+                missing = HIDDEN if _sensitive(shape.members[name]) else None
+                problems.append(constraint_problem(missing, _join(path, lower_camel(name)), "Member must not be null"))
         for name, member in shape.members.items():
             if name in value and value[name] is not None:
                 out[name] = deserialize(member, value[name], _join(path, lower_camel(name)), problems)
@@ -110,7 +112,7 @@ def deserialize(shape: Shape, value, path: str, problems: list[str]):
             raw = base64.b64decode(value, validate=True)
         except (binascii.Error, ValueError):
             raise SerializationException("Base64 encoded value is not valid.") from None
-        _check_length(shape, value, len(raw), path, problems, redact=True)
+        _check_length(shape, _byte_buffer(len(raw)), len(raw), path, problems)
         return raw
     if t == "timestamp":
         if isinstance(value, bool):
@@ -130,13 +132,23 @@ def _join(path: str, name: str) -> str:
     return f"{path}.{name}" if path else name
 
 
+def _sensitive(shape: Shape) -> bool:
+    return bool(shape.metadata.get("sensitive"))
+
+
 def _shown(shape: Shape, value):
-    return REDACTED if shape.metadata.get("sensitive") else value
+    return HIDDEN if _sensitive(shape) else value
 
 
-def _check_length(shape: Shape, value, n: int, path: str, problems: list[str], redact: bool = False) -> None:
+def _byte_buffer(n: int) -> str:
+    # how AWS's front end prints a blob it refuses, e.g. Rekognition's "Value
+    # 'java.nio.HeapByteBuffer[pos=0 lim=0 cap=0]' at 'image.bytes' ..."
+    return f"java.nio.HeapByteBuffer[pos=0 lim={n} cap={n}]"
+
+
+def _check_length(shape: Shape, value, n: int, path: str, problems: list[str]) -> None:
     lo, hi = shape.metadata.get("min"), shape.metadata.get("max")
-    shown = REDACTED if (redact or shape.metadata.get("sensitive")) else _display(value)
+    shown = HIDDEN if _sensitive(shape) else _display(value)
     if lo is not None and n < lo:
         problems.append(constraint_problem(shown, path, f"Member must have length greater than or equal to {lo}"))
     if hi is not None and n > hi:
@@ -145,10 +157,11 @@ def _check_length(shape: Shape, value, n: int, path: str, problems: list[str], r
 
 def _check_range(shape: Shape, value, path: str, problems: list[str]) -> None:
     lo, hi = shape.metadata.get("min"), shape.metadata.get("max")
+    shown = HIDDEN if _sensitive(shape) else value
     if lo is not None and value < lo:
-        problems.append(constraint_problem(value, path, f"Member must have value greater than or equal to {lo}"))
+        problems.append(constraint_problem(shown, path, f"Member must have value greater than or equal to {lo}"))
     if hi is not None and value > hi:
-        problems.append(constraint_problem(value, path, f"Member must have value less than or equal to {hi}"))
+        problems.append(constraint_problem(shown, path, f"Member must have value less than or equal to {hi}"))
 
 
 def _display(value):
