@@ -21,5 +21,7 @@ def __getattr__(name: str):
     if name in _RESOURCES:
         import importlib
 
+        from .engine import extras
+        extras.require("pulumi", f"keyplane.{name} (a Pulumi resource)")
         return getattr(importlib.import_module(f"keyplane.resources.{_RESOURCES[name]}"), name)
     raise AttributeError(f"module 'keyplane' has no attribute {name!r}")

@@ -23,6 +23,7 @@ import os
 import threading
 from urllib.parse import unquote
 
+from . import extras
 from .sealing import RootKey, RootKeyError
 
 DEFAULT_ROOT_OBJECT = "keyplane-root-key"
@@ -44,8 +45,8 @@ class TokenDecryptError(Exception):
 def _pkcs11():
     try:
         import pkcs11
-    except ImportError as exc:  # pragma: no cover - python-pkcs11 is a dependency
-        raise TokenError("INTERNAL_ERROR", f"python-pkcs11 is not installed: {exc}") from None
+    except ImportError:
+        raise TokenError("INTERNAL_ERROR", extras.message("pkcs11", "A PKCS#11 token")) from None
     return pkcs11
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 
+from .. import extras
 from .rotator_base import RotatorError
 
 ENGINES = ("mysql", "mariadb", "aurora-mysql", "aurora")
@@ -21,8 +22,8 @@ _IDENTIFIED = re.compile(r"^\s+IDENTIFIED\b.*?(?=\s+WITH\s|\s+REQUIRE\s|$)", re.
 def _driver():
     try:
         import pymysql
-    except ImportError:   # pragma: no cover - depends on the installation
-        raise RotatorError("MySQL/MariaDB rotation needs PyMySQL: pip install 'keyplane[mysql]'") from None
+    except ImportError:
+        raise RotatorError(extras.message("pymysql", "MySQL/MariaDB rotation")) from None
     return pymysql
 
 

@@ -2,6 +2,7 @@
 passwords quoted by psycopg.sql, so no user name or password can change the statement."""
 from __future__ import annotations
 
+from .. import extras
 from .rotator_base import RotatorError
 
 ENGINES = ("postgres", "aurora-postgresql")
@@ -15,7 +16,10 @@ def check_engine(d: dict) -> None:
 
 
 def connect(d: dict):
-    import psycopg
+    try:
+        import psycopg
+    except ImportError:
+        raise RotatorError(extras.message("psycopg", "PostgreSQL rotation")) from None
     try:
         return psycopg.connect(host=d["host"], port=int(d.get("port", default_port)),
                                dbname=d.get("dbname", default_dbname), user=d["username"],

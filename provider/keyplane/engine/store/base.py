@@ -13,6 +13,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.pool import StaticPool
 
+from .. import extras
+
 metadata = sa.MetaData()
 
 # name -> function(conn). Names sort into the order they are applied ("<area>.<NNNN>_<what>"), so
@@ -100,6 +102,8 @@ class Store:
         self.path: str | None = None
         self._local = threading.local()
         self._memory_lock = None
+        if self.dialect == "postgresql":
+            extras.require("psycopg", "A PostgreSQL store")
         real = normalise_url(url)
         if self.dialect == "sqlite":
             path = real.split("sqlite:///", 1)[1] if real.startswith("sqlite:///") else ""
