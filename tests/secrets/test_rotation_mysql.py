@@ -8,6 +8,7 @@ https://docs.aws.amazon.com/secretsmanager/latest/userguide/rotation-strategy.ht
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import timedelta
 
 import botocore.exceptions
@@ -108,7 +109,7 @@ def test_rotation_whose_test_step_fails_keeps_the_old_password_and_is_retried_on
     assert "ExternalSecretRotationMetadata" not in sm.describe_secret(SecretId=arn)
 
 
-HOSTILE_NAME = "kp_q'b\\%\"`x"
+HOSTILE_NAME = "kp_q'b\\%\"`x" + uuid.uuid4().hex[:6]     # unique: test runs may share the server
 HOSTILE_PASSWORD = "pw'\\%\"`;DROP USER root--"
 
 
@@ -142,7 +143,7 @@ def test_alternating_rotation_of_a_user_with_a_hostile_name(sm, mariadb):
     name = HOSTILE_NAME + "a"
     mariadb.create_user(name, HOSTILE_PASSWORD, "SELECT ON `test`.*")
     mariadb.create_user(name + "_admin", "admin-pw-5", "ALL PRIVILEGES ON *.* WITH GRANT OPTION")
-    master = sm.create_secret(Name="db/hostile-admin", SecretString=_db_secret(mariadb, name + "_admin", "admin-pw-5"))["ARN"]
+    master = sm.create_secret(Name=f"db/hostile-admin-{uuid.uuid4().hex[:6]}", SecretString=_db_secret(mariadb, name + "_admin", "admin-pw-5"))["ARN"]
     arn = sm.create_secret(Name="db/hostile", SecretString=_db_secret(mariadb, name, HOSTILE_PASSWORD,
                                                                        masterarn=master))["ARN"]
     sm.rotate_secret(SecretId=arn, RotationLambdaARN=ALTERNATING, RotationRules={"AutomaticallyAfterDays": 7})
