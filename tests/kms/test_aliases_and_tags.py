@@ -105,12 +105,12 @@ def test_aws_prefixed_tag_keys_are_reserved(kms):
     assert kms.list_resource_tags(KeyId=key)["Tags"] == []
 
 
-def test_more_than_50_tags_is_limit_exceeded_and_adds_none(kms):
+def test_more_than_50_tags_is_too_many_tags_and_adds_none(kms):
     key = kms.create_key()["KeyMetadata"]["KeyId"]
     kms.tag_resource(KeyId=key, Tags=[{"TagKey": f"k{i}", "TagValue": "v"} for i in range(45)])
     with pytest.raises(ClientError) as e:
         kms.tag_resource(KeyId=key, Tags=[{"TagKey": f"n{i}", "TagValue": "v"} for i in range(6)])
-    assert code(e) == "LimitExceededException"
+    assert code(e) == "TagException" and e.value.response["Error"]["Message"] == "Too many tags"
     assert len(kms.list_resource_tags(KeyId=key, Limit=50)["Tags"]) == 45
 
 

@@ -24,6 +24,9 @@ def _check_name(name: str) -> None:
     if not name.startswith("alias/"):
         raise ValidationException('Alias must start with the prefix "alias/". Please see '
                                   "https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html")
+    if ":" in name:
+        # the model's pattern allows ':', AWS does not (an alias ARN ends in the name)
+        raise ValidationException(f"{name} contains invalid characters for an alias")
     if name.startswith(AWS_ALIAS_PREFIX):
         raise InvalidAliasNameException(f"Alias {name} must not begin with '{AWS_ALIAS_PREFIX}' "
                                         "(reserved for AWS managed keys).")

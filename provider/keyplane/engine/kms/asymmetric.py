@@ -344,8 +344,8 @@ def rsa_encrypt(call, key: Key, plaintext: bytes, algorithm: str) -> tuple[bytes
     public = public_key(call, key)
     limit = max_plaintext(public.key_size, algorithm)
     if len(plaintext) > limit:
-        raise ValidationException(f"Plaintext is too long: {key.key_spec} with {algorithm} encrypts at most "
-                                  f"{limit} bytes.")
+        raise ValidationException(f"Algorithm {algorithm} and key spec {key.key_spec} cannot encrypt data "
+                                  f"larger than {limit} bytes.")
     return public.encrypt(plaintext, _oaep(algorithm)), key.current_material_id
 
 

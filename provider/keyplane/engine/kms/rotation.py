@@ -166,10 +166,11 @@ def rotate_key_on_demand(call, p):
     if key.aws_managed:
         raise UnsupportedOperationException(
             f"{key.arn} is an AWS managed key: KMS rotates its key material every year.")
+    # the key's state is checked before its type: a disabled RSA key is DisabledException
+    require_state(key, ("Enabled",))
     err = _unsupported(key, "on-demand")
     if err is not None:
         raise err
-    require_state(key, ("Enabled",))
     due = next_rotation(key)
     if due is not None and due - ts(call.now) <= CONFLICT_WINDOW.total_seconds():
         raise ConflictException(f"{key.arn} has an automatic rotation in progress or due within "

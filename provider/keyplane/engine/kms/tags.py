@@ -3,11 +3,16 @@ from __future__ import annotations
 
 from .. import tagging
 from ..authz import authorize
-from ..errors import LimitExceededException, TagException
+from ..errors import TagException
 from ..registry import operation
 from .model import require_not_pending_deletion, resolve_key
 
+# https://docs.aws.amazon.com/kms/latest/developerguide/tagging-keys.html: up to 50 tags a key,
+# keys unique, `aws:` reserved. AWS refuses each case with a TagException in these words.
 MAX_TAGS = 50
+TOO_MANY_TAGS = "Too many tags"
+DUPLICATE_TAG_KEYS = "Duplicate tag keys"
+RESERVED_PREFIX = "Tags beginning with aws: are reserved"
 
 
 def validate_tags(tags: list[dict]) -> dict[str, str]:
@@ -15,10 +20,12 @@ def validate_tags(tags: list[dict]) -> dict[str, str]:
     for t in tags:
         k, v = t["TagKey"], t["TagValue"]
         if k.lower().startswith("aws:"):
-            raise TagException("Tag keys beginning with 'aws:' are reserved for AWS use.")
+            raise TagException(RESERVED_PREFIX)
+        if k in out:
+            raise TagException(DUPLICATE_TAG_KEYS)
         out[k] = v
     if len(out) > MAX_TAGS:
-        raise LimitExceededException(f"A KMS key can have at most {MAX_TAGS} tags.")
+        raise TagException(TOO_MANY_TAGS)
     return out
 
 
@@ -33,7 +40,7 @@ def tag_resource(call, p):
     with call.store.write() as conn:
         merged = {**tagging.get_tags(conn, key.arn), **new}
         if len(merged) > MAX_TAGS:
-            raise LimitExceededException(f"A KMS key can have at most {MAX_TAGS} tags.")
+            raise TagException(TOO_MANY_TAGS)
         tagging.set_tags(conn, key.arn, new)
     return {}
 
