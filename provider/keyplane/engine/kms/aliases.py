@@ -11,6 +11,7 @@ from ..authz import authorize
 from ..errors import (AlreadyExistsException, InvalidAliasNameException, LimitExceededException,
                       ValidationException)
 from ..registry import operation
+from . import messages
 from .keys import page
 from .managed import PREDEFINED
 from .model import (AWS_ALIAS_PREFIX, alias_arn, alias_not_found, dt, lookup_alias, require_not_pending_deletion,
@@ -22,11 +23,10 @@ MAX_ALIASES_PER_KEY = 50
 
 def _check_name(name: str) -> None:
     if not name.startswith("alias/"):
-        raise ValidationException('Alias must start with the prefix "alias/". Please see '
-                                  "https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html")
+        raise ValidationException(messages.ALIAS_PREFIX_REQUIRED)
     if ":" in name:
         # the model's pattern allows ':', AWS does not (an alias ARN ends in the name)
-        raise ValidationException(f"{name} contains invalid characters for an alias")
+        raise ValidationException(messages.ALIAS_INVALID_CHARACTERS.format(name=name))
     if name.startswith(AWS_ALIAS_PREFIX):
         raise InvalidAliasNameException(f"Alias {name} must not begin with '{AWS_ALIAS_PREFIX}' "
                                         "(reserved for AWS managed keys).")

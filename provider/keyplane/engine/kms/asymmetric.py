@@ -24,7 +24,7 @@ from ..authz import authorize
 from ..errors import (InvalidCiphertextException, KMSInternalException, KMSInvalidSignatureException,
                       UnsupportedOperationException, ValidationException)
 from ..registry import operation
-from . import cryptographic, specs
+from . import cryptographic, messages, specs
 from .cryptographic import condition_context, dry_run, encrypt_with, require_symmetric
 from .model import (CRYPTO_STATES, Key, material_object, material_public_key, material_secret,
                     require_state, resolve_key, wrong_algorithm, wrong_usage)
@@ -344,8 +344,8 @@ def rsa_encrypt(call, key: Key, plaintext: bytes, algorithm: str) -> tuple[bytes
     public = public_key(call, key)
     limit = max_plaintext(public.key_size, algorithm)
     if len(plaintext) > limit:
-        raise ValidationException(f"Algorithm {algorithm} and key spec {key.key_spec} cannot encrypt data "
-                                  f"larger than {limit} bytes.")
+        raise ValidationException(messages.RSA_PLAINTEXT_TOO_LONG.format(
+            algorithm=algorithm, key_spec=key.key_spec, limit=limit))
     return public.encrypt(plaintext, _oaep(algorithm)), key.current_material_id
 
 

@@ -22,6 +22,7 @@ from ..errors import (DryRunOperationException, InvalidGrantIdException, Invalid
 from ..identity import Principal
 from ..policy import ACCOUNT, NO_MATCH, PrincipalMatcher
 from ..registry import operation
+from . import messages
 from .keys import page
 from .model import Key, dt, get_key, require_not_pending_deletion, resolve_key, ts
 from .tables import grants as grants_table
@@ -186,7 +187,7 @@ def _request_encryption_context(call, operation: str) -> dict | None:
 
 def _dry_run(p) -> None:
     if p.get("DryRun"):
-        raise DryRunOperationException("The request would have succeeded, but the DryRun option is set.")
+        raise DryRunOperationException(messages.DRY_RUN)
 
 
 def _check_principal(value: str, member: str) -> None:

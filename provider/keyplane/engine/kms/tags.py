@@ -5,14 +5,10 @@ from .. import tagging
 from ..authz import authorize
 from ..errors import TagException
 from ..registry import operation
+from . import messages
 from .model import require_not_pending_deletion, resolve_key
 
-# https://docs.aws.amazon.com/kms/latest/developerguide/tagging-keys.html: up to 50 tags a key,
-# keys unique, `aws:` reserved. AWS refuses each case with a TagException in these words.
-MAX_TAGS = 50
-TOO_MANY_TAGS = "Too many tags"
-DUPLICATE_TAG_KEYS = "Duplicate tag keys"
-RESERVED_PREFIX = "Tags beginning with aws: are reserved"
+MAX_TAGS = 50  # https://docs.aws.amazon.com/kms/latest/developerguide/tagging-keys.html
 
 
 def validate_tags(tags: list[dict]) -> dict[str, str]:
@@ -20,12 +16,12 @@ def validate_tags(tags: list[dict]) -> dict[str, str]:
     for t in tags:
         k, v = t["TagKey"], t["TagValue"]
         if k.lower().startswith("aws:"):
-            raise TagException(RESERVED_PREFIX)
+            raise TagException(messages.RESERVED_TAG_PREFIX)
         if k in out:
-            raise TagException(DUPLICATE_TAG_KEYS)
+            raise TagException(messages.DUPLICATE_TAG_KEYS)
         out[k] = v
     if len(out) > MAX_TAGS:
-        raise TagException(TOO_MANY_TAGS)
+        raise TagException(messages.TOO_MANY_TAGS)
     return out
 
 
@@ -40,7 +36,7 @@ def tag_resource(call, p):
     with call.store.write() as conn:
         merged = {**tagging.get_tags(conn, key.arn), **new}
         if len(merged) > MAX_TAGS:
-            raise TagException(TOO_MANY_TAGS)
+            raise TagException(messages.TOO_MANY_TAGS)
         tagging.set_tags(conn, key.arn, new)
     return {}
 

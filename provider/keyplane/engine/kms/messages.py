@@ -1,0 +1,38 @@
+"""KMS's message texts, in AWS's words, in one place.
+
+Each is a `str.format` template. Where AWS's text is quoted publicly the source is named; the
+status and message presence of each code are in `engine.errors.SERVICES["kms"]`.
+"""
+
+# key lookup (`Key '<arn>' does not exist` and `Invalid arn <region>` are quoted in AWS answers
+# in hashicorp/boundary-reference-architecture#22 and nakedible/openssl-engine-kms#1)
+KEY_NOT_FOUND = "Key '{arn}' does not exist"
+ALIAS_NOT_FOUND = "Alias {arn} is not found."
+INVALID_KEY_ID = "Invalid keyId '{key_id}'"
+ARN_IN_OTHER_REGION = "Invalid arn {region}"
+ALIASES_NOT_SUPPORTED = "Key Aliases are not supported for this operation."
+
+# key state and fitness
+DISABLED = "{arn} is disabled."
+WRONG_KEY_USAGE = "{arn} key usage is {usage} which is not valid for {operation}."
+WRONG_ALGORITHM = "Algorithm {algorithm} is incompatible with key spec {key_spec}."
+DRY_RUN = "The request would have succeeded, but the DryRun option is set."
+
+# CreateKey
+KEY_USAGE_REQUIRED = "You must specify a KeyUsage value for all KMS keys except for symmetric encryption keys."
+
+# GenerateRandom: NumberOfBytes is optional in the model but required by the service
+NUMBER_OF_BYTES_REQUIRED = "NumberOfBytes is required."
+
+# RSA encryption (limits: https://docs.aws.amazon.com/kms/latest/developerguide/asymmetric-key-specs.html)
+RSA_PLAINTEXT_TOO_LONG = "Algorithm {algorithm} and key spec {key_spec} cannot encrypt data larger than {limit} bytes."
+
+# tags (https://docs.aws.amazon.com/kms/latest/developerguide/tagging-keys.html)
+TOO_MANY_TAGS = "Too many tags"
+DUPLICATE_TAG_KEYS = "Duplicate tag keys"
+RESERVED_TAG_PREFIX = "Tags beginning with aws: are reserved"
+
+# alias names (quoted in hashicorp/terraform-provider-aws#12891)
+ALIAS_PREFIX_REQUIRED = ('Alias must start with the prefix "alias/". Please see '
+                         "https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html")
+ALIAS_INVALID_CHARACTERS = "{name} contains invalid characters for an alias"
