@@ -125,7 +125,7 @@ def _unwrap(call, row, token_hash: str, wrapped: bytes) -> bytes:
                                          "key of this import token.") from None
 
 
-def _check_material(key: Key, material: bytes) -> bytes | None:
+def check_material(key: Key, material: bytes) -> bytes | None:
     """Refuse material that cannot be this key's; returns the public key for asymmetric keys."""
     if key.key_spec == "SYMMETRIC_DEFAULT":
         if len(material) != 32:
@@ -186,7 +186,7 @@ def import_key_material(call, p):
     if row.valid_to <= ts(call.now):
         raise ExpiredImportTokenException("The import token has expired. Call GetParametersForImport for a new one.")
     material = _unwrap(call, row, token_hash, p["EncryptedKeyMaterial"])
-    public_key = _check_material(key, material)
+    public_key = check_material(key, material)
     material_id = material_id_for(key, material)
 
     existing = {m.material_id: m for m in ordered_materials(call, key)}
