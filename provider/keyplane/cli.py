@@ -1,7 +1,12 @@
-"""The `keyplane` command: init, tick, audit, bench (and serve, from server.py).
+"""The `keyplane` command line: `build_parser` names every subcommand and the module that runs it.
 
-Each subcommand is a `(name, help, add_arguments, run)` entry in COMMANDS; a feature adds its own
-entry next to its code rather than growing this file.
+    init   -> here (state folder, root key, store) + the identities file the server reads
+    tick   -> Engine.run_due
+    audit  -> the engine's audit trail and engine/audit_digests.py
+    bench  -> keyplane/bench/command.py (which names each bench mode)
+    serve  -> keyplane/server.py (`serve` with a ServeConfig)
+
+This module only builds the command line and calls the modules above; server.py never imports it.
 """
 from __future__ import annotations
 
@@ -10,16 +15,6 @@ import json
 import os
 import sys
 from datetime import datetime, timedelta, timezone
-
-COMMANDS: list = []
-
-
-def command(name: str, help: str):
-    def register(fn):
-        COMMANDS.append((name, help, fn))
-        return fn
-    return register
-
 
 def _state_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--state", default=None,
@@ -31,9 +26,7 @@ def _engine(args, **kwargs):
     return Engine(args.state, **kwargs)
 
 
-@command("init", "create the state folder, its root key (mode 0600) and the store")
-def _init(sub):
-    p = sub.add_parser("init", help="create the state folder, root key and store")
+def _init(p: argparse.ArgumentParser) -> None:
     _state_arg(p)
     p.add_argument("--root-key", default=None, help="root key source: a file, env:VAR or pkcs11:...")
 
@@ -46,15 +39,26 @@ def _init(sub):
         store = engine.store_for("us-east-1")
         print(f"keyplane state: {url}")
         print(f"root key: {engine.root_key_for(store).source}")
-        for hook in INIT_HOOKS:
-            hook(args, engine)
+        _init_identities(engine)
         engine.close()
         return 0
     p.set_defaults(run=run)
 
 
-# extra work `keyplane init` does (identities file, credentials): fn(args, engine)
-INIT_HOOKS: list = []
+def _init_identities(engine) -> None:
+    """Make the identities file `keyplane serve` reads (once) and print working credentials."""
+    from .engine.identity import Identities
+    from .server import DEFAULT_HOST, DEFAULT_PORT, IDENTITIES_FILE
+    path = os.path.join(engine.state_dir or ".", IDENTITIES_FILE)
+    if os.path.exists(path):
+        ids = Identities.load(path)
+        print(f"identities: {path} (existing)")
+    else:
+        ids = Identities.create_default(path)
+        print(f"identities: {path} (created, mode 0600)")
+    akid, secret = ids.default_credentials()
+    print(f"export AWS_ACCESS_KEY_ID={akid} AWS_SECRET_ACCESS_KEY={secret} "
+          f"AWS_DEFAULT_REGION=us-east-1 AWS_ENDPOINT_URL=http://{DEFAULT_HOST}:{DEFAULT_PORT}")
 
 
 def _parse_duration(text: str) -> timedelta:
@@ -64,9 +68,7 @@ def _parse_duration(text: str) -> timedelta:
     return timedelta(**{units[text[-1]]: float(text[:-1])})
 
 
-@command("tick", "perform the time-driven work that is due (deletions, rotations, expiry)")
-def _tick(sub):
-    p = sub.add_parser("tick", help="perform the work that is due now (or at --at / after --advance)")
+def _tick(p: argparse.ArgumentParser) -> None:
     _state_arg(p)
     p.add_argument("--at", default=None, help="act as if it were this ISO-8601 time")
     p.add_argument("--advance", type=_parse_duration, default=None, help="act as if this much later (e.g. 31d)")
@@ -85,9 +87,7 @@ def _tick(sub):
     p.set_defaults(run=run)
 
 
-@command("audit", "list the audit trail, newest first")
-def _audit(sub):
-    p = sub.add_parser("audit", help="list audit records, newest first")
+def _audit(p: argparse.ArgumentParser) -> None:
     _state_arg(p)
     p.add_argument("--key", default=None, help="only records about this key id or ARN")
     p.add_argument("--operation", default=None, help="only this operation (e.g. Decrypt)")
@@ -129,22 +129,57 @@ def _audit(sub):
     p.set_defaults(run=run)
 
 
-@command("bench", "measure Encrypt, Decrypt and GenerateDataKey throughput")
-def _bench(sub):
-    from . import bench
-    bench.add_arguments(sub)
+def _bench(p: argparse.ArgumentParser) -> None:
+    from .bench import command
+    command.add_arguments(p)
+    p.set_defaults(run=command.run)
+
+
+def _serve(p: argparse.ArgumentParser) -> None:
+    from .server import DEFAULT_HOST, DEFAULT_PORT
+    p.add_argument("--host", default=DEFAULT_HOST)
+    p.add_argument("--port", type=int, default=DEFAULT_PORT)
+    p.add_argument("--state", help="state folder or database URL (default: $KEYPLANE_STATE or ./.keyplane)")
+    p.add_argument("--identities", metavar="FILE", help="identities file (default: <state>/identities.yaml)")
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--threads", type=int, default=0,
+                   help="handle calls on a pool of this many threads per worker (default: on the event loop)")
+    p.add_argument("--tls", action="store_true", help="serve HTTPS (certificate generated into the state folder)")
+    p.add_argument("--tls-cert", help="PEM certificate chain to serve with --tls")
+    p.add_argument("--tls-key", help="PEM private key for --tls-cert")
+    p.add_argument("--dev", action="store_true",
+                   help="development mode: temporary state, POST /_keyplane/reset, printed credentials")
+    p.add_argument("--log-level", default="warning")
+    p.add_argument("--access-log", action="store_true")
+    p.add_argument("--events-file", metavar="FILE",
+                   help="append events (parameter policies and changes) to this JSON-lines file")
+    p.add_argument("--events-webhook", metavar="URL", action="append", default=[],
+                   help="POST each event to this URL, retried with backoff (repeatable)")
+
+    def run(args):
+        from .engine import events
+        from .server import ServeConfig, serve
+        events.configure_environment(file=args.events_file, webhooks=args.events_webhook)  # workers inherit it
+        return serve(ServeConfig(host=args.host, port=args.port, state=args.state, identities=args.identities,
+                                 workers=args.workers, threads=args.threads, dev=args.dev,
+                                 tls=args.tls or bool(args.tls_cert), tls_cert=args.tls_cert,
+                                 tls_key=args.tls_key, log_level=args.log_level, access_log=args.access_log))
+    p.set_defaults(run=run)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="keyplane", description="self-hosted key management plane")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _init(sub.add_parser("init", help="create the state folder, root key and store"))
+    _tick(sub.add_parser("tick", help="perform the work that is due now (or at --at / after --advance)"))
+    _audit(sub.add_parser("audit", help="list audit records, newest first"))
+    _bench(sub.add_parser("bench", help="measure Encrypt / Decrypt / GenerateDataKey throughput"))
+    _serve(sub.add_parser("serve", help="serve the AWS-compatible endpoint (KMS, SSM, Secrets Manager, STS)"))
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="keyplane", description="self-hosted key management plane")
-    sub = parser.add_subparsers(dest="command", required=True)
-    try:
-        from . import server  # noqa: F401  (registers `serve`)
-    except ImportError:
-        pass
-    for _name, _help, register in COMMANDS:
-        register(sub)
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     from .engine.sealing import RootKeyError
     try:
         return args.run(args) or 0

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from keyplane.benches.policy import policy_with_conditions
+from keyplane.bench.policy import policy_with_conditions
 from keyplane.engine.identity import Principal
 from keyplane.engine.policy import AuthzRequest, decide, parse_policy
 

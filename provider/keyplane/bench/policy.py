@@ -12,7 +12,7 @@ import json
 import os
 import tempfile
 
-from .. import bench
+from .measure import line, measure
 
 
 def policy_with_conditions(account: str, statements: int) -> str:
@@ -54,10 +54,8 @@ def add_arguments(p) -> None:
                    help="compare Encrypt under the default key policy with an N-statement policy with conditions")
 
 
-def run(args) -> int | None:
-    n = getattr(args, "policy_statements", None)
-    if n is None:
-        return None
+def run(args) -> int:
+    n = args.policy_statements
     if n < 1:
         print("keyplane bench: --policy-statements must be at least 1")
         return 2
@@ -93,19 +91,15 @@ def compare(statements: int, seconds: float, state: str | None, out=print) -> di
             plain_runs = []
             big_runs = []
             for _ in range(rounds):
-                plain_runs.append(bench.measure(make(plain), seconds / rounds, settle=engine.audit.flush))
-                big_runs.append(bench.measure(make(big), seconds / rounds, settle=engine.audit.flush))
+                plain_runs.append(measure(make(plain), seconds / rounds, settle=engine.audit.flush))
+                big_runs.append(measure(make(big), seconds / rounds, settle=engine.audit.flush))
             r_plain, r_big = _merge(plain_runs), _merge(big_runs)
             ratio = r_big["p50"] / r_plain["p50"]
-            out(bench.line(f"encrypt, default policy ({layer})", r_plain))
-            out(bench.line(f"encrypt, {statements}-statement policy ({layer})", r_big))
+            out(line(f"encrypt, default policy ({layer})", r_plain))
+            out(line(f"encrypt, {statements}-statement policy ({layer})", r_big))
             out(f"{'ratio (median latency, large ÷ default)':<44} {ratio:>10.3f}x   "
                 f"(throughput ratio {r_plain['ops'] / r_big['ops']:.3f}x, "
                 f"CPU ratio {r_plain['cpu_ops'] / r_big['cpu_ops']:.3f}x)")
             results[layer] = {"default": r_plain, "large": r_big, "ratio": ratio}
         engine.close()
     return results
-
-
-bench.ARGUMENT_HOOKS.append(add_arguments)
-bench.RUN_HOOKS.append(run)

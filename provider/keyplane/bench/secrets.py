@@ -9,16 +9,14 @@ from __future__ import annotations
 import os
 import tempfile
 
-from .. import bench
+from .measure import line, measure
 
 
-def _add(p) -> None:
+def add_arguments(p) -> None:
     p.add_argument("--secrets", action="store_true", help="bench Secrets Manager's GetSecretValue instead of KMS")
 
 
-def _run(args):
-    if not getattr(args, "secrets", False):
-        return None
+def run(args) -> int:
     run_secrets(args.seconds, args.state)
     return 0
 
@@ -41,11 +39,7 @@ def run_secrets(seconds: float, state: str | None, out=print) -> dict:
                 ("GetSecretValue (boto3 in-process)", lambda: client.get_secret_value(SecretId=name)),
                 ("DescribeSecret (engine API)",
                  lambda: engine.invoke("secretsmanager", "DescribeSecret", {"SecretId": name}, ctx))):
-            results[label] = r = bench.measure(fn, seconds)
-            out(bench.line(label, r))
+            results[label] = r = measure(fn, seconds)
+            out(line(label, r))
         engine.close()
     return results
-
-
-bench.ARGUMENT_HOOKS.append(_add)
-bench.RUN_HOOKS.append(_run)

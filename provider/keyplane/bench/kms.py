@@ -1,4 +1,4 @@
-"""`keyplane bench`: throughput and latency of the hot operations.
+"""`keyplane bench` (the default mode): throughput and latency of the hot operations.
 
 In-process it measures three layers for Encrypt, Decrypt and GenerateDataKey with a 100-byte
 plaintext: the engine API (`Engine.invoke`), a real boto3 client bound in-process, and — as the
@@ -9,83 +9,18 @@ stays meaningful when other work shares the machine).
 from __future__ import annotations
 
 import os
-import statistics
 import tempfile
-import time
+
+from .measure import line, measure
 
 OPS = ("encrypt", "decrypt", "generate-data-key")
-
-
-def add_arguments(sub) -> None:
-    from . import bench_http  # noqa: F401 - registers --endpoint/--compare/--clients/--floor
-    p = sub.add_parser("bench", help="measure Encrypt / Decrypt / GenerateDataKey throughput")
-    p.add_argument("--ops", default=",".join(OPS), help="comma-separated: " + ", ".join(OPS))
-    p.add_argument("--seconds", type=float, default=2.0, help="time per measurement")
-    p.add_argument("--state", default=None, help="store to bench on (default: a temporary folder)")
-    p.set_defaults(run=run)
-    _load_modes()
-    for hook in ARGUMENT_HOOKS:
-        hook(p)
-
-
-# other bench modes (HTTP endpoints, policies) add their options and take over `run` when used
-ARGUMENT_HOOKS: list = []
-RUN_HOOKS: list = []
-
-
-def _load_modes() -> None:
-    """Import every bench mode in keyplane.benches (each registers its hooks on import)."""
-    import importlib
-    import pkgutil
-
-    from . import benches
-    for mod in pkgutil.iter_modules(benches.__path__, benches.__name__ + "."):
-        importlib.import_module(mod.name)
-
-
-def measure(fn, seconds: float, settle=None) -> dict:
-    """Call fn repeatedly for `seconds`; ops/s and latency percentiles (µs), and ops per CPU-second
-    of this process (all threads), counting `settle()` after the loop — e.g. the audit flush — so
-    the figure includes work done in the background and holds on a busy machine too."""
-    for _ in range(50):
-        fn()
-    if settle:
-        settle()
-    samples = []
-    clock = time.perf_counter
-    cpu0 = time.process_time()
-    end = clock() + seconds
-    start = clock()
-    while True:
-        t0 = clock()
-        fn()
-        t1 = clock()
-        samples.append(t1 - t0)
-        if t1 >= end:
-            break
-    elapsed = clock() - start
-    if settle:
-        settle()
-    cpu = time.process_time() - cpu0
-    samples.sort()
-    return {"ops": len(samples) / elapsed, "p50": samples[len(samples) // 2] * 1e6,
-            "p99": samples[min(len(samples) - 1, int(len(samples) * 0.99))] * 1e6,
-            "mean": statistics.fmean(samples) * 1e6, "n": len(samples),
-            "cpu_ops": len(samples) / cpu if cpu > 0 else float("inf")}
-
-
-def line(label: str, r: dict) -> str:
-    text = f"{label:<44} {r['ops']:>10,.0f} ops/s   p50 {r['p50']:>8.1f} µs   p99 {r['p99']:>8.1f} µs"
-    if "cpu_ops" in r:   # results measured in another process (over HTTP) carry their own CPU figures
-        text += f"   {r['cpu_ops']:>10,.0f} ops/CPU-s"
-    return text
 
 
 def in_process(ops: list[str], seconds: float, state: str | None, out=print) -> dict:
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
     import keyplane
-    from .engine.core import Engine
+    from ..engine.core import Engine
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         engine = Engine(state or os.path.join(tmp, "state"))
@@ -127,10 +62,6 @@ def in_process(ops: list[str], seconds: float, state: str | None, out=print) -> 
 
 
 def run(args) -> int:
-    for hook in RUN_HOOKS:
-        handled = hook(args)
-        if handled is not None:
-            return handled
     ops = [o.strip() for o in args.ops.split(",") if o.strip()]
     unknown = [o for o in ops if o not in OPS]
     if unknown:
@@ -138,4 +69,3 @@ def run(args) -> int:
         return 2
     in_process(ops, args.seconds, args.state)
     return 0
-

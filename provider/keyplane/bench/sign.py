@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import tempfile
 
-from .. import bench
+from .measure import line, measure
 
 CASES = (("RSA_2048", "RSASSA_PSS_SHA_256"), ("ECC_NIST_P256", "ECDSA_SHA_256"))
 
@@ -20,9 +20,7 @@ def add_arguments(p) -> None:
                    help="measure Sign and Verify for RSA_2048 and ECC_NIST_P256 next to raw cryptography")
 
 
-def run(args) -> int | None:
-    if not getattr(args, "sign", False):
-        return None
+def run(args) -> int:
     sign_verify(args.seconds, args.state)
     return 0
 
@@ -65,15 +63,11 @@ def sign_verify(seconds: float, state: str | None, out=print) -> dict:
                            lambda: client.verify(**params, Signature=signature)),
             }
             for op, (floor, via_engine, via_client) in layers.items():
-                r = {"floor": bench.measure(floor, seconds), "engine": bench.measure(via_engine, seconds),
-                     "client": bench.measure(via_client, seconds)}
-                out(bench.line(f"{op} {spec}: raw cryptography (floor)", r["floor"]))
-                out(bench.line(f"{op} {spec}: engine API (Engine.invoke)", r["engine"]))
-                out(bench.line(f"{op} {spec}: boto3 client, in-process", r["client"]))
+                r = {"floor": measure(floor, seconds), "engine": measure(via_engine, seconds),
+                     "client": measure(via_client, seconds)}
+                out(line(f"{op} {spec}: raw cryptography (floor)", r["floor"]))
+                out(line(f"{op} {spec}: engine API (Engine.invoke)", r["engine"]))
+                out(line(f"{op} {spec}: boto3 client, in-process", r["client"]))
                 results[f"{op} {spec}"] = r
         engine.close()
     return results
-
-
-bench.ARGUMENT_HOOKS.append(add_arguments)
-bench.RUN_HOOKS.append(run)

@@ -8,19 +8,12 @@ keyplane is what keyplane's own work costs; the floor itself is what the client 
 """
 from __future__ import annotations
 
-import base64
-import json
 import multiprocessing
 import os
-import socket
-import subprocess
-import sys
 import time
-import uuid
 
-from . import bench
-
-OPS = bench.OPS
+from .floor import start_floor
+from .kms import OPS
 CALLS = {"encrypt": "encrypt", "decrypt": "decrypt", "generate-data-key": "generate_data_key"}
 
 
@@ -92,75 +85,6 @@ def run_clients(endpoint: str, region: str, creds: dict, ca, op: str, args: dict
     return {"ops": n / seconds, "p50": samples[n // 2] * 1e6,
             "p99": samples[min(n - 1, int(n * 0.99))] * 1e6, "n": n, "errors": errors,
             "client_cpu_us": cpu / max(n, 1) * 1e6}
-
-
-# ---- the floor: canned responses --------------------------------------------------------------------
-
-class FloorApp:
-    """Answers every KMS call with a fixed valid response; no auth, no state, no crypto."""
-
-    def __init__(self):
-        arn = "arn:aws:kms:us-east-1:111122223333:key/" + str(uuid.UUID(int=0))
-        blob = base64.b64encode(os.urandom(150)).decode()
-        key = base64.b64encode(os.urandom(32)).decode()
-        meta = {"KeyId": arn.rsplit("/", 1)[1], "Arn": arn, "AWSAccountId": "111122223333", "Enabled": True,
-                "KeyState": "Enabled", "KeyUsage": "ENCRYPT_DECRYPT", "KeySpec": "SYMMETRIC_DEFAULT",
-                "CreationDate": time.time(), "Origin": "AWS_KMS", "KeyManager": "CUSTOMER", "Description": ""}
-        self.responses = {
-            "TrentService.CreateKey": {"KeyMetadata": meta},
-            "TrentService.Encrypt": {"CiphertextBlob": blob, "KeyId": arn, "EncryptionAlgorithm": "SYMMETRIC_DEFAULT"},
-            "TrentService.Decrypt": {"Plaintext": base64.b64encode(b"x" * 100).decode(), "KeyId": arn,
-                                     "EncryptionAlgorithm": "SYMMETRIC_DEFAULT"},
-            "TrentService.GenerateDataKey": {"CiphertextBlob": blob, "Plaintext": key, "KeyId": arn},
-        }
-        self.encoded = {k: json.dumps(v).encode() for k, v in self.responses.items()}
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            if scope["type"] == "lifespan":
-                while True:
-                    m = await receive()
-                    if m["type"] == "lifespan.startup":
-                        await send({"type": "lifespan.startup.complete"})
-                    elif m["type"] == "lifespan.shutdown":
-                        await send({"type": "lifespan.shutdown.complete"})
-                        return
-            return
-        more = True
-        while more:
-            m = await receive()
-            more = m.get("more_body", False)
-        target = dict(scope["headers"]).get(b"x-amz-target", b"").decode()
-        body = self.encoded.get(target, b"{}")
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-type", b"application/x-amz-json-1.1"),
-                                (b"x-amzn-requestid", str(uuid.uuid4()).encode()),
-                                (b"content-length", str(len(body)).encode())]})
-        await send({"type": "http.response.body", "body": body})
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_floor(workers: int = 1) -> tuple[subprocess.Popen, str]:
-    port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "keyplane.bench_http:FloorApp", "--factory",
-                             "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
-                             "--log-level", "warning", "--no-access-log"],
-                            env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
-    endpoint = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return proc, endpoint
-        except OSError:
-            time.sleep(0.05)  # waiting for the floor server to bind
-    proc.kill()
-    raise RuntimeError("the floor server did not start")
 
 
 # ---- the run ------------------------------------------------------------------------------------------
@@ -239,15 +163,5 @@ def _line(label: str, r: dict) -> str:
             f"   client CPU {r['client_cpu_us']:>6.0f} µs/op")
 
 
-def _run_hook(args):
-    if getattr(args, "endpoint", None) is None:
-        if getattr(args, "floor", False) or getattr(args, "compare", None):
-            print("keyplane bench: --floor and --compare go with --endpoint URL")
-            return 2
-        return None
+def run(args) -> int:
     return 0 if over_http(args) else 2
-
-
-if add_arguments not in bench.ARGUMENT_HOOKS:
-    bench.ARGUMENT_HOOKS.append(add_arguments)
-    bench.RUN_HOOKS.append(_run_hook)

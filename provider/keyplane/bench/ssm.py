@@ -18,26 +18,21 @@ import sys
 import tempfile
 import time
 
-from .. import bench
+from .measure import line, measure
 
 SUBTREE = "/bench/app"
 
 
-def _add(p) -> None:
+def add_arguments(p) -> None:
     p.add_argument("--ssm", action="store_true", help="bench Parameter Store instead of KMS")
     p.add_argument("--ssm-big", type=int, default=100_000, help="parameters in the big store (default 100000)")
     p.add_argument("--ssm-http", action="store_true", help="also measure GetParameter over HTTP (keyplane serve)")
 
 
-def _run(args):
-    if not getattr(args, "ssm", False):
-        return None
+def run(args) -> int:
     run_ssm(args.seconds, args.ssm_big, args.ssm_http)
     return 0
 
-
-bench.ARGUMENT_HOOKS.append(_add)
-bench.RUN_HOOKS.append(_run)
 
 
 def fill(engine, total: int, account: str, region: str = "us-east-1") -> None:
@@ -112,16 +107,16 @@ def by_path(totals: tuple[int, int], seconds: float, out=print) -> dict:
                     if time.perf_counter() >= end:
                         break
         for total, (engine, ctx, _) in stores.items():
-            page = bench.measure(lambda: engine.invoke("ssm", "GetParametersByPath",
+            page = measure(lambda: engine.invoke("ssm", "GetParametersByPath",
                                                        {"Path": f"{SUBTREE}/svc50", "MaxResults": 10}, ctx), seconds)
-            one_level = bench.measure(lambda: engine.invoke(
+            one_level = measure(lambda: engine.invoke(
                 "ssm", "GetParametersByPath", {"Path": f"{SUBTREE}/svc07", "MaxResults": 10}, ctx), seconds)
             wall_ms = statistics.median(walks[total]) * 1e3
             cpu_ms = statistics.median(cpu[total]) * 1e3
             out(f"store of {total:,}: ByPath walk of the 1,000-parameter subtree (100 pages of 10, recursive): "
                 f"median {wall_ms:.1f} ms wall, {cpu_ms:.1f} ms CPU over {len(walks[total])} walks")
-            out(bench.line("  ByPath one page (10), one level", one_level))
-            out(bench.line("  ByPath one page, recursive, nothing under", page))
+            out(line("  ByPath one page (10), one level", one_level))
+            out(line("  ByPath one page, recursive, nothing under", page))
             results[total] = {"walk_ms": wall_ms, "walk_cpu_ms": cpu_ms, "page": page, "one_level": one_level}
             engine.close()
     return results
@@ -139,14 +134,14 @@ def get_parameter(seconds: float, http: bool, out=print) -> dict:
         params = {"Name": "/bench/secret", "WithDecryption": True}
         assert engine.invoke("ssm", "GetParameter", params, ctx)["Parameter"]["Value"] == "x" * 100
         client = keyplane.connect(engine=engine).client("ssm")
-        results["engine"] = bench.measure(lambda: engine.invoke("ssm", "GetParameter", params, ctx), seconds)
-        results["client"] = bench.measure(lambda: client.get_parameter(**params), seconds)
-        out(bench.line("GetParameter(WithDecryption) engine API", results["engine"]))
-        out(bench.line("GetParameter(WithDecryption) boto3 in-process", results["client"]))
+        results["engine"] = measure(lambda: engine.invoke("ssm", "GetParameter", params, ctx), seconds)
+        results["client"] = measure(lambda: client.get_parameter(**params), seconds)
+        out(line("GetParameter(WithDecryption) engine API", results["engine"]))
+        out(line("GetParameter(WithDecryption) boto3 in-process", results["client"]))
         engine.close()
         if http:
             results["http"] = _over_http(os.path.join(tmp, "served"), seconds)
-            out(bench.line("GetParameter(WithDecryption) boto3 over HTTP", results["http"]))
+            out(line("GetParameter(WithDecryption) boto3 over HTTP", results["http"]))
     return results
 
 
@@ -176,7 +171,7 @@ def _over_http(state: str, seconds: float) -> dict:
         client = keyplane.connect(endpoint=f"http://127.0.0.1:{port}", access_key=akid,
                                   secret_key=secret).client("ssm")
         client.put_parameter(Name="/bench/secret", Value="x" * 100, Type="SecureString")
-        return bench.measure(lambda: client.get_parameter(Name="/bench/secret", WithDecryption=True), seconds)
+        return measure(lambda: client.get_parameter(Name="/bench/secret", WithDecryption=True), seconds)
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -1,0 +1,82 @@
+"""The floor of `keyplane bench --endpoint URL --floor`: a server that answers every KMS call with
+a fixed, valid response and checks nothing (no auth, no state, no crypto), run by uvicorn as
+keyplane is. What a client spends against it is the client's own cost and HTTP's; the gap between
+it and keyplane is what keyplane's own work costs.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+
+
+class FloorApp:
+    """Answers every KMS call with a fixed valid response; no auth, no state, no crypto."""
+
+    def __init__(self):
+        arn = "arn:aws:kms:us-east-1:111122223333:key/" + str(uuid.UUID(int=0))
+        blob = base64.b64encode(os.urandom(150)).decode()
+        key = base64.b64encode(os.urandom(32)).decode()
+        meta = {"KeyId": arn.rsplit("/", 1)[1], "Arn": arn, "AWSAccountId": "111122223333", "Enabled": True,
+                "KeyState": "Enabled", "KeyUsage": "ENCRYPT_DECRYPT", "KeySpec": "SYMMETRIC_DEFAULT",
+                "CreationDate": time.time(), "Origin": "AWS_KMS", "KeyManager": "CUSTOMER", "Description": ""}
+        self.responses = {
+            "TrentService.CreateKey": {"KeyMetadata": meta},
+            "TrentService.Encrypt": {"CiphertextBlob": blob, "KeyId": arn, "EncryptionAlgorithm": "SYMMETRIC_DEFAULT"},
+            "TrentService.Decrypt": {"Plaintext": base64.b64encode(b"x" * 100).decode(), "KeyId": arn,
+                                     "EncryptionAlgorithm": "SYMMETRIC_DEFAULT"},
+            "TrentService.GenerateDataKey": {"CiphertextBlob": blob, "Plaintext": key, "KeyId": arn},
+        }
+        self.encoded = {k: json.dumps(v).encode() for k, v in self.responses.items()}
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            if scope["type"] == "lifespan":
+                while True:
+                    m = await receive()
+                    if m["type"] == "lifespan.startup":
+                        await send({"type": "lifespan.startup.complete"})
+                    elif m["type"] == "lifespan.shutdown":
+                        await send({"type": "lifespan.shutdown.complete"})
+                        return
+            return
+        more = True
+        while more:
+            m = await receive()
+            more = m.get("more_body", False)
+        target = dict(scope["headers"]).get(b"x-amz-target", b"").decode()
+        body = self.encoded.get(target, b"{}")
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"application/x-amz-json-1.1"),
+                                (b"x-amzn-requestid", str(uuid.uuid4()).encode()),
+                                (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_floor(workers: int = 1) -> tuple[subprocess.Popen, str]:
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "keyplane.bench.floor:FloorApp", "--factory",
+                             "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
+                             "--log-level", "warning", "--no-access-log"],
+                            env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
+    endpoint = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return proc, endpoint
+        except OSError:
+            time.sleep(0.05)  # waiting for the floor server to bind
+    proc.kill()
+    raise RuntimeError("the floor server did not start")
