@@ -36,3 +36,7 @@ RESERVED_TAG_PREFIX = "Tags beginning with aws: are reserved"
 ALIAS_PREFIX_REQUIRED = ('Alias must start with the prefix "alias/". Please see '
                          "https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html")
 ALIAS_INVALID_CHARACTERS = "{name} contains invalid characters for an alias"
+
+# key policies: the refusals AWS added on 18 August 2025 (its wording is not published)
+POLICY_STATEMENT_WITHOUT_ACTION = "Policy contains a statement without an Action or NotAction element."
+POLICY_STATEMENT_RESOURCE = 'Policy contains a statement without a Resource element of "*".'

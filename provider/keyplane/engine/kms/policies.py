@@ -14,6 +14,7 @@ from ..errors import (LimitExceededException, MalformedPolicyDocumentException, 
 from ..policy import parse_policy
 from ..registry import operation
 from .keys import CREATE_KEY_HOOKS
+from . import messages
 from .model import require_not_pending_deletion, resolve_key, save_key
 
 POLICY_NAME = "default"
@@ -26,9 +27,27 @@ def check_policy(call, text: str, key, bypass: bool) -> None:
     if len(text.encode("utf-8")) > MAX_POLICY_BYTES:
         raise LimitExceededException(f"Policy document exceeds the maximum size of {MAX_POLICY_BYTES} bytes.")
     doc = parse_policy(text, "key")
+    _check_statement_elements(doc)
     _check_principals_exist(call, doc)
     if not bypass and not policy_allows_caller(call, text, key):
         raise MalformedPolicyDocumentException(LOCKOUT_MESSAGE)
+
+
+def _check_statement_elements(doc) -> None:
+    """Since 18 August 2025 AWS refuses (CreateKey, PutKeyPolicy, ReplicateKey) a key policy
+    statement without Action or NotAction, or without a Resource element; and "*" (this key) is
+    the only Resource a key policy accepts (AWS's notice to account holders, quoted in
+    ministryofjustice/analytical-platform#7691; key-policies.html: "the value of the Resource
+    element is "*""). Before, such statements were accepted and silently ineffective."""
+    for st in doc.statements:
+        raw = st.raw
+        if "Action" not in raw and "NotAction" not in raw:
+            raise MalformedPolicyDocumentException(messages.POLICY_STATEMENT_WITHOUT_ACTION)
+        resources = raw.get("Resource")
+        if isinstance(resources, str):
+            resources = [resources]
+        if not resources or any(r != "*" for r in resources):
+            raise MalformedPolicyDocumentException(messages.POLICY_STATEMENT_RESOURCE)
 
 
 def _check_principals_exist(call, doc) -> None:

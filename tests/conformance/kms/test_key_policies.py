@@ -1,0 +1,56 @@
+"""Key policy statements AWS now refuses.
+
+"Beginning August 18, 2025, the KMS CreateKey, ReplicateKey and PutKeyPolicy API requests without a
+valid Action or NotAction, and Resource element in the key policy will be rejected with
+MalformedPolicyDocumentException ... the only accepted Resource element value in a KMS key policy
+is "*"" (AWS's notice, quoted in ministryofjustice/analytical-platform#7691);
+https://docs.aws.amazon.com/kms/latest/developerguide/key-policy-overview.html#key-policy-elements.
+AWS's message text for these refusals is not published; the code and status are asserted.
+"""
+import json
+
+import pytest
+
+ROOT = {"AWS": "arn:aws:iam::111122223333:root"}
+
+
+def _policy(**statement):
+    return json.dumps({"Version": "2012-10-17",
+                       "Statement": [{"Effect": "Allow", "Principal": ROOT, **statement}]})
+
+
+def _key(wire):
+    return wire.call("kms", "CreateKey", {}).body["KeyMetadata"]["Arn"]
+
+
+@pytest.mark.parametrize("statement", [
+    {"Resource": "*"},                                  # no Action or NotAction
+    {"Action": "kms:*"},                                # no Resource
+    {"Action": "kms:*", "NotResource": "*"},            # NotResource is not a Resource
+])
+def test_put_key_policy_refuses_statements_missing_required_elements(wire, statement):
+    key = _key(wire)
+    before = wire.call("kms", "GetKeyPolicy", {"KeyId": key, "PolicyName": "default"}).body["Policy"]
+    r = wire.call("kms", "PutKeyPolicy", {"KeyId": key, "Policy": _policy(**statement)})
+    assert r.status == 400 and r.error_type == "MalformedPolicyDocumentException"
+    assert wire.call("kms", "GetKeyPolicy", {"KeyId": key, "PolicyName": "default"}).body["Policy"] == before
+
+
+def test_resource_other_than_star_is_refused(wire):
+    key = _key(wire)
+    r = wire.call("kms", "PutKeyPolicy", {"KeyId": key, "Policy": _policy(Action="kms:*", Resource=key)})
+    assert r.status == 400 and r.error_type == "MalformedPolicyDocumentException"
+
+
+def test_create_key_refuses_a_statement_without_action_and_creates_nothing(wire):
+    r = wire.call("kms", "CreateKey", {"Policy": _policy(Resource="*")})
+    assert r.status == 400 and r.error_type == "MalformedPolicyDocumentException"
+    assert wire.call("kms", "ListKeys").body["Keys"] == []
+
+
+@pytest.mark.parametrize("statement", [{"Action": "kms:*", "Resource": "*"},
+                                       {"NotAction": "kms:ScheduleKeyDeletion", "Resource": ["*"]}])
+def test_action_or_notaction_with_resource_star_is_accepted(wire, statement):
+    key = _key(wire)
+    r = wire.call("kms", "PutKeyPolicy", {"KeyId": key, "Policy": _policy(**statement)})
+    assert r.status == 200, r.body
