@@ -3,6 +3,7 @@
     init   -> here (state folder, root key, store) + the identities file the server reads
     tick   -> Engine.run_due
     audit  -> the engine's audit trail and engine/audit_digests.py
+    events -> engine/events.py (pending deliveries and the dead-letter list)
     bench  -> keyplane/bench/command.py (which names each bench mode)
     serve  -> keyplane/server.py (`serve` with a ServeConfig)
 
@@ -129,6 +130,38 @@ def _audit(p: argparse.ArgumentParser) -> None:
     p.set_defaults(run=run)
 
 
+def _events(p: argparse.ArgumentParser) -> None:
+    _state_arg(p)
+    p.add_argument("action", nargs="?", choices=("list", "retry", "drop"), default="list",
+                   help="list (default) what is pending or dead; retry or drop dead letters")
+    p.add_argument("--region", default="us-east-1")
+    p.add_argument("--dead", action="store_true", help="list only the dead-letter list")
+    p.add_argument("--seq", type=int, action="append", default=None, help="only this event (repeatable)")
+    p.add_argument("--sink", default=None, help="only deliveries to this sink (file:/path or webhook:URL)")
+    p.add_argument("--pending", action="store_true", help="drop: also deliveries still being tried")
+
+    def run(args):
+        from .engine import events
+        engine = _engine(args)
+        store = engine.store_for(args.region)
+        try:
+            if args.action == "retry":
+                print(f"{events.retry(store, engine.clock.now(), seqs=args.seq, sink=args.sink)} dead letters due again")
+            elif args.action == "drop":
+                print(f"{events.drop(store, seqs=args.seq, sink=args.sink, dead_only=not args.pending)} deliveries dropped")
+            else:
+                for row in events.pending(store, dead=True if args.dead else None):
+                    evt = row["event"]
+                    print(json.dumps({"seq": row["seq"], "sink": row["sink"], "dead": row["dead"],
+                                      "attempts": row["attempts"], "last_error": row["last_error"],
+                                      "detail-type": evt.get("detail-type"), "time": evt.get("time"),
+                                      "resources": evt.get("resources")}, sort_keys=True))
+        finally:
+            engine.close()
+        return 0
+    p.set_defaults(run=run)
+
+
 def _bench(p: argparse.ArgumentParser) -> None:
     from .bench import command
     command.add_arguments(p)
@@ -136,6 +169,7 @@ def _bench(p: argparse.ArgumentParser) -> None:
 
 
 def _serve(p: argparse.ArgumentParser) -> None:
+    from . import admission
     from .server import DEFAULT_HOST, DEFAULT_PORT
     p.add_argument("--host", default=DEFAULT_HOST)
     p.add_argument("--port", type=int, default=DEFAULT_PORT)
@@ -155,15 +189,34 @@ def _serve(p: argparse.ArgumentParser) -> None:
                    help="append events (parameter policies and changes) to this JSON-lines file")
     p.add_argument("--events-webhook", metavar="URL", action="append", default=[],
                    help="POST each event to this URL, retried with backoff (repeatable)")
+    p.add_argument("--events-max-attempts", type=int, default=None,
+                   help="give up on a delivery after this many attempts (default 185, as EventBridge)")
+    p.add_argument("--events-max-age", type=float, default=None, metavar="SECONDS",
+                   help="give up on a delivery this long after its event (default 86400, as EventBridge)")
+    p.add_argument("--quotas", default=None, metavar="aws|off|FILE",
+                   help="request quotas: AWS's defaults (default; off with --dev), off, or a YAML file of "
+                        "quota name: requests per second")
+    p.add_argument("--cache-ttl", type=float, default=None, metavar="SECONDS",
+                   help="how long state changed through another server may go unseen (default 0.5; 0 reads through)")
+    p.add_argument("--allowed-hosts", default=None, metavar="NAMES",
+                   help="more Host names to answer, comma-separated ('*': any); default: this machine's "
+                        "names and addresses and localhost (also $KEYPLANE_ALLOWED_HOSTS)")
+    p.add_argument("--max-connections", type=int, default=admission.MAX_CONNECTIONS,
+                   help="open connections per worker (never more than the open-file limit allows)")
+    p.add_argument("--header-timeout", type=float, default=admission.HEADER_TIMEOUT, metavar="SECONDS",
+                   help="close a connection that has not sent a request's headers in this long (default 10)")
 
     def run(args):
         from .engine import events
         from .server import ServeConfig, serve
-        events.configure_environment(file=args.events_file, webhooks=args.events_webhook)  # workers inherit it
+        events.configure_environment(file=args.events_file, webhooks=args.events_webhook,  # workers inherit it
+                                     max_attempts=args.events_max_attempts, max_age=args.events_max_age)
         return serve(ServeConfig(host=args.host, port=args.port, state=args.state, identities=args.identities,
                                  workers=args.workers, threads=args.threads, dev=args.dev,
                                  tls=args.tls or bool(args.tls_cert), tls_cert=args.tls_cert,
-                                 tls_key=args.tls_key, log_level=args.log_level, access_log=args.access_log))
+                                 tls_key=args.tls_key, log_level=args.log_level, access_log=args.access_log,
+                                 quotas=args.quotas, cache_ttl=args.cache_ttl, allowed_hosts=args.allowed_hosts,
+                                 max_connections=args.max_connections, header_timeout=args.header_timeout))
     p.set_defaults(run=run)
 
 
@@ -173,6 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     _init(sub.add_parser("init", help="create the state folder, root key and store"))
     _tick(sub.add_parser("tick", help="perform the work that is due now (or at --at / after --advance)"))
     _audit(sub.add_parser("audit", help="list audit records, newest first"))
+    _events(sub.add_parser("events", help="list, retry or drop undelivered events (and the dead-letter list)"))
     _bench(sub.add_parser("bench", help="measure Encrypt / Decrypt / GenerateDataKey throughput"))
     _serve(sub.add_parser("serve", help="serve the AWS-compatible endpoint (KMS, SSM, Secrets Manager, STS)"))
     return parser

@@ -26,17 +26,17 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from keyplane.engine.errors import AwsError, SerializationException, UnknownOperationException, internal_error
+from keyplane import admission
+from keyplane.engine.errors import AwsError, UnknownOperationException, error_type, internal_error
 from keyplane.wire import services
 from keyplane.wire.protocol import error_response, handle_json
-from keyplane.wire.sigv4 import headers_from_asgi, verify
+from keyplane.wire.sigv4 import headers_from_asgi, verify_headers
 
 log = logging.getLogger("keyplane.server")
 
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 4566
 CONFIG_ENV = "KEYPLANE_SERVE_CONFIG"
 IDENTITIES_FILE = "identities.yaml"
-MAX_BODY = 8 * 1024 * 1024
 SCHEDULER_TICK = 1.0
 # SIGTERM: in-flight requests get this long to finish (KMS calls take milliseconds; an idle TLS
 # keep-alive connection whose client never says goodbye would otherwise hold shutdown for 30 s)
@@ -65,6 +65,11 @@ class ServeConfig:
     access_log: bool = False
     scheduler: bool = True
     threads: int = 0
+    quotas: str | None = None           # "aws" (default; "off" with --dev), "off", or a YAML file
+    cache_ttl: float | None = None      # seconds another server's change may go unseen; 0 = read-through
+    allowed_hosts: str | None = None    # extra Host names to answer, comma-separated ("*": any)
+    max_connections: int = admission.MAX_CONNECTIONS
+    header_timeout: float = admission.HEADER_TIMEOUT
 
     def to_env(self) -> str:
         return json.dumps(asdict(self))
@@ -85,11 +90,63 @@ def json_error(err: AwsError, service: str | None, request_id: str) -> tuple[int
     return response.status, _header_list(response.headers), response.body
 
 
+class Admitted:
+    """A request as its headers describe it, and the answer if they already decide it."""
+
+    def __init__(self, scope):
+        self.scope = scope
+        self.headers = None
+        self.query_string = ""
+        self.target: str | None = None
+        self.service: str | None = None
+        self.query_protocol = False
+        self.pending = None          # sigv4.Pending: the signature, settled with the body
+        self.answer: tuple[int, list, bytes] | None = None
+
+
+_ServiceUnavailable = error_type("ServiceUnavailable")   # AWS's common 503
+
+
+def ServiceBusy() -> AwsError:
+    return _ServiceUnavailable("The request has failed due to a temporary failure of the server.")
+_TooLarge = error_type("SerializationException")
+
+
+def _too_large() -> AwsError:
+    # AWS documents no answer for an oversized request; the limit is far above any valid one
+    return _TooLarge(f"The request body is larger than {admission.LIMITS.max_body} bytes.")
+
+
+def _misdirected(host: str | None) -> tuple[int, list, bytes]:
+    """421 Misdirected Request (RFC 9110): this server does not answer for that Host."""
+    return 421, [(b"content-type", b"application/json"), (b"connection", b"close")], json.dumps(
+        {"__type": "MisdirectedRequest", "message": f"This endpoint does not serve the host {str(host)[:255]!r}."}
+    ).encode()
+
+
+def _admin_refusal(err: AwsError) -> tuple[int, list, bytes]:
+    return 403, [(b"content-type", b"application/json")], json.dumps(
+        {"__type": err.code, "message": err.message}).encode()
+
+
+_RSA_OR_EC = (b'"RSA', b'"ECDSA', b'"SM2', b'"ECC_')
+
+
+def _cpu_heavy(target: str | None, body: bytes) -> bool:
+    """Key generation and RSA/EC work: milliseconds to seconds of CPU, off the event loop."""
+    op = (target or "").rpartition(".")[2]
+    if op in ("CreateKey", "GenerateDataKeyPair", "GenerateDataKeyPairWithoutPlaintext", "ReplicateKey",
+              "GetParametersForImport", "DeriveSharedSecret", "RotateKeyOnDemand", "ImportKeyMaterial"):
+        return True
+    return op in ("Sign", "Verify", "Encrypt", "Decrypt", "ReEncrypt", "GetPublicKey") and any(
+        marker in body for marker in _RSA_OR_EC)
+
+
 class KeyplaneApp:
     """The ASGI application. `engine` is a keyplane Engine; `identities` an `Identities`."""
 
     def __init__(self, engine, identities, *, dev: bool = False, scheduler_lock: "SchedulerLock | None" = None,
-                 threads: int = 0):
+                 threads: int = 0, allowed_hosts: set[str] | None = None):
         self.engine = engine
         self.identities = identities
         self.dev = dev
@@ -97,6 +154,9 @@ class KeyplaneApp:
         self._stop = threading.Event()
         self._scheduler_thread: threading.Thread | None = None
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="keyplane-req") if threads else None
+        self._heavy = ThreadPoolExecutor(max_workers=2, thread_name_prefix="keyplane-cpu")
+        self._unverified = asyncio.Semaphore(admission.LIMITS.unverified_bodies)
+        self.allowed_hosts = allowed_hosts     # None: any Host (in-process and test apps)
 
     # ---- ASGI ----------------------------------------------------------------------------------
     async def __call__(self, scope, receive, send):
@@ -105,31 +165,7 @@ class KeyplaneApp:
         if scope["type"] != "http":
             return
         request_id = str(uuid.uuid4())
-        body = bytearray()
-        too_large = False
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            chunk = message.get("body", b"")
-            if len(body) + len(chunk) > MAX_BODY:
-                too_large = True
-            elif chunk:
-                body += chunk
-            if not message.get("more_body"):
-                break
-        if too_large:
-            status, headers, payload = json_error(
-                SerializationException(f"The request body is larger than {MAX_BODY} bytes."), None, request_id)
-        elif self._pool is None:
-            # Handled on the loop's thread (the default): a call is a few hundred microseconds of
-            # CPU, and on a quiet 2-core machine this matched a thread pool at 4 clients and beat
-            # it at 1 (the floor's latency, where a pool hop added ~250 us). `--threads N` hands
-            # calls to a pool instead, which held up better on a heavily shared machine.
-            status, headers, payload = self.handle(scope, bytes(body), request_id)
-        else:
-            status, headers, payload = await asyncio.get_running_loop().run_in_executor(
-                self._pool, self.handle, scope, bytes(body), request_id)
+        status, headers, payload = await self._respond(scope, receive, request_id)
         headers = headers + [(b"x-amzn-requestid", request_id.encode()),
                              (b"content-length", str(len(payload)).encode())]
         await send({"type": "http.response.start", "status": status, "headers": headers})
@@ -152,29 +188,97 @@ class KeyplaneApp:
                 return
 
     # ---- one request ---------------------------------------------------------------------------
+    async def _respond(self, scope, receive, request_id: str) -> tuple[int, list, bytes]:
+        """Admit the request from its headers, then read its body (bounded), then answer it."""
+        admitted = self.admit(scope, request_id)
+        if admitted.answer is not None:
+            return admitted.answer     # refused before a byte of its body was read
+        limits = admission.LIMITS
+        # a body whose signature is not settled yet holds one of a few places while it is read
+        slot = None if admitted.pending is None or admitted.pending.signature_checked else self._unverified
+        if slot is not None:
+            try:
+                await asyncio.wait_for(slot.acquire(), limits.body_timeout)
+            except asyncio.TimeoutError:
+                return self._error(ServiceBusy(), admitted.service, admitted.query_protocol, request_id)
+        try:
+            body = await admission.read_body(receive, limits.max_body, limits.body_timeout)
+        except admission.BodyTooLarge:
+            return self._error(_too_large(), admitted.service, admitted.query_protocol, request_id)
+        finally:
+            if slot is not None:
+                slot.release()
+        if body is None:
+            return 408, [(b"connection", b"close")], b""   # gone, or too slow to send its body
+        if self._pool is not None:
+            return await asyncio.get_running_loop().run_in_executor(
+                self._pool, self.finish, admitted, body, request_id)
+        if _cpu_heavy(admitted.target, body):
+            # key generation and RSA work leave the loop, so cheap calls keep their latency
+            return await asyncio.get_running_loop().run_in_executor(
+                self._heavy, self.finish, admitted, body, request_id)
+        # Handled on the loop's thread (the default): a call is a few hundred microseconds of CPU,
+        # and on a quiet 2-core machine this matched a thread pool at 4 clients and beat it at 1.
+        # `--threads N` hands calls to a pool instead, which held up better on a shared machine.
+        return self.finish(admitted, body, request_id)
+
     def handle(self, scope, body: bytes, request_id: str) -> tuple[int, list, bytes]:
-        """Authenticate and dispatch one request; always returns an AWS-shaped response."""
-        service = None
-        query_protocol = False
+        """Authenticate and dispatch one request whose body is in; always an AWS-shaped response."""
+        admitted = self.admit(scope, request_id)
+        return admitted.answer if admitted.answer is not None else self.finish(admitted, body, request_id)
+
+    def admit(self, scope, request_id: str) -> "Admitted":
+        """Every check the headers allow, in order: Host, the service it is signed for, Content-Length,
+        SigV4 (all but the body's hash). A refusal is the answer, made before the body is read."""
+        admitted = Admitted(scope)
         try:
             method, path = scope["method"], scope["path"]
+            headers = admitted.headers = headers_from_asgi(scope["headers"])
+            if self.allowed_hosts is not None and admission.host_name(headers.first("host")) not in self.allowed_hosts:
+                admitted.answer = _misdirected(headers.first("host"))
+                return admitted
+            if path.startswith("/_keyplane/") and not (self.dev and (method, path) == ("POST", "/_keyplane/reset")):
+                admitted.answer = self._admin(method, path)    # health, or 404
+                return admitted
+            query_string = admitted.query_string = scope.get("query_string", b"").decode("latin-1")
+            target = admitted.target = headers.first("x-amz-target")
+            signed_for = services.signing_service(headers, query_string)
+            if signed_for is not None and signed_for not in services.SERVED and not path.startswith("/_keyplane/"):
+                refusal = services.error_response(signed_for, services.unsupported(signed_for), request_id)
+                admitted.answer = refusal.status, _header_list(refusal.headers), refusal.body
+                return admitted
+            if path.startswith("/_keyplane/"):
+                admitted.service = None            # any service's signature will do
+            elif target is None:
+                admitted.query_protocol = True
+                admitted.service = "sts"
+            else:
+                admitted.service = TARGETS.get(target.split(".", 1)[0])
+            length = admission.declared_length(headers)
+            if length is not None and length > admission.LIMITS.max_body:
+                raise _too_large()
+            admitted.pending = verify_headers(
+                method, path, query_string, headers, self.identities, self.engine.clock.now(),
+                services={admitted.service} if admitted.service else None, regions=self.engine.regions)
+        except AwsError as err:
+            if path.startswith("/_keyplane/") and not isinstance(err, _TooLarge):
+                admitted.answer = _admin_refusal(err)
+            else:
+                admitted.answer = self._error(err, admitted.service, admitted.query_protocol, request_id)
+        except Exception:
+            log.exception("internal error admitting request %s", request_id)
+            admitted.answer = self._error(internal_error(admitted.service or "kms"), admitted.service,
+                                          admitted.query_protocol, request_id)
+        return admitted
+
+    def finish(self, admitted: "Admitted", body: bytes, request_id: str) -> tuple[int, list, bytes]:
+        """Settle the signature with the body, then dispatch; always an AWS-shaped response."""
+        scope, service, query_protocol = admitted.scope, admitted.service, admitted.query_protocol
+        try:
+            method, path, headers = scope["method"], scope["path"], admitted.headers
+            principal, region, _ = admitted.pending.verify_body(body)
             if path.startswith("/_keyplane/"):
                 return self._admin(method, path)
-            headers = headers_from_asgi(scope["headers"])
-            query_string = scope.get("query_string", b"").decode("latin-1")
-            target = headers.first("x-amz-target")
-            signed_for = services.signing_service(headers, query_string)
-            if signed_for is not None and signed_for not in services.SERVED:
-                refusal = services.error_response(signed_for, services.unsupported(signed_for), request_id)
-                return refusal.status, _header_list(refusal.headers), refusal.body
-            if target is None:
-                query_protocol = True
-                service = "sts"
-            else:
-                service = TARGETS.get(target.split(".", 1)[0])
-            principal, region, _ = verify(method, path, query_string, headers, body, self.identities,
-                                          self.engine.clock.now(), services={service} if service else None,
-                                          regions=self.engine.regions)
             if service is None:
                 raise UnknownOperationException()
             ctx = self.engine.context(
@@ -182,9 +286,11 @@ class KeyplaneApp:
                 source_ip=(scope.get("client") or (None,))[0], user_agent=headers.first("user-agent"),
                 secure_transport=scope.get("scheme") == "https")
             if query_protocol:
-                return self._query(method, query_string, headers.first("content-type"), body, ctx)
-            return self._json(service, target, body, ctx)
+                return self._query(method, admitted.query_string, headers.first("content-type"), body, ctx)
+            return self._json(service, admitted.target, body, ctx)
         except AwsError as err:
+            if scope["path"].startswith("/_keyplane/"):
+                return _admin_refusal(err)
             return self._error(err, service, query_protocol, request_id)
         except Exception:
             log.exception("internal error handling request %s", request_id)
@@ -253,6 +359,7 @@ class KeyplaneApp:
             self.scheduler_lock.release()
         if self._pool is not None:
             self._pool.shutdown(wait=True)
+        self._heavy.shutdown(wait=True)
 
 
 def reset_state(engine) -> None:
@@ -321,18 +428,25 @@ def build_app(config: ServeConfig) -> KeyplaneApp:
     from keyplane.engine.identity import Identities
     from keyplane.engine.sts.sessions import lookup_for
 
-    engine = Engine(config.state)
+    from keyplane.engine import quotas
+    engine = Engine(config.state, cache_ttl=config.cache_ttl)
+    # each worker process enforces its share, so N workers together allow the quota
+    engine.quotas = quotas.load(config.quotas or ("off" if config.dev else "aws"), engine.clock,
+                                share=1 / max(1, config.workers))
     identities = Identities.load(identities_path(config, engine.state_dir), sessions=lookup_for(engine),
                                  clock=engine.clock)
     engine.identities = identities
     lock = SchedulerLock(engine) if config.scheduler else None
-    return KeyplaneApp(engine, identities, dev=config.dev, scheduler_lock=lock, threads=config.threads)
+    return KeyplaneApp(engine, identities, dev=config.dev, scheduler_lock=lock, threads=config.threads,
+                       allowed_hosts=admission.allowed_hosts(config.host, config.allowed_hosts))
 
 
 def create_app_from_env() -> KeyplaneApp:
     """uvicorn's factory in each worker process."""
     sys.setswitchinterval(GIL_SWITCH)
     config = ServeConfig.from_env()
+    admission.LIMITS.max_connections = config.max_connections
+    admission.LIMITS.header_timeout = config.header_timeout
     logging.basicConfig(level=getattr(logging, config.log_level.upper(), logging.WARNING),
                         format="%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s")
     return build_app(config)
@@ -459,6 +573,15 @@ def serve(config: ServeConfig, out=sys.stdout) -> int:
               f"AWS_DEFAULT_REGION=us-east-1 AWS_ENDPOINT_URL={endpoint}", file=out)
     out.flush()
 
+    if config.quotas not in (None, "aws", "off", "default", "none"):
+        from keyplane.engine import quotas
+        try:
+            quotas.load(config.quotas, None)       # a bad quota file stops the server here, not in a worker
+        except (OSError, ValueError) as e:
+            print(f"keyplane: --quotas: {e}", file=sys.stderr)
+            return 2
+    files = admission.raise_file_limit()           # workers inherit it
+    log.info("open-file limit %d", files)
     os.environ[CONFIG_ENV] = config.to_env()
     # uvicorn shuts down gracefully on SIGTERM, then re-raises the signal; ending with status 0
     # tells a supervisor the stop was clean.
@@ -468,7 +591,7 @@ def serve(config: ServeConfig, out=sys.stdout) -> int:
         uvicorn.run("keyplane.server:create_app_from_env", factory=True, host=config.host, port=config.port,
                     workers=config.workers if config.workers > 1 else None, log_level=config.log_level,
                     access_log=config.access_log, timeout_graceful_shutdown=GRACE_SECONDS, lifespan="on",
-                    server_header=False, **ssl)
+                    server_header=False, http=admission.GuardedProtocol, **ssl)
     finally:
         if dev_dir:
             shutil.rmtree(dev_dir, ignore_errors=True)

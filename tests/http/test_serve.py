@@ -118,8 +118,12 @@ def test_dev_mode_prints_credentials_and_reset_wipes_state(tmp_path):
         session = srv.client("sts", aws_access_key_id=creds["AccessKeyId"],
                              aws_secret_access_key=creds["SecretAccessKey"], aws_session_token=creds["SessionToken"])
         assert session.get_caller_identity()["Arn"].endswith("/before-reset")
-        with urllib.request.urlopen(urllib.request.Request(srv.endpoint + "/_keyplane/reset", data=b"",
-                                                           method="POST"), timeout=30) as r:
+        with pytest.raises(urllib.error.HTTPError) as unsigned:   # a cross-site POST cannot wipe state
+            urllib.request.urlopen(urllib.request.Request(srv.endpoint + "/_keyplane/reset", data=b"",
+                                                          method="POST"), timeout=30)
+        assert unsigned.value.code == 403
+        assert len(kms.list_keys()["Keys"]) == 1
+        with urllib.request.urlopen(signed_reset(srv), timeout=30) as r:
             assert r.status == 200
         assert kms.list_keys()["Keys"] == []
         with pytest.raises(ClientError) as e:  # role sessions are state too
@@ -128,6 +132,17 @@ def test_dev_mode_prints_credentials_and_reset_wipes_state(tmp_path):
         assert srv.client("sts").get_caller_identity()["Account"] == "111122223333"  # credentials survive
     finally:
         assert srv.stop() == 0
+
+
+def signed_reset(srv) -> urllib.request.Request:
+    """POST /_keyplane/reset signed with the dev credentials (any service's signature will do)."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+    request = AWSRequest(method="POST", url=srv.endpoint + "/_keyplane/reset", data=b"")
+    SigV4Auth(Credentials(srv.access_key, srv.secret_key), "kms", "us-east-1").add_auth(request)
+    return urllib.request.Request(srv.endpoint + "/_keyplane/reset", data=b"", method="POST",
+                                  headers=dict(request.headers.items()))
 
 
 def test_reset_does_not_exist_outside_dev_mode(server, kms):

@@ -73,3 +73,36 @@ def test_events_file_is_private(ssm, engine, tmp_path):
     ssm.put_parameter(Name="/dl/file", Value="1", Type="String")
     engine.run_due()
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+
+
+def test_keyplane_events_lists_retries_and_drops_dead_letters(tmp_path):
+    """`keyplane events` (list, retry, drop) on a state folder whose webhook is gone."""
+    import json as _json
+    import subprocess
+    import sys
+
+    import keyplane
+    from keyplane.engine.core import Engine
+    state = str(tmp_path / "state")
+    eng = Engine(state)
+    events.configure(eng, webhooks=[f"http://127.0.0.1:{free_port()}/hook"], max_attempts=1)
+    keyplane.connect(engine=eng).client("ssm").put_parameter(Name="/cli/p", Value="1", Type="String")
+    eng.run_due()
+    eng.close()
+
+    import os
+    from pathlib import Path
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2] / "provider"))
+
+    def cli(*args):
+        out = subprocess.run([sys.executable, "-m", "keyplane.cli", "events", *args, "--state", state],
+                             capture_output=True, text=True, timeout=120, env=env)
+        assert out.returncode == 0, out.stderr
+        return out.stdout
+    rows = [_json.loads(line) for line in cli("list", "--dead").splitlines()]
+    assert len(rows) == 1 and rows[0]["dead"] and rows[0]["attempts"] == 1
+    assert rows[0]["detail-type"] == "Parameter Store Change"
+    assert cli("retry").startswith("1 ")
+    assert [_json.loads(line)["dead"] for line in cli("list").splitlines()] == [False]
+    assert cli("drop", "--pending").startswith("1 ")
+    assert cli("list") == ""

@@ -1,0 +1,191 @@
+"""Who gets in, and how much they may hold before proving who they are: the HTTP server's limits.
+
+- Connections: every new connection must finish its request headers within HEADER_TIMEOUT (and so
+  must each next request on a kept-alive connection), or it is closed; beyond MAX_CONNECTIONS in
+  all, or PER_CLIENT from one address, a new connection is closed at once. uvicorn closes idle
+  kept-alive connections after a request but never one that sends nothing, hence `GuardedProtocol`.
+- Bodies: a Content-Length over MAX_BODY is refused before a byte of the body is read; at most
+  UNVERIFIED_BODIES bodies whose signature is not yet settled are read at a time, each within
+  BODY_TIMEOUT.
+- Host: a request is answered only for a Host this server is (its addresses, its names,
+  localhost) or was told to be (`--allowed-hosts`, KEYPLANE_ALLOWED_HOSTS); a request signed for
+  kms.us-east-1.amazonaws.com and replayed here is refused, and a browser page on another origin
+  cannot reach a development server through DNS rebinding.
+- Files: the server raises its own open-file soft limit to the hard limit.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+from dataclasses import dataclass
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+MAX_BODY = 1024 * 1024          # the largest valid request (a 128 KiB key policy, JSON-escaped) fits
+HEADER_TIMEOUT = 10.0           # seconds for a connection to send a request's headers
+BODY_TIMEOUT = 10.0             # seconds to send a body once its headers are in
+UNVERIFIED_BODIES = 64          # bodies read at once before their signature is settled
+MAX_CONNECTIONS = 4096          # and never more than the open-file limit allows
+PER_CLIENT = 512
+ALLOWED_HOSTS_ENV = "KEYPLANE_ALLOWED_HOSTS"
+_SPARE_FILES = 64               # descriptors kept for the store, logs and the listening socket
+
+
+@dataclass
+class Limits:
+    header_timeout: float = HEADER_TIMEOUT
+    body_timeout: float = BODY_TIMEOUT
+    max_body: int = MAX_BODY
+    unverified_bodies: int = UNVERIFIED_BODIES
+    max_connections: int = MAX_CONNECTIONS
+    per_client: int = PER_CLIENT
+
+
+LIMITS = Limits()
+
+
+def raise_file_limit() -> int:
+    """Raise RLIMIT_NOFILE's soft limit to the hard limit; the resulting soft limit."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > soft:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+        except (ValueError, OSError):
+            pass
+    return soft
+
+
+def connection_cap() -> int:
+    import resource
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return LIMITS.max_connections
+    return max(16, min(LIMITS.max_connections, soft - _SPARE_FILES))
+
+
+class GuardedProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with a deadline for request headers and connection caps."""
+
+    def connection_made(self, transport) -> None:
+        super().connection_made(transport)
+        self._header_timer = None
+        self._waiting_since = 0.0
+        peer = self.client[0] if self.client else None
+        if peer is not None and sum(1 for c in self.connections
+                                    if c.client and c.client[0] == peer) > LIMITS.per_client:
+            transport.close()       # one address may not take every descriptor
+            return
+        if len(self.connections) > connection_cap() and not self._evict_a_silent_one():
+            transport.close()       # full of connections in the middle of requests: refuse
+            return
+        self._arm_header_timer()
+
+    def _evict_a_silent_one(self) -> bool:
+        """At the cap, the connection that has waited longest without sending a request goes, so
+        silent sockets cannot lock out a client that has something to say."""
+        silent = [c for c in self.connections if c is not self and getattr(c, "_header_timer", None) is not None]
+        if not silent:
+            return False
+        oldest = min(silent, key=lambda c: c._waiting_since)
+        oldest._headers_too_slow()
+        self.connections.discard(oldest)
+        return True
+
+    def _arm_header_timer(self) -> None:
+        self._cancel_header_timer()
+        self._waiting_since = self.loop.time()
+        self._header_timer = self.loop.call_later(LIMITS.header_timeout, self._headers_too_slow)
+
+    def _cancel_header_timer(self) -> None:
+        timer = getattr(self, "_header_timer", None)
+        if timer is not None:
+            timer.cancel()
+            self._header_timer = None
+
+    def _headers_too_slow(self) -> None:
+        self._cancel_header_timer()
+        if not self.transport.is_closing():
+            self.transport.close()
+
+    def on_headers_complete(self) -> None:
+        self._cancel_header_timer()
+        super().on_headers_complete()
+
+    def on_response_complete(self) -> None:
+        # armed before uvicorn resumes reading: a pipelined request's headers cancel it at once
+        if not self.transport.is_closing():
+            self._arm_header_timer()
+        super().on_response_complete()
+
+    def connection_lost(self, exc) -> None:
+        self._cancel_header_timer()
+        super().connection_lost(exc)
+
+
+# ---- Host ---------------------------------------------------------------------------------------
+def default_hosts(bind_host: str) -> set[str]:
+    """This machine's names and addresses, localhost, and the address it listens on."""
+    names = {"localhost", "127.0.0.1", "::1", "localhost.localdomain"}
+    if bind_host not in ("", "0.0.0.0", "::"):
+        names.add(bind_host.lower())
+    for name in {socket.gethostname(), socket.getfqdn()}:
+        names.add(name.lower())
+        try:
+            names.update(info[4][0] for info in socket.getaddrinfo(name, None))
+        except OSError:
+            pass
+    return names
+
+
+def allowed_hosts(bind_host: str, configured: str | None) -> set[str] | None:
+    """The Host names to answer: the defaults plus `configured` (comma-separated; "*" = any)."""
+    extra = [h.strip().lower() for h in (configured or os.environ.get(ALLOWED_HOSTS_ENV) or "").split(",") if h.strip()]
+    if "*" in extra:
+        return None
+    return default_hosts(bind_host) | set(extra)
+
+
+def host_name(header: str | None) -> str:
+    """The name in a Host header, without its port ("[::1]:4566" -> "::1")."""
+    value = (header or "").strip().lower()
+    if value.startswith("["):
+        return value[1:value.find("]")] if "]" in value else value
+    return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
+
+
+# ---- bodies -------------------------------------------------------------------------------------
+class BodyTooLarge(Exception):
+    pass
+
+
+async def read_body(receive, limit: int, timeout: float) -> bytes | None:
+    """The request body, or None if the client went away or took longer than `timeout`;
+    BodyTooLarge as soon as it passes `limit` (nothing more is read)."""
+    async def collect():
+        body = bytearray()
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return None
+            body += message.get("body", b"")
+            if len(body) > limit:
+                raise BodyTooLarge()
+            if not message.get("more_body"):
+                return bytes(body)
+    try:
+        return await asyncio.wait_for(collect(), timeout)
+    except asyncio.TimeoutError:
+        return None
+
+
+def declared_length(headers) -> int | None:
+    value = headers.first("content-length")
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        return None

@@ -1,0 +1,117 @@
+"""What a client gets to hold before it proves who it is (issue 17, findings 4, 5, 6 and 9):
+oversized and unsigned bodies are refused from their headers, silent connections are closed, the
+open-file limit is raised, requests for another Host are refused, quotas are on by default."""
+from __future__ import annotations
+
+import json
+import resource
+import socket
+import time
+
+import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+from botocore.exceptions import ClientError
+
+from keyplane_server import start_server
+
+
+@pytest.fixture(scope="module")
+def guarded(tmp_path_factory):
+    srv = start_server(tmp_path_factory.mktemp("guarded"), "--header-timeout", "1", "--quotas", "aws")
+    yield srv
+    srv.stop()
+
+
+def _addr(srv):
+    host, port = srv.endpoint.split("://", 1)[1].rsplit(":", 1)
+    return host, int(port)
+
+
+def _raw(srv, head: bytes, timeout=5.0) -> bytes:
+    """Send only `head` (request line and headers, no body) and read what comes back."""
+    with socket.create_connection(_addr(srv), timeout=timeout) as s:
+        s.sendall(head)
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        return data
+
+
+def test_oversized_content_length_is_refused_before_the_body_is_sent(guarded):
+    host = guarded.endpoint.split("://", 1)[1]
+    head = (f"POST / HTTP/1.1\r\nHost: {host}\r\nX-Amz-Target: TrentService.ListKeys\r\n"
+            f"Content-Type: application/x-amz-json-1.1\r\nContent-Length: {100 * 1024 * 1024}\r\n\r\n").encode()
+    answer = _raw(guarded, head)      # the 100 MiB never comes: the answer must not wait for it
+    assert answer.startswith(b"HTTP/1.1 400")
+
+
+def test_unsigned_request_is_refused_from_its_headers_without_reading_its_body(guarded):
+    host = guarded.endpoint.split("://", 1)[1]
+    head = (f"POST / HTTP/1.1\r\nHost: {host}\r\nX-Amz-Target: TrentService.ListKeys\r\n"
+            f"Content-Type: application/x-amz-json-1.1\r\nContent-Length: {512 * 1024}\r\n\r\n").encode()
+    answer = _raw(guarded, head)
+    assert answer.startswith(b"HTTP/1.1 403")
+
+
+def test_connection_that_sends_nothing_is_closed_after_the_header_timeout(guarded):
+    with socket.create_connection(_addr(guarded), timeout=10) as s:
+        start = time.monotonic()
+        assert s.recv(1) == b""        # closed by the server (a timeout here raises)
+        assert time.monotonic() - start < 8
+
+
+def test_silent_sockets_do_not_lock_out_a_client(tmp_path):
+    srv = start_server(tmp_path, "--max-connections", "20", "--header-timeout", "30")
+    try:
+        idle = [socket.create_connection(_addr(srv)) for _ in range(60)]
+        try:
+            assert srv.client("kms").list_keys()["Keys"] == []
+        finally:
+            for s in idle:
+                s.close()
+    finally:
+        srv.stop()
+
+
+def test_server_raises_its_open_file_soft_limit_to_the_hard_limit(guarded):
+    limits = open(f"/proc/{guarded.proc.pid}/limits").read()
+    line = next(l for l in limits.splitlines() if l.startswith("Max open files"))
+    soft, hard = line.split()[3:5]
+    assert soft == hard
+
+
+def test_request_signed_for_aws_itself_is_refused_for_its_host(guarded):
+    request = AWSRequest(method="POST", url=guarded.endpoint + "/", data=b"{}", headers={
+        "Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": "TrentService.ListKeys",
+        "Host": "kms.us-east-1.amazonaws.com"})
+    SigV4Auth(Credentials(guarded.access_key, guarded.secret_key), "kms", "us-east-1").add_auth(request)
+    head = "POST / HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in request.headers.items())
+    answer = _raw(guarded, (head + "Content-Length: 2\r\n\r\n").encode() + b"{}")
+    assert answer.startswith(b"HTTP/1.1 421")
+
+
+def test_quotas_are_on_by_default_and_throttle_with_retry_after(guarded):
+    """KMS CreateKey: 5 per second (https://docs.aws.amazon.com/kms/latest/developerguide/requests-per-second.html)."""
+    kms = guarded.client("kms")
+    codes = []
+    for _ in range(12):
+        try:
+            kms.create_key()
+            codes.append("ok")
+        except ClientError as e:
+            codes.append(e.response["Error"]["Code"])
+            headers = e.response["ResponseMetadata"]["HTTPHeaders"]
+            assert e.response["ResponseMetadata"]["HTTPStatusCode"] == 400 and int(headers["retry-after"]) >= 1
+    assert "ThrottlingException" in codes and codes[:5] == ["ok"] * 5
+
+
+def test_cpu_heavy_calls_are_recognised_for_the_off_loop_pool():
+    from keyplane.server import _cpu_heavy
+    assert _cpu_heavy("TrentService.GenerateDataKeyPair", b'{"KeyPairSpec": "RSA_4096"}')
+    assert _cpu_heavy("TrentService.Sign", b'{"SigningAlgorithm": "RSASSA_PSS_SHA_256"}')
+    assert not _cpu_heavy("TrentService.Encrypt", b'{"KeyId": "alias/x", "Plaintext": "eA=="}')
