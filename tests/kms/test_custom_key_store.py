@@ -277,6 +277,7 @@ def test_root_key_in_a_token_seals_the_state_and_later_runs_find_it(softhsm, tmp
 
 
 def test_root_key_uri_without_a_pin_is_refused_clearly(softhsm, tmp_path):
-    from keyplane.engine.sealing import RootKeyError, load_root_key
+    from keyplane.engine.root_keys import load_root_key
+    from keyplane.engine.sealing import RootKeyError
     with pytest.raises(RootKeyError, match="PIN"):
         load_root_key(f"pkcs11:module-path={MODULE};token={softhsm.new_token()}", None)

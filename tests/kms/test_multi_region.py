@@ -266,13 +266,13 @@ def test_update_primary_region_swaps_primary_and_replica_everywhere(regional):
 def test_update_primary_region_keys_are_updating_yet_usable_until_it_commits(regional, monkeypatch):
     from keyplane.engine.kms import multi_region
     finished = []
-    monkeypatch.setattr(multi_region, "_finish_transient", lambda *a: finished.append(a))
+    monkeypatch.setattr(multi_region, "finish_transient", lambda *a: finished.append(a))
     _, kp = regional()
     east, west = kp.client("kms", region=EAST), kp.client("kms", region=WEST)
     key = east.create_key(MultiRegion=True)["KeyMetadata"]
     monkeypatch.undo()
     replicate(east, key["KeyId"], WEST)
-    monkeypatch.setattr(multi_region, "_finish_transient", lambda *a: finished.append(a))
+    monkeypatch.setattr(multi_region, "finish_transient", lambda *a: finished.append(a))
     east.update_primary_region(KeyId=key["KeyId"], PrimaryRegion=WEST)
     assert {a[1] for a in finished} == {EAST, WEST}
     for client in (east, west):
@@ -290,10 +290,10 @@ def test_scheduler_finishes_keys_left_updating(regional, monkeypatch, clock):
     east, west = kp.client("kms", region=EAST), kp.client("kms", region=WEST)
     key = east.create_key(MultiRegion=True)["KeyMetadata"]
     replicate(east, key["KeyId"], WEST)
-    real = multi_region._finish_transient
-    monkeypatch.setattr(multi_region, "_finish_transient", lambda *a: None)
+    real = multi_region.finish_transient
+    monkeypatch.setattr(multi_region, "finish_transient", lambda *a: None)
     east.update_primary_region(KeyId=key["KeyId"], PrimaryRegion=WEST)
-    monkeypatch.setattr(multi_region, "_finish_transient", real)
+    monkeypatch.setattr(multi_region, "finish_transient", real)
     eng.run_due()
     assert west.describe_key(KeyId=key["KeyId"])["KeyMetadata"]["KeyState"] == "Enabled"
     assert east.describe_key(KeyId=key["KeyId"])["KeyMetadata"]["KeyState"] == "Enabled"
@@ -411,12 +411,12 @@ def test_new_primary_material_and_rotation_settings_reach_every_replica(regional
 
 
 def test_scheduler_brings_a_replica_that_missed_a_change_up_to_date(regional, monkeypatch, clock):
-    from keyplane.engine.kms import multi_region
+    from keyplane.engine.kms import multi_region_sync
     eng, kp = regional()
     east, west = kp.client("kms", region=EAST), kp.client("kms", region=WEST)
     key = east.create_key(MultiRegion=True)["KeyMetadata"]
     replicate(east, key["KeyId"], WEST)
-    monkeypatch.setattr(multi_region, "synchronize", lambda *a: 0)   # the push is lost
+    monkeypatch.setattr(multi_region_sync, "synchronize", lambda *a: 0)   # the push is lost
     _rotate_primary(eng, EAST, key["KeyId"])
     monkeypatch.undo()
     blob = east.encrypt(KeyId=key["KeyId"], Plaintext=b"late")["CiphertextBlob"]
@@ -430,7 +430,7 @@ def test_scheduler_brings_a_replica_that_missed_a_change_up_to_date(regional, mo
     clock.advance(seconds=3601)
     assert eng.run_due()["kms.multi-region"] == 0
     assert len(eng.audit.query(eng.store_for(WEST), event_name="SynchronizeMultiRegionKey")) == events
-    monkeypatch.setattr(multi_region, "synchronize", lambda *a: 0)
+    monkeypatch.setattr(multi_region_sync, "synchronize", lambda *a: 0)
     _rotate_primary(eng, EAST, key["KeyId"])
     monkeypatch.undo()
     clock.advance(seconds=61)
@@ -440,22 +440,22 @@ def test_scheduler_brings_a_replica_that_missed_a_change_up_to_date(regional, mo
 
 
 def test_a_push_that_failed_is_retried_within_a_minute(regional, monkeypatch, clock):
-    from keyplane.engine.kms import multi_region
+    from keyplane.engine.kms import multi_region_sync
     eng, kp = regional()
     east, west = kp.client("kms", region=EAST), kp.client("kms", region=WEST)
     key = east.create_key(MultiRegion=True)["KeyMetadata"]
     replicate(east, key["KeyId"], WEST)
     eng.run_due()                                          # the first sweep
-    real = multi_region._sync_replica
+    real = multi_region_sync._sync_replica
 
     def down(*a):
         raise OSError("the replica Region's store is unreachable")
-    monkeypatch.setattr(multi_region, "_sync_replica", down)
+    monkeypatch.setattr(multi_region_sync, "_sync_replica", down)
     _rotate_primary(eng, EAST, key["KeyId"])
     blob = east.encrypt(KeyId=key["KeyId"], Plaintext=b"retry")["CiphertextBlob"]
     clock.advance(seconds=61)
     assert eng.run_due()["kms.multi-region"] == 0          # still down: kept for the next retry
-    monkeypatch.setattr(multi_region, "_sync_replica", real)
+    monkeypatch.setattr(multi_region_sync, "_sync_replica", real)
     assert eng.run_due()["kms.multi-region"] == 0          # too soon
     clock.advance(seconds=61)
     assert eng.run_due()["kms.multi-region"] == 1

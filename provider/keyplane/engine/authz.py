@@ -20,7 +20,10 @@ other than roots simply have none.
 from __future__ import annotations
 
 from .errors import AccessDeniedException
+from .kms.grant_rules import check_grant_tokens, grant_allowing
+from .kms.tables import aliases
 from .policy import ALLOW, AuthzRequest, Decision, decide, default_key_policy, parse_policy
+from .tagging import get_tags
 
 # Operations a principal of another account may perform on a key (the "XA = Y" rows).
 CROSS_ACCOUNT_ACTIONS = frozenset("kms:" + a for a in (
@@ -260,7 +263,6 @@ multi-valued keys as tuples (hashable, so policy.py can memoise decisions on the
 
 def _resource_aliases(call, key) -> tuple[str, ...]:
     """kms:ResourceAliases: the aliases of the key (asked only by policies that test it)."""
-    from .kms.tables import aliases
     with call.store.read() as conn:
         rows = conn.execute(aliases.select().where(aliases.c.account == key.account, aliases.c.region == key.region,
                                                    aliases.c.target_key_id == key.key_id))
@@ -269,7 +271,6 @@ def _resource_aliases(call, key) -> tuple[str, ...]:
 
 def _resource_tags(call, arn: str) -> dict:
     """aws:ResourceTag/<k>: the resource's tags (asked only by policies that test them)."""
-    from .tagging import get_tags
     with call.store.read() as conn:
         return {k.lower(): v for k, v in get_tags(conn, arn).items()}
 
@@ -278,7 +279,6 @@ def _check_grant_tokens(call) -> None:
     p = call.params
     tokens = p.get("GrantTokens") if p else None
     if tokens:
-        from .kms.grants import check_grant_tokens
         check_grant_tokens(call, tokens)
 
 
@@ -357,7 +357,6 @@ def authorize(call, action: str, *, key=None, resource: str | None = None, owner
 
 
 def _grant_allowing(call, key, action: str, request: AuthzRequest, identity: str | None):
-    from .kms.grants import grant_allowing
     return grant_allowing(call, key, action[len("kms:"):], request, identity == ALLOW)
 
 

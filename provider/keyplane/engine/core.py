@@ -21,7 +21,8 @@ from .audit import AuditTrail
 from .clock import Clock
 from .errors import AwsError, UnknownOperationException, internal_error
 from .identity import DEFAULT_ACCOUNT, Principal
-from .sealing import ROOT_KEY_FILE, RootKey, RootKeyError, load_root_key
+from .root_keys import load_root_key
+from .sealing import ROOT_KEY_FILE, RootKey, RootKeyError
 from .store import Store
 from .store.tables import meta
 

@@ -4,7 +4,7 @@ Key material never touches a store in plaintext: it is sealed under the store's 
 AES-256-GCM, the associated data binding the key ARN and the material id, so a sealed blob cannot
 be swapped onto another key or material version. The root key comes from (first match):
 `KEYPLANE_ROOT_KEY` (base64 of 32 bytes), or a key file created by `keyplane init` with mode 0600.
-A PKCS#11 token can hold it instead (`pkcs11:` sources, added by the HSM work). Each store records a
+A PKCS#11 token can hold it instead (`pkcs11:` sources, hsm.py); root_keys.py picks the source. Each store records a
 key-check value, so opening a store with the wrong root key fails loudly instead of corrupting it.
 """
 from __future__ import annotations
@@ -57,7 +57,7 @@ def material_aad(key_arn: str, material_id: str) -> bytes:
     return f"keyplane:v1:{key_arn}:{material_id}".encode()
 
 
-def _write_private(path: str, data: bytes) -> None:
+def write_private(path: str, data: bytes) -> None:
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as f:
@@ -67,17 +67,8 @@ def _write_private(path: str, data: bytes) -> None:
 def create_key_file(path: str) -> bytes:
     """Create a fresh root key file, readable by its owner only. Refuses to overwrite."""
     key = os.urandom(32)
-    _write_private(path, base64.b64encode(key) + b"\n")
+    write_private(path, base64.b64encode(key) + b"\n")
     return key
-
-
-def _from_key_file(path: str) -> RootKey:
-    """A key file holds the key, or (`pkcs11:...`) names the token that holds it."""
-    raw = read_key_file_raw(path)
-    if raw.startswith(b"pkcs11:"):
-        from . import hsm
-        return hsm.root_key_from_uri(raw.decode())
-    return RootKey(base64.b64decode(raw), f"file:{path}")
 
 
 def read_key_file_raw(path: str) -> bytes:
@@ -90,33 +81,3 @@ def read_key_file_raw(path: str) -> bytes:
 
 def read_key_file(path: str) -> bytes:
     return base64.b64decode(read_key_file_raw(path))
-
-
-def load_root_key(source: str | None, default_file: str | None, create: bool = True) -> RootKey:
-    """Resolve a root key. `source` may be `env:VAR`, `file:PATH`, a plain path, `pkcs11:...`, or None
-    (then KEYPLANE_ROOT_KEY, then `default_file`, created on first use when `create`)."""
-    if source and source.startswith("pkcs11:"):
-        from . import hsm  # the PKCS#11 backend is optional and lives with the HSM work
-        key = hsm.root_key_from_uri(source)
-        if default_file and create and not os.path.exists(default_file):
-            # the state folder remembers where its root key lives, so later runs need no flag
-            _write_private(default_file, source.encode() + b"\n")
-        return key
-    if source and source.startswith("env:"):
-        var = source[4:]
-        value = os.environ.get(var)
-        if not value:
-            raise RootKeyError(f"root key variable {var} is not set")
-        return RootKey(base64.b64decode(value), f"env:{var}")
-    if source:
-        path = source[5:] if source.startswith("file:") else source
-        return _from_key_file(path)
-    if os.environ.get(ROOT_KEY_ENV):
-        return RootKey(base64.b64decode(os.environ[ROOT_KEY_ENV]), f"env:{ROOT_KEY_ENV}")
-    if default_file is None:
-        raise RootKeyError("no root key: set KEYPLANE_ROOT_KEY or run `keyplane init`")
-    if os.path.exists(default_file):
-        return _from_key_file(default_file)
-    if not create:
-        raise RootKeyError(f"no root key at {default_file}: run `keyplane init`")
-    return RootKey(create_key_file(default_file), f"file:{default_file}")

@@ -12,7 +12,7 @@ from ..errors import (AlreadyExistsException, InvalidAliasNameException, LimitEx
                       ValidationException)
 from ..registry import operation
 from . import messages
-from .keys import page
+from .paging import page
 from .managed import PREDEFINED
 from .model import (AWS_ALIAS_PREFIX, alias_arn, alias_not_found, dt, lookup_alias, require_not_pending_deletion,
                     resolve_key, ts)

@@ -1,7 +1,7 @@
-"""Asymmetric KMS keys: the RSA, NIST/SECG elliptic-curve and Ed25519 key specs, and what they do —
-Sign, Verify, GetPublicKey, DeriveSharedSecret, RSA encryption behind Encrypt/Decrypt/ReEncrypt
-(through `cryptographic.ASYMMETRIC`) — plus GenerateDataKeyPair(WithoutPlaintext), whose key pairs
-are made here and whose private half is sealed under a symmetric KMS key.
+"""Asymmetric KMS keys (the RSA, NIST/SECG elliptic-curve and Ed25519 specs of specs.py): Sign, Verify,
+GetPublicKey, DeriveSharedSecret, plus GenerateDataKeyPair(WithoutPlaintext), whose key pairs are
+made here and whose private half is sealed under a symmetric KMS key. RSA encryption behind
+Encrypt/Decrypt/ReEncrypt lives in key_pairs.py, which cryptographic.py calls.
 
 A key pair's private half is stored as PKCS#8 DER, sealed under the root key like symmetric
 material; its public half (DER SubjectPublicKeyInfo) sits beside it, so GetPublicKey and Verify need
@@ -12,72 +12,20 @@ prehash variant, so keyplane neither lists the algorithm for ECC_NIST_EDWARDS255
 """
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
-from typing import Callable
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa, utils
+from cryptography.hazmat.primitives.asymmetric import ec, padding, utils
 
 from ..authz import authorize
-from ..errors import (InvalidCiphertextException, KMSInternalException, KMSInvalidSignatureException,
-                      UnsupportedOperationException, ValidationException)
+from ..errors import KMSInvalidSignatureException, UnsupportedOperationException, ValidationException
 from ..registry import operation
-from . import cryptographic, messages, specs
+from . import specs
 from .cryptographic import condition_context, dry_run, encrypt_with, require_symmetric
-from .model import (CRYPTO_STATES, Key, material_object, material_public_key, material_secret,
-                    require_state, resolve_key, wrong_algorithm, wrong_usage)
-
-_DER = serialization.Encoding.DER
-_SPKI = serialization.PublicFormat.SubjectPublicKeyInfo
-_PKCS8 = serialization.PrivateFormat.PKCS8
-
-
-def private_der(private) -> bytes:
-    return private.private_bytes(_DER, _PKCS8, serialization.NoEncryption())
-
-
-def public_der(private) -> bytes:
-    return private.public_key().public_bytes(_DER, _SPKI)
-
-
-# Public halves of pairs made here, by the private half's hash, until CreateKey asks for them: the
-# pair is known to be sound, so it is not parsed (and, for RSA, re-validated: up to 1.3 s) again.
-_MADE: dict[bytes, bytes] = {}
-
-
-def _remember(private) -> bytes:
-    der = private_der(private)
-    if len(_MADE) > 256:      # pairs generated but never stored (a CreateKey that failed)
-        _MADE.clear()
-    _MADE[hashlib.sha256(der).digest()] = public_der(private)
-    return der
-
-
-@dataclass(frozen=True)
-class AsymmetricSpec(specs.KeySpec):
-    """A key-pair spec. `new_pair()` makes a private key object (GenerateDataKeyPair); `generate()`
-    its PKCS#8 DER (CreateKey); `public_key(secret)` the DER SPKI CreateKey and ImportKeyMaterial
-    store beside the sealed private half; `fits(private)` whether a private key is of this spec."""
-    new_pair: Callable[[], object] | None = None
-    fits: Callable[[object], bool] | None = None
-    curve: type | None = None            # elliptic-curve specs: the curve class
-
-    def public_key(self, secret: bytes) -> bytes:
-        made = _MADE.pop(hashlib.sha256(secret).digest(), None)
-        if made is not None:
-            return made
-        # material from outside keyplane (imported): fully validated, and of this very spec
-        private = serialization.load_der_private_key(secret, password=None)
-        if not self.fits(private):
-            raise ValueError(f"the private key is not a {self.name} key")
-        return public_der(private)
-
-
-def _spec(name: str, new: Callable[[], object], fits: Callable[[object], bool], **fields) -> AsymmetricSpec:
-    return AsymmetricSpec(name=name, generate=lambda: _remember(new()), new_pair=new, fits=fits, **fields)
-
+from .key_pairs import is_asymmetric, private_key, public_key, public_key_der
+from .model import CRYPTO_STATES, Key, require_state, resolve_key, wrong_algorithm, wrong_usage
+from .specs import private_der, public_der
 
 # ---- algorithms --------------------------------------------------------------------------------
 _HASHES = {"SHA_1": hashes.SHA1, "SHA_256": hashes.SHA256, "SHA_384": hashes.SHA384, "SHA_512": hashes.SHA512}
@@ -100,82 +48,15 @@ SIGNING = {a.name: a for a in (
     *(SigningAlgorithm(f"ECDSA_{h}", "ecdsa", _HASHES[h]) for h in ("SHA_256", "SHA_384", "SHA_512")),
     SigningAlgorithm("ED25519_SHA_512", "ed25519", hashes.SHA512),
 )}
-OAEP_HASHES = {"RSAES_OAEP_SHA_1": hashes.SHA1, "RSAES_OAEP_SHA_256": hashes.SHA256}
 UNSERVED_SIGNING = {
     "ED25519_PH_SHA_512": "ED25519_PH_SHA_512 (Ed25519ph) is not supported by keyplane: its crypto library "
                           "(cryptography) offers pure Ed25519 only. Use ED25519_SHA_512 with MessageType RAW.",
 }
 
-_RSA_SIGNING = ["RSASSA_PKCS1_V1_5_SHA_256", "RSASSA_PKCS1_V1_5_SHA_384", "RSASSA_PKCS1_V1_5_SHA_512",
-                "RSASSA_PSS_SHA_256", "RSASSA_PSS_SHA_384", "RSASSA_PSS_SHA_512"]
-
-
-def _rsa_spec(bits: int) -> AsymmetricSpec:
-    return _spec(f"RSA_{bits}", lambda: rsa.generate_private_key(public_exponent=65537, key_size=bits),
-                 lambda k: isinstance(k, rsa.RSAPrivateKey) and k.key_size == bits,
-                 usages=("ENCRYPT_DECRYPT", "SIGN_VERIFY"),
-                 algorithms={"ENCRYPT_DECRYPT": {"EncryptionAlgorithms": list(OAEP_HASHES)},
-                             "SIGN_VERIFY": {"SigningAlgorithms": list(_RSA_SIGNING)}})
-
-
-def _ec_spec(name: str, curve: type, ecdsa: str, agreement: bool) -> AsymmetricSpec:
-    algorithms = {"SIGN_VERIFY": {"SigningAlgorithms": [ecdsa]}}
-    if agreement:
-        algorithms["KEY_AGREEMENT"] = {"KeyAgreementAlgorithms": ["ECDH"]}
-    return _spec(name, lambda: ec.generate_private_key(curve()),
-                 lambda k: isinstance(k, ec.EllipticCurvePrivateKey) and isinstance(k.curve, curve),
-                 usages=tuple(algorithms), algorithms=algorithms, curve=curve)
-
-
-for _each in (
-    _rsa_spec(2048), _rsa_spec(3072), _rsa_spec(4096),
-    _ec_spec("ECC_NIST_P256", ec.SECP256R1, "ECDSA_SHA_256", agreement=True),
-    _ec_spec("ECC_NIST_P384", ec.SECP384R1, "ECDSA_SHA_384", agreement=True),
-    _ec_spec("ECC_NIST_P521", ec.SECP521R1, "ECDSA_SHA_512", agreement=True),
-    _ec_spec("ECC_SECG_P256K1", ec.SECP256K1, "ECDSA_SHA_256", agreement=False),
-    _spec("ECC_NIST_EDWARDS25519", ed25519.Ed25519PrivateKey.generate,
-          lambda k: isinstance(k, ed25519.Ed25519PrivateKey), usages=("SIGN_VERIFY",),
-          algorithms={"SIGN_VERIFY": {"SigningAlgorithms": ["ED25519_SHA_512"]}}),
-):
-    specs.register(_each)
 
 # GenerateDataKeyPair's KeyPairSpec values that keyplane can make (SM2 is China-only and not here)
 DATA_KEY_PAIR_SPECS = ("RSA_2048", "RSA_3072", "RSA_4096", "ECC_NIST_P256", "ECC_NIST_P384",
                        "ECC_NIST_P521", "ECC_SECG_P256K1", "ECC_NIST_EDWARDS25519")
-
-
-# ---- the key pair of a KMS key -----------------------------------------------------------------
-def is_asymmetric(key: Key) -> bool:
-    return isinstance(key.spec, AsymmetricSpec)
-
-
-def private_key(call, key: Key):
-    material_id = key.current_material_id
-
-    def load():
-        secret = material_secret(call, key, material_id)
-        if secret is None:
-            return None
-        # The material unsealed under AES-GCM, so it is the key that was made here or checked when
-        # imported (public_key); re-validating RSA costs 0.2 s (2048) to 1.3 s (4096) per cache refill.
-        return serialization.load_der_private_key(secret, password=None, unsafe_skip_rsa_key_validation=True)
-    obj = material_object(call, key, "private", material_id, load) if material_id else None
-    if obj is None:
-        raise KMSInternalException("The key material of this KMS key is not available.")
-    return obj
-
-
-def public_key_der(call, key: Key) -> bytes:
-    der = material_public_key(call, key, key.current_material_id) if key.current_material_id else None
-    if der is None:
-        raise KMSInternalException("The key material of this KMS key is not available.")
-    return der
-
-
-def public_key(call, key: Key):
-    material_id = key.current_material_id
-    return material_object(call, key, "public", material_id,
-                           lambda: serialization.load_der_public_key(public_key_der(call, key)))
 
 
 def _conditions(call, keys: dict) -> dict:
@@ -329,35 +210,6 @@ def derive_shared_secret(call, p):
             "KeyOrigin": key.origin}
 
 
-# ---- RSA encryption (Encrypt / Decrypt / ReEncrypt call these) ---------------------------------
-def _oaep(algorithm: str):
-    h = OAEP_HASHES[algorithm]
-    return padding.OAEP(mgf=padding.MGF1(algorithm=h()), algorithm=h(), label=None)
-
-
-def max_plaintext(key_size_bits: int, algorithm: str) -> int:
-    """RSAES-OAEP's limit: k - 2·hLen - 2 (RSA_2048 with SHA-256: 190 bytes)."""
-    return key_size_bits // 8 - 2 * OAEP_HASHES[algorithm].digest_size - 2
-
-
-def rsa_encrypt(call, key: Key, plaintext: bytes, algorithm: str) -> tuple[bytes, str]:
-    public = public_key(call, key)
-    limit = max_plaintext(public.key_size, algorithm)
-    if len(plaintext) > limit:
-        raise ValidationException(messages.RSA_PLAINTEXT_TOO_LONG.format(
-            algorithm=algorithm, key_spec=key.key_spec, limit=limit))
-    return public.encrypt(plaintext, _oaep(algorithm)), key.current_material_id
-
-
-def rsa_decrypt(call, key: Key, blob: bytes, algorithm: str) -> tuple[bytes, str]:
-    try:
-        return private_key(call, key).decrypt(blob, _oaep(algorithm)), key.current_material_id
-    except ValueError:
-        raise InvalidCiphertextException("") from None
-
-
-cryptographic.ASYMMETRIC["encrypt"] = rsa_encrypt
-cryptographic.ASYMMETRIC["decrypt"] = rsa_decrypt
 
 
 # ---- GenerateDataKeyPair -----------------------------------------------------------------------

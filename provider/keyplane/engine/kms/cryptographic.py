@@ -2,21 +2,19 @@
 GenerateDataKeyWithoutPlaintext, GenerateRandom.
 
 This is the hot path: a cached key and material mean no database work, and the audit record is
-buffered. Asymmetric encryption (RSA) plugs into `ASYMMETRIC` from its own module.
+buffered. RSA keys encrypt through key_pairs.py; keys in a custom key store run AES-GCM inside
+their store's token (custom_key_stores.py), chosen per key by `_aead`.
 """
 from __future__ import annotations
 
 from .. import crypto
 from ..authz import authorize
 from ..errors import (DryRunOperationException, IncorrectKeyException, InvalidCiphertextException, KMSInternalException,
-                      InvalidKeyUsageException, CustomKeyStoreNotFoundException, ValidationException, invalid_value)
+                      InvalidKeyUsageException, ValidationException, invalid_value)
 from ..registry import operation
+from . import custom_key_stores, key_pairs
 from .model import (CRYPTO_STATES, Key, get_key, key_arn, material_aead, require_state, resolve_key,
                     wrong_algorithm, wrong_usage)
-
-# "encrypt": fn(call, key, plaintext, algorithm) -> (blob, material_id)
-# "decrypt": fn(call, key, blob, algorithm) -> (plaintext, material_id)
-ASYMMETRIC: dict = {}
 
 DATA_KEY_BYTES = {"AES_256": 32, "AES_128": 16}
 
@@ -66,7 +64,7 @@ def _no_context_for_asymmetric(key: Key, context: dict | None) -> None:
 def encrypt_with(call, key: Key, plaintext: bytes, context: dict | None, algorithm: str) -> tuple[bytes, str]:
     """(ciphertext blob, material id hex) under the key's current material."""
     if not key.spec.symmetric:
-        return ASYMMETRIC["encrypt"](call, key, plaintext, algorithm)
+        return key_pairs.rsa_encrypt(call, key, plaintext, algorithm)
     material_id = key.current_material_id
     aead = _aead(call, key, material_id)
     if aead is None:
@@ -83,14 +81,12 @@ def encrypt_with(call, key: Key, plaintext: bytes, context: dict | None, algorit
 
 _headers: dict = {}   # (key ARN, material id) -> encoded ciphertext header; immutable once made
 
-# Keys in a custom key store run their AES-GCM inside the store's token: "custom_key_store" ->
-# fn(call, key, material_id) -> an object with AESGCM's encrypt/decrypt (or None if no such material)
-KEY_STORE_AEADS: dict = {}
-
-
 def _aead(call, key: Key, material_id: str):
+    """AES-GCM for one material version (None if the key has no such material): inside the token of
+    the key's custom key store, or over the material sealed in the store. Both offer AESGCM's
+    encrypt/decrypt(nonce, data, aad)."""
     if key.custom_key_store_id:
-        return KEY_STORE_AEADS["custom_key_store"](call, key, material_id)
+        return custom_key_stores.token_aead(call, key, material_id)
     return material_aead(call, key, material_id)
 
 
@@ -142,7 +138,7 @@ def _decrypt_source(call, p, *, blob_member: str, key_member: str, context_membe
         _require_encrypt_usage(call, key, algorithm)
         _no_context_for_asymmetric(key, context)
         dry_run(p)
-        plaintext, material_id = ASYMMETRIC["decrypt"](call, key, blob, algorithm)
+        plaintext, material_id = key_pairs.rsa_decrypt(call, key, blob, algorithm)
         return key, plaintext, material_id, algorithm
     if algorithm != "SYMMETRIC_DEFAULT":
         raise InvalidCiphertextException("")
@@ -242,10 +238,6 @@ def generate_data_key_without_plaintext(call, p):
     return {"CiphertextBlob": blob, "KeyId": key.arn, "KeyMaterialId": material_id}
 
 
-# Custom key stores answer GenerateRandom from their token: (call, store_id, n) -> bytes
-RANDOM_SOURCES: dict = {}
-
-
 @operation("kms", "GenerateRandom", readonly=True)
 def generate_random(call, p):
     n = p.get("NumberOfBytes")
@@ -254,8 +246,5 @@ def generate_random(call, p):
     authorize(call, "kms:GenerateRandom", resource="*")
     store_id = p.get("CustomKeyStoreId")
     if store_id:
-        source = RANDOM_SOURCES.get("custom_key_store")
-        if source is None:
-            raise CustomKeyStoreNotFoundException(f"Custom key store {store_id} does not exist.")
-        return {"Plaintext": source(call, store_id, n)}
+        return {"Plaintext": custom_key_stores.random_bytes(call, store_id, n)}
     return {"Plaintext": crypto.random_bytes(n)}

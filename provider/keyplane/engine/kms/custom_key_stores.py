@@ -38,8 +38,7 @@ from ..errors import (CloudHsmClusterInvalidConfigurationException,
                       LimitExceededException, UnsupportedOperationException, ValidationException, error_type)
 from ..registry import operation
 from ..sealing import material_aad
-from . import cryptographic, keys
-from .keys import page
+from .paging import page
 from .model import Key, add_material, dt, save_key, ts
 from .tables import custom_key_stores as stores_table
 from .tables import keys as keys_table
@@ -337,7 +336,7 @@ def delete_custom_key_store(call, p):
 
 
 # ---- keys in a store ---------------------------------------------------------------------------
-def _check_create_key(call, p, key: Key) -> None:
+def check_create_key(call, p, key: Key) -> None:
     store_id = p.get("CustomKeyStoreId")
     if key.origin == "AWS_CLOUDHSM" and not store_id:
         raise ValidationException("CustomKeyStoreId is required when Origin is AWS_CLOUDHSM.")
@@ -358,10 +357,7 @@ def _check_create_key(call, p, key: Key) -> None:
     key.attrs.setdefault("metadata", {})["CloudHsmClusterId"] = row.cluster_id
 
 
-keys.CREATE_KEY_HOOKS.append(_check_create_key)
-
-
-def _material_in_token(call, p, key: Key, spec) -> None:
+def material_in_token(call, p, key: Key, spec) -> None:
     """Origin AWS_CLOUDHSM: the token generates the key; the store keeps only its id."""
     row = _require_store(call, key.custom_key_store_id)
     material_id = uuid.uuid4().hex + uuid.uuid4().hex
@@ -374,10 +370,7 @@ def _material_in_token(call, p, key: Key, spec) -> None:
                                            attrs={"in_token": True})
 
 
-keys.ORIGINS["AWS_CLOUDHSM"] = _material_in_token
-
-
-def _token_aead(call, key: Key, material_id: str):
+def token_aead(call, key: Key, material_id: str):
     row = _require_store(call, key.custom_key_store_id, cached=True)
     if row.connection_state != "CONNECTED":
         raise KeyUnavailableException(f"{key.arn} is unavailable: its custom key store {row.id} is not connected.")
@@ -404,10 +397,7 @@ class _TokenAead(hsm.TokenAead):
             raise KeyUnavailableException(f"{self.arn} is unavailable: {exc}") from None
 
 
-cryptographic.KEY_STORE_AEADS["custom_key_store"] = _token_aead
-
-
-def _random(call, store_id: str, n: int) -> bytes:
+def random_bytes(call, store_id: str, n: int) -> bytes:
     row = _require_store(call, store_id, cached=True)
     if row.connection_state != "CONNECTED":
         raise CustomKeyStoreInvalidStateException(f"Custom key store {store_id} is {row.connection_state}.")
@@ -417,10 +407,7 @@ def _random(call, store_id: str, n: int) -> bytes:
         raise CustomKeyStoreInvalidStateException(f"Custom key store {store_id} cannot be reached: {exc}") from None
 
 
-cryptographic.RANDOM_SOURCES["custom_key_store"] = _random
-
-
-def _destroy_in_token(engine, store, row) -> None:
+def destroy_in_token(engine, store, row) -> None:
     """A deleted key's backing key goes from the token too, when its store is connected here (AWS
     likewise leaves it orphaned in a disconnected cluster)."""
     with store.read() as conn:
@@ -437,10 +424,7 @@ def _destroy_in_token(engine, store, row) -> None:
             continue
 
 
-keys.AFTER_DELETE_HOOKS.append(_destroy_in_token)
-
-
-def _cancelled_while_disconnected(call, key: Key) -> None:
+def cancelled_while_disconnected(call, key: Key) -> None:
     """A key whose deletion is cancelled while its store is disconnected is Unavailable until the
     store connects (then Disabled, as any cancelled key)."""
     if not key.custom_key_store_id:
@@ -449,6 +433,3 @@ def _cancelled_while_disconnected(call, key: Key) -> None:
     if row is not None and row.connection_state != "CONNECTED":
         key.attrs["enabled_when_available"] = False
         key.state = "Unavailable"
-
-
-keys.CANCEL_DELETION_HOOKS.append(_cancelled_while_disconnected)

@@ -1,12 +1,10 @@
-"""HMAC KMS keys: the HMAC_224/256/384/512 key specs (usage GENERATE_VERIFY_MAC only, each with
-the one MAC algorithm of its size), GenerateMac and VerifyMac.
+"""HMAC KMS keys: GenerateMac and VerifyMac. The HMAC_224/256/384/512 key specs (specs.py) allow
+usage GENERATE_VERIFY_MAC only, each with the one MAC algorithm of its size.
 
 The secret is as long as the hash's output (HMAC_256: 32 bytes), sealed under the root key like
 any key material. VerifyMac never answers "false": a mismatch is KMSInvalidMacException.
 """
 from __future__ import annotations
-
-import os
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, hmac
@@ -14,24 +12,12 @@ from cryptography.hazmat.primitives import hashes, hmac
 from ..authz import authorize
 from ..errors import KMSInternalException, KMSInvalidMacException
 from ..registry import operation
-from . import specs
 from .cryptographic import dry_run
 from .model import (CRYPTO_STATES, Key, material_secret, require_state, resolve_key, wrong_algorithm,
                     wrong_usage)
 
 MAC_HASHES = {"HMAC_SHA_224": hashes.SHA224, "HMAC_SHA_256": hashes.SHA256,
               "HMAC_SHA_384": hashes.SHA384, "HMAC_SHA_512": hashes.SHA512}
-
-
-def _hmac_spec(bits: int) -> specs.KeySpec:
-    return specs.KeySpec(
-        name=f"HMAC_{bits}", usages=("GENERATE_VERIFY_MAC",),
-        generate=lambda: os.urandom(bits // 8),
-        algorithms={"GENERATE_VERIFY_MAC": {"MacAlgorithms": [f"HMAC_SHA_{bits}"]}})
-
-
-for _bits in (224, 256, 384, 512):
-    specs.register(_hmac_spec(_bits))
 
 
 def _mac(call, key: Key, p, action: str) -> hmac.HMAC:

@@ -32,7 +32,7 @@ from ..errors import (ExpiredImportTokenException, IncorrectKeyMaterialException
 from ..registry import operation
 from ..scheduler import task
 from ..sealing import material_aad
-from . import keys, specs
+from . import specs
 from .model import Key, add_material, get_key, require_state, resolve_key, save_key, ts
 from .rotation import ServiceCall, material_seq, ordered_materials
 from .tables import import_parameters
@@ -47,13 +47,10 @@ WRAPPING_ALGORITHMS = ("RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256", "RSA_AES_KEY_WR
 _HMAC_LENGTHS = {"HMAC_224": (28, 64), "HMAC_256": (32, 64), "HMAC_384": (48, 128), "HMAC_512": (64, 128)}
 
 
-def _pending_import(call, p, key: Key, spec) -> None:
+def pending_import(call, p, key: Key, spec) -> None:
     """Origin EXTERNAL: no material until ImportKeyMaterial."""
     key.state = "PendingImport"
     key.current_material_id = None
-
-
-keys.ORIGINS["EXTERNAL"] = _pending_import
 
 
 def _require_external(key: Key) -> None:

@@ -2,33 +2,22 @@
 ScheduleKeyDeletion / CancelKeyDeletion, and the scheduled deletion when a window ends."""
 from __future__ import annotations
 
-import base64
 from datetime import timedelta
 
 import sqlalchemy as sa
 
 from .. import tagging
 from ..authz import authorize
-from ..errors import (InvalidMarkerException, KMSInvalidStateException, UnsupportedOperationException,
-                      ValidationException, invalid_value)
+from ..errors import KMSInvalidStateException, UnsupportedOperationException, ValidationException, invalid_value
+from ..policy import default_key_policy
 from ..registry import operation
 from ..scheduler import task
-from . import specs
+from . import custom_key_stores, imports, multi_region, policies, specs
 from .model import (Key, add_material, delete_key_everywhere, dt, insert_key, key_arn, new_key_id,
                     require_not_pending_deletion, require_state, resolve_key, save_key, ts)
+from .paging import marker, unmarker
 from .tables import keys as keys_table
 from .tags import validate_tags
-
-# Hooks other KMS modules fill: CreateKey asks each, in order, to check the options it owns
-# (policy validation, custom key stores, multi-Region...). Each gets (call, params, key) before insert.
-CREATE_KEY_HOOKS: list = []
-# Called after the key and its material are stored (e.g. to record policy, replicas).
-AFTER_CREATE_HOOKS: list = []
-
-
-def default_policy(account: str) -> str:
-    from ..policy import default_key_policy   # one definition, shared with authorisation
-    return default_key_policy(account)
 
 
 @operation("kms", "CreateKey")
@@ -47,19 +36,21 @@ def create_key(call, p):
     usage = p.get("KeyUsage") or "ENCRYPT_DECRYPT"
     if usage not in spec.usages:
         raise ValidationException(f"KeyUsage {usage} is not compatible with KeySpec {spec_name}")
-    multi_region = bool(p.get("MultiRegion"))
-    key_id = new_key_id(multi_region)
+    in_many_regions = bool(p.get("MultiRegion"))
+    key_id = new_key_id(in_many_regions)
     key = Key(
         arn=key_arn(call.region, call.account, key_id), key_id=key_id, account=call.account,
         region=call.region, key_usage=usage, key_spec=spec_name,
         origin=p.get("Origin") or "AWS_KMS", description=p.get("Description", ""),
-        creation_date=ts(call.now), policy=p.get("Policy") or default_policy(call.account),
-        multi_region=multi_region, primary_region=call.region if multi_region else None,
+        creation_date=ts(call.now), policy=p.get("Policy") or default_key_policy(call.account),
+        multi_region=in_many_regions, primary_region=call.region if in_many_regions else None,
     )
     tags = validate_tags(p.get("Tags") or [])
-    for hook in CREATE_KEY_HOOKS:
-        hook(call, p, key)
-    make_material = ORIGINS.get(key.origin)
+    # the options other features own, in this order: the first that fails is the error
+    custom_key_stores.check_create_key(call, p, key)
+    multi_region.check_create_key(call, p, key)
+    policies.policy_for_new_key(call, p, key)
+    make_material = MATERIAL_BY_ORIGIN.get(key.origin)
     if make_material is None:
         raise UnsupportedOperationException(f"Origin {key.origin} is not supported.")
     insert_key(call, key)
@@ -68,8 +59,6 @@ def create_key(call, p):
     if tags:
         with call.store.write() as conn:
             tagging.set_tags(conn, key.arn, tags)
-    for hook in AFTER_CREATE_HOOKS:
-        hook(call, p, key)
     call.resource(key.arn, "AWS::KMS::Key")
     return {"KeyMetadata": key.metadata()}
 
@@ -83,8 +72,12 @@ def generated_material(call, p, key: Key, spec: specs.KeySpec) -> None:
 
 
 # Origin -> function(call, params, key, spec) that gives a just-inserted key its material (or leaves
-# it PendingImport). Imported material and custom key stores add their origins here.
-ORIGINS = {"AWS_KMS": generated_material}
+# it PendingImport). EXTERNAL_KEY_STORE is not served.
+MATERIAL_BY_ORIGIN = {
+    "AWS_KMS": generated_material,
+    "EXTERNAL": imports.pending_import,
+    "AWS_CLOUDHSM": custom_key_stores.material_in_token,
+}
 
 
 @operation("kms", "DescribeKey", readonly=True)
@@ -95,29 +88,6 @@ def describe_key(call, p):
     return {"KeyMetadata": key.metadata()}
 
 
-def _marker(value: str) -> str:
-    return base64.urlsafe_b64encode(value.encode()).decode()
-
-
-def _unmarker(marker: str) -> str:
-    try:
-        return base64.urlsafe_b64decode(marker.encode()).decode()
-    except Exception:
-        raise InvalidMarkerException("The marker that specifies where pagination should next begin is not valid.") from None
-
-
-def page(rows: list, limit: int, marker: str | None, key_of) -> tuple[list, dict]:
-    """Keyset pagination with an opaque Marker: rows must be sorted by key_of."""
-    if marker is not None:
-        after = _unmarker(marker)
-        rows = [r for r in rows if key_of(r) > after]
-    chunk = rows[:limit]
-    extra = {"Truncated": len(rows) > limit}
-    if len(rows) > limit:
-        extra["NextMarker"] = _marker(key_of(chunk[-1]))
-    return chunk, extra
-
-
 @operation("kms", "ListKeys", readonly=True)
 def list_keys(call, p):
     authorize(call, "kms:ListKeys", resource="*")
@@ -125,14 +95,14 @@ def list_keys(call, p):
     q = sa.select(keys_table.c.key_id, keys_table.c.arn).where(
         keys_table.c.account == call.account, keys_table.c.region == call.region)
     if p.get("Marker") is not None:
-        q = q.where(keys_table.c.key_id > _unmarker(p["Marker"]))
+        q = q.where(keys_table.c.key_id > unmarker(p["Marker"]))
     q = q.order_by(keys_table.c.key_id).limit(limit + 1)
     with call.store.read() as conn:
         rows = list(conn.execute(q))
     chunk = rows[:limit]
     out = {"Keys": [{"KeyId": r.key_id, "KeyArn": r.arn} for r in chunk], "Truncated": len(rows) > limit}
     if len(rows) > limit:
-        out["NextMarker"] = _marker(chunk[-1].key_id)
+        out["NextMarker"] = marker(chunk[-1].key_id)
     return out
 
 
@@ -178,11 +148,6 @@ def disable_key(call, p):
     return _set_enabled(call, p, False)
 
 
-# Multi-Region primaries with replicas wait for them (PendingReplicaDeletion): the multi-Region
-# module fills this with a function (call, key, days) -> bool "handled".
-SCHEDULE_DELETION_HOOKS: list = []
-
-
 @operation("kms", "ScheduleKeyDeletion")
 def schedule_key_deletion(call, p):
     days = p.get("PendingWindowInDays", 30)
@@ -195,13 +160,12 @@ def schedule_key_deletion(call, p):
         raise KMSInvalidStateException(f"{key.arn} is pending deletion." if key.state != "Updating"
                                        else f"{key.arn} is updating.")
     key.attrs["state_before_deletion"] = key.state
-    for hook in SCHEDULE_DELETION_HOOKS:
-        if hook(call, key, days):
-            save_key(call, key)
-            out = {"KeyId": key.arn, "KeyState": key.state, "PendingWindowInDays": days}
-            if key.deletion_date is not None:
-                out["DeletionDate"] = dt(key.deletion_date)
-            return out
+    if multi_region.schedule_primary_deletion(call, key, days):
+        save_key(call, key)
+        out = {"KeyId": key.arn, "KeyState": key.state, "PendingWindowInDays": days}
+        if key.deletion_date is not None:
+            out["DeletionDate"] = dt(key.deletion_date)
+        return out
     key.state = "PendingDeletion"
     key.pending_window_days = days
     key.deletion_date = ts(call.now + timedelta(days=days))
@@ -220,15 +184,9 @@ def cancel_key_deletion(call, p):
     key.state = "PendingImport" if before == "PendingImport" else "Disabled"
     key.deletion_date = None
     key.pending_window_days = None
-    for hook in CANCEL_DELETION_HOOKS:
-        hook(call, key)
+    custom_key_stores.cancelled_while_disconnected(call, key)
     save_key(call, key)
     return {"KeyId": key.arn}
-
-
-# May adjust the state a cancelled key returns to (a key of a disconnected custom key store is
-# Unavailable): fn(call, key) -> None
-CANCEL_DELETION_HOOKS: list = []
 
 
 @task("kms.delete-keys")
@@ -248,10 +206,6 @@ def delete_due_keys(engine, store, now) -> int:
             engine.service_event(store, "kms", "DeleteKey", row.region, row.account,
                                  [("AWS::KMS::Key", row.arn)], {"keyId": row.key_id})
         engine.cache.pop(("kms-key", row.arn))
-        for hook in AFTER_DELETE_HOOKS:
-            hook(engine, store, row)
+        custom_key_stores.destroy_in_token(engine, store, row)
+        multi_region.after_member_deleted(engine, store, row)
     return len(due)
-
-
-# e.g. a multi-Region primary waiting for its last replica: (engine, store, deleted_row) -> None
-AFTER_DELETE_HOOKS: list = []

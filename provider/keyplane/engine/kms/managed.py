@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import json
 
-from .model import Key, add_material, get_key, insert_key, key_arn, lookup_alias, new_key_id, save_key, ts
+from .records import Key, get_key, insert_key, key_arn, lookup_alias, new_key_id, ts, write_key, write_material
+from .specs import SYMMETRIC_DEFAULT
 from .tables import aliases as aliases_table
 
 SERVICE_TITLES = {"ssm": "SSM", "secretsmanager": "SecretsManager", "ebs": "EBS", "s3": "S3",
@@ -52,9 +53,9 @@ def ensure_managed_key(call, alias_name: str) -> Key:
                   policy=managed_policy(call.account, call.region, service),
                   rotation_enabled=True, rotation_period_days=365)
         insert_key(call, key)
-        from .specs import SYMMETRIC_DEFAULT
-        key.current_material_id = add_material(call, key, SYMMETRIC_DEFAULT.generate())
-        save_key(call, key)
+        # an AWS managed key is never multi-Region: nothing to tell replicas, so the raw writes
+        key.current_material_id = write_material(call, key, SYMMETRIC_DEFAULT.generate())
+        write_key(call, key)
         now = ts(call.now)
         conn.execute(aliases_table.insert().values(account=call.account, region=call.region,
                                                    name=alias_name, target_key_id=key_id,

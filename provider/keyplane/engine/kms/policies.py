@@ -11,9 +11,8 @@ from __future__ import annotations
 from ..authz import authorize, policy_allows_caller
 from ..errors import (LimitExceededException, MalformedPolicyDocumentException, NotFoundException,
                       UnsupportedOperationException)
-from ..policy import parse_policy
+from ..policy import default_key_policy, parse_policy
 from ..registry import operation
-from .keys import CREATE_KEY_HOOKS
 from . import messages
 from .model import require_not_pending_deletion, resolve_key, save_key
 
@@ -69,13 +68,11 @@ def _check_principals_exist(call, doc) -> None:
                 raise MalformedPolicyDocumentException("Policy contains a statement with one or more invalid principals.")
 
 
-def _policy_on_create_key(call, p, key) -> None:
+def policy_for_new_key(call, p, key) -> None:
+    """CreateKey's (and ReplicateKey's) Policy: checked, then given to the new key."""
     if p.get("Policy") is not None:
         check_policy(call, p["Policy"], key, bool(p.get("BypassPolicyLockoutSafetyCheck")))
         key.policy = p["Policy"]
-
-
-CREATE_KEY_HOOKS.append(_policy_on_create_key)
 
 
 def _policy_name(p) -> str:
@@ -106,7 +103,6 @@ def get_key_policy(call, p):
     authorize(call, "kms:GetKeyPolicy", key=key)
     name = _policy_name(p)
     call.resource(key.arn, "AWS::KMS::Key", key.account)
-    from ..policy import default_key_policy
     return {"Policy": key.policy or default_key_policy(key.account), "PolicyName": name}
 
 

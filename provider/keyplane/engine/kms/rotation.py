@@ -25,7 +25,7 @@ from ..errors import (ConflictException, KMSInvalidStateException, LimitExceeded
 from ..registry import operation
 from ..scheduler import task
 from . import specs
-from .keys import page
+from .paging import page
 from .model import Key, add_material, dt, get_key, list_materials, require_state, resolve_key, save_key, ts
 from .tables import keys as keys_table
 from .tables import materials as materials_table

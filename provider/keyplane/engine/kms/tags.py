@@ -7,6 +7,7 @@ from ..errors import TagException
 from ..registry import operation
 from . import messages
 from .model import require_not_pending_deletion, resolve_key
+from .paging import page
 
 MAX_TAGS = 50  # https://docs.aws.amazon.com/kms/latest/developerguide/tagging-keys.html
 
@@ -54,7 +55,6 @@ def untag_resource(call, p):
 
 @operation("kms", "ListResourceTags", readonly=True)
 def list_resource_tags(call, p):
-    from .keys import page
     key = resolve_key(call, p["KeyId"], aliases=False)
     call.resource(key.arn, "AWS::KMS::Key", key.account)
     authorize(call, "kms:ListResourceTags", key=key)

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import json
 
-from ..core import Call
+from ..core import Call, RequestContext
+from ..identity import Principal
 from ..registry import OperationSpec
 from ..tagging import delete_all, get_tags, set_tags
 from . import access
@@ -22,6 +23,12 @@ from .model import (Secret, Version, arn_in_region, changed, decrypt_version, de
                     mutating, require_not_deleted, resolve_secret, save_secret, save_stages)
 
 _SPEC = OperationSpec("secretsmanager", "ReplicateSecretVersion", None, False)
+
+
+def service_context(secret: Secret, region: str) -> RequestContext:
+    """Secrets Manager acting on its own for a secret (rotation, replication): the secret's account."""
+    return RequestContext(principal=Principal.root(secret.account), region=region,
+                          user_agent="secretsmanager.amazonaws.com")
 
 
 def _service_call(engine, ctx, store) -> Call:
@@ -137,8 +144,7 @@ def sync_stored(engine, store, arn: str) -> None:
         secret = load_secret(conn, arn)
     if secret is None or not secret.replica_list():
         return
-    from .rotation import _service_context
-    call = _service_call(engine, _service_context(secret, secret.region), store)
+    call = _service_call(engine, service_context(secret, secret.region), store)
     sync_all(call, secret)
 
 

@@ -17,13 +17,12 @@ import threading
 import uuid
 from datetime import datetime
 
-from ..core import RequestContext
-from ..identity import Principal
 from ..scheduler import task
-from . import access
+from . import access, replication
 from .errors import InvalidParameterException, InvalidRequestException
 from .model import (CURRENT, PENDING, Secret, changed, holder, load_secret, load_versions, mutating,
                     require_not_deleted, require_primary, resolve_secret, save_secret, save_stages, ts)
+from .replication import service_context
 from .rotators import RotatorError, resolve_rotator, validate_rotator
 from .schedule import next_window, validate_rules
 from .tables import secrets as secrets_table
@@ -121,7 +120,7 @@ def check_rotation(engine, store, region: str, arn: str, token: str) -> bool:
     recorded as a failed rotation would be; the schedule stands."""
     with store.read() as conn:
         secret = load_secret(conn, arn)
-    ctx = _service_context(secret, region)
+    ctx = service_context(secret, region)
     from keyplane.client import Connection
     sm = Connection(engine, principal=ctx.principal, region=region).client("secretsmanager")
     rotator = None
@@ -171,11 +170,6 @@ def reschedule_after_write(call, secret: Secret) -> None:
         secret.next_rotation = ts(next_window(rules, call.now))
 
 
-def _service_context(secret: Secret, region: str) -> RequestContext:
-    return RequestContext(principal=Principal.root(secret.account), region=region,
-                          user_agent="secretsmanager.amazonaws.com")
-
-
 def run_rotation(engine, store, region: str, arn: str, token: str | None = None) -> bool:
     """One rotation run; True when it succeeded. Never raises: failures are recorded."""
     with store.read() as conn:
@@ -194,7 +188,7 @@ def run_rotation(engine, store, region: str, arn: str, token: str | None = None)
     rotator = None
     try:
         rotator = resolve_rotator(secret.rotation_lambda)
-        ctx = _service_context(secret, region)
+        ctx = service_context(secret, region)
         for step in STEPS:
             rotator.invoke(engine, ctx, {**event_base, "Step": step})
     except Exception as exc:      # noqa: BLE001 - every failure is recorded, none propagates
@@ -202,7 +196,7 @@ def run_rotation(engine, store, region: str, arn: str, token: str | None = None)
         message = _scrub(message, secret)
         if rotator is not None:
             try:
-                rotator.rollback(engine, _service_context(secret, region), {**event_base, "Step": step})
+                rotator.rollback(engine, service_context(secret, region), {**event_base, "Step": step})
             except Exception:     # noqa: BLE001
                 log.exception("rollback of a failed rotation of %s failed", arn)
         _record(engine, store, arn, region, token, step, message)
@@ -262,7 +256,6 @@ def _finish(engine, store, arn, token) -> None:
                 secret.next_rotation = ts(next_window(rules, now))
             save_secret(conn, secret)
             ok = True
-    from . import replication
     replication.sync_stored(engine, store, arn)
     _emit(engine, store, secret, "RotationSucceeded" if ok else "RotationFailed", {"versionId": token})
 
