@@ -106,7 +106,7 @@ ROLES = [role("deployer", ADMIN_ARN), role("locked", "arn:aws:iam::999988887777:
 
 
 def start_server(tmp: Path, *extra: str, init: bool = True, roles: list | None = None,
-                 store: str | None = None, tls_ca: str | None = None) -> Server:
+                 store: str | None = None, tls_ca: str | None = None, preexec_fn=None) -> Server:
     """`store` (a database URL) keeps the data there; the root key and identities then live in
     `tmp/.keyplane`, the state folder of a process started in `tmp`."""
     state = tmp / ".keyplane" if store else tmp / "state"
@@ -130,7 +130,8 @@ def start_server(tmp: Path, *extra: str, init: bool = True, roles: list | None =
     if "--dev" not in extra or init:
         args += ["--state", state_arg]
     with open(log, "w") as f:
-        proc = subprocess.Popen(args, env=keyplane_env(), stdout=f, stderr=subprocess.STDOUT, cwd=tmp)
+        proc = subprocess.Popen(args, env=keyplane_env(), stdout=f, stderr=subprocess.STDOUT, cwd=tmp,
+                                preexec_fn=preexec_fn)
     scheme = "https" if "--tls" in extra or "--tls-cert" in extra else "http"
     endpoint = f"{scheme}://127.0.0.1:{port}"
     ca = tls_ca

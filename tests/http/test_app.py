@@ -54,3 +54,48 @@ def test_only_one_process_holds_the_scheduler_lock(engine):
     first.release()
     assert second.acquire()
     second.release()
+
+
+def test_bodies_whose_signature_is_not_settled_are_read_a_bounded_number_at_a_time(tmp_path, engine):
+    """Issue 17, finding 4: 100 requests with valid-looking signed headers and slow bodies hold at
+    most LIMITS.unverified_bodies body buffers at once; the rest wait for a place."""
+    import asyncio
+    from datetime import datetime, timezone
+
+    from keyplane import admission
+    engine.clock.set(datetime.now(timezone.utc))
+    ids = Identities.create_default(tmp_path / "ids.yaml")
+    akid, secret = ids.default_credentials()
+    app = KeyplaneApp(engine, ids)
+    scope, body = _scope_and_body(akid, secret, "TrentService.ListKeys")
+    reading, most = [0], [0]
+
+    async def run():
+        release = asyncio.Event()
+
+        def receiver():
+            async def receive():
+                reading[0] += 1
+                most[0] = max(most[0], reading[0])
+                await release.wait()
+                reading[0] -= 1
+                return {"type": "http.request", "body": body, "more_body": False}
+            return receive
+
+        async def send(message):
+            pass
+        tasks = [asyncio.create_task(app(scope, receiver(), send)) for _ in range(100)]
+        # scheduling, not domain time: wait until every request that can start reading has started
+        for _ in range(200):
+            await asyncio.sleep(0.05)
+            if sum(t.done() for t in tasks) == 0 and most[0] >= admission.LIMITS.unverified_bodies:
+                break
+        await asyncio.sleep(0.3)
+        in_flight = most[0]
+        release.set()
+        await asyncio.gather(*tasks)
+        return in_flight
+    try:
+        assert asyncio.run(run()) == admission.LIMITS.unverified_bodies
+    finally:
+        app.close()
