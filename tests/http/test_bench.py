@@ -1,4 +1,5 @@
-"""`keyplane bench --endpoint`: the HTTP workload against keyplane and the canned-response floor."""
+"""`keyplane bench --endpoint`: the HTTP workload against keyplane and the canned-response floor;
+`keyplane bench` in-process beside the client floor; server CPU per call read from /proc."""
 from __future__ import annotations
 
 import re
@@ -6,6 +7,8 @@ import subprocess
 import sys
 
 from keyplane_server import keyplane_env
+
+from keyplane.bench import server_cpu
 
 
 def test_bench_over_http_reports_keyplane_the_floor_and_their_ratio(server):
@@ -27,3 +30,44 @@ def test_bench_floor_without_endpoint_is_refused():
     out = subprocess.run([sys.executable, "-m", "keyplane.cli", "bench", "--floor"], env=keyplane_env(),
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 2 and "--endpoint" in out.stdout
+
+
+def test_bench_over_http_shows_each_servers_cpu_per_call_and_their_ratio(server):
+    env = keyplane_env(AWS_ACCESS_KEY_ID=server.access_key, AWS_SECRET_ACCESS_KEY=server.secret_key,
+                       AWS_DEFAULT_REGION="us-east-1")
+    out = subprocess.run([sys.executable, "-m", "keyplane.cli", "bench", "--endpoint", server.endpoint,
+                          "--server-pid", str(server.proc.pid), "--floor", "--ops", "encrypt",
+                          "--seconds", "0.5"], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr + out.stdout
+    text = out.stdout
+    kp = re.search(r"encrypt: keyplane \(.*server CPU\s+(\d+) µs/op", text)
+    floor = re.search(r"encrypt: floor \(.*server CPU\s+(\d+) µs/op", text)
+    ratio = re.search(r"encrypt: keyplane / floor = [\d.]+ \(calls/s\), ([\d.]+) \(server CPU per call\)", text)
+    assert kp and floor and ratio, text
+    # keyplane verifies, authorises, encrypts and audits; the floor only answers
+    assert int(kp.group(1)) > int(floor.group(1)) > 0
+
+
+def test_server_cpu_counts_the_process_and_its_descendants():
+    # a shell whose child burns 0.3 s of CPU, then waits on stdin: the shell itself uses almost none
+    burn = "import os,sys,time\nwhile time.process_time() < 0.3: pass\nprint(os.getppid(), flush=True)\nsys.stdin.read()"
+    shell = subprocess.Popen(["sh", "-c", f'"{sys.executable}" -c "$0"; exit $?', burn], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert shell.stdout.readline().strip() == str(shell.pid)   # a child, not the shell exec'd
+        assert server_cpu.cpu_seconds([shell.pid]) >= 0.29
+    finally:
+        shell.stdin.close()
+        shell.wait(30)
+    assert server_cpu.cpu_seconds([shell.pid]) == 0.0   # gone: nothing to count
+
+
+def test_bench_in_process_reports_the_client_floor_beside_keyplanes_client():
+    out = subprocess.run([sys.executable, "-m", "keyplane.cli", "bench", "--ops", "encrypt", "--seconds", "0.1"],
+                         env=keyplane_env(), capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr + out.stdout
+    layers = dict(re.findall(r"^encrypt: (engine API|boto3 client, in-process|boto3 client, no-op send)"
+                             r".*?([\d,]+) ops/CPU-s", out.stdout, re.M))
+    assert len(layers) == 3, out.stdout
+    ratio = re.search(r"^encrypt: boto3 in-process / no-op client = ([\d.]+) \(CPU per call\)", out.stdout, re.M)
+    assert ratio and float(ratio.group(1)) > 0, out.stdout

@@ -1,7 +1,10 @@
-"""The floor of `keyplane bench --endpoint URL --floor`: a server that answers every KMS call with
-a fixed, valid response and checks nothing (no auth, no state, no crypto), run by uvicorn as
-keyplane is. What a client spends against it is the client's own cost and HTTP's; the gap between
-it and keyplane is what keyplane's own work costs.
+"""The floors: what a KMS call costs when the answer costs nothing.
+
+Over HTTP (`keyplane bench --endpoint URL --floor`), a server that answers every KMS call with a
+fixed, valid response and checks nothing (no auth, no state, no crypto), run by uvicorn as keyplane
+is. In-process (`keyplane bench`), a boto3 client configured as `keyplane.connect()` configures
+one, whose before-send hook returns the same fixed responses. What a client spends against either
+is botocore's own cost (and HTTP's); the gap to keyplane is what keyplane's own work costs.
 """
 from __future__ import annotations
 
@@ -80,3 +83,32 @@ def start_floor(workers: int = 1) -> tuple[subprocess.Popen, str]:
             time.sleep(0.05)  # waiting for the floor server to bind
     proc.kill()
     raise RuntimeError("the floor server did not start")
+
+
+class _Body:
+    def __init__(self, data: bytes):
+        self._data = data
+
+    def stream(self, **_):
+        yield self._data
+
+
+def in_process_client(region: str = "us-east-1"):
+    """A KMS client whose every call gets FloorApp's fixed answer from a no-op before-send hook."""
+    import botocore.config
+    import botocore.session
+    from botocore import UNSIGNED
+    from botocore.awsrequest import AWSResponse
+
+    canned = FloorApp().encoded
+    config = botocore.config.Config(signature_version=UNSIGNED, retries={"total_max_attempts": 1})
+    client = botocore.session.get_session().create_client(
+        "kms", region_name=region, config=config, endpoint_url=f"https://kms.{region}.keyplane.internal")
+
+    def send(request, **_):
+        target = request.headers.get("X-Amz-Target")
+        target = target.decode() if isinstance(target, bytes) else target
+        return AWSResponse(request.url, 200, {"Content-Type": "application/x-amz-json-1.1"},
+                           _Body(canned.get(target, b"{}")))
+    client.meta.events.register("before-send", send)
+    return client

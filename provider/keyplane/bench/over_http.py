@@ -5,6 +5,10 @@ Each client is a separate process with its own boto3 client (as real application
 `--clients 4` measures what the server sustains, not what one Python interpreter can send. The
 floor answers every call with a fixed, valid response and checks nothing: the gap between it and
 keyplane is what keyplane's own work costs; the floor itself is what the client costs.
+
+Beside calls/s, each line shows the server's CPU per call, read from /proc for the floor (which this
+run starts) and for `--server-pid` / `--compare-pid`: on a machine shared with other work that
+ratio holds where a throughput ratio does not.
 """
 from __future__ import annotations
 
@@ -12,8 +16,10 @@ import multiprocessing
 import os
 import time
 
+from . import server_cpu
 from .floor import start_floor
 from .kms import OPS
+
 CALLS = {"encrypt": "encrypt", "decrypt": "decrypt", "generate-data-key": "generate_data_key"}
 
 
@@ -25,6 +31,10 @@ def add_arguments(p) -> None:
     p.add_argument("--region", default=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
     p.add_argument("--key-id", default=None, help="key to use (default: one created for the run)")
     p.add_argument("--ca-bundle", default=os.environ.get("AWS_CA_BUNDLE"), help="CA certificate for https endpoints")
+    p.add_argument("--server-pid", type=server_cpu.pids_arg, default=None, metavar="PID[,PID]",
+                   help="process of the --endpoint server: its CPU per call is shown (workers counted)")
+    p.add_argument("--compare-pid", type=server_cpu.pids_arg, default=None, metavar="PID[,PID]",
+                   help="process of the --compare server")
 
 
 # ---- a client process -----------------------------------------------------------------------------
@@ -62,7 +72,7 @@ def _worker(endpoint, region, creds, ca, op, args, seconds, ready, go, results):
 
 
 def run_clients(endpoint: str, region: str, creds: dict, ca, op: str, args: dict, seconds: float,
-                clients: int) -> dict:
+                clients: int, server_pids: list[int] | None = None) -> dict:
     ctx = multiprocessing.get_context("spawn")
     results, ready, go = ctx.Queue(), ctx.Queue(), ctx.Event()
     procs = [ctx.Process(target=_worker, args=(endpoint, region, creds, ca, op, args, seconds, ready, go, results))
@@ -71,6 +81,8 @@ def run_clients(endpoint: str, region: str, creds: dict, ca, op: str, args: dict
         p.start()
     for _ in procs:
         ready.get(timeout=120)
+    # the server is idle here (clients have warmed up) and again once every client has reported
+    server0 = server_cpu.cpu_seconds(server_pids) if server_pids else None
     go.set()
     samples, errors, cpu = [], 0, 0.0
     for _ in procs:
@@ -78,13 +90,15 @@ def run_clients(endpoint: str, region: str, creds: dict, ca, op: str, args: dict
         samples += s
         errors += e
         cpu += c
+    server = server_cpu.cpu_seconds(server_pids) - server0 if server_pids else None
     for p in procs:
         p.join()
     samples.sort()
     n = len(samples)
     return {"ops": n / seconds, "p50": samples[n // 2] * 1e6,
             "p99": samples[min(n - 1, int(n * 0.99))] * 1e6, "n": n, "errors": errors,
-            "client_cpu_us": cpu / max(n, 1) * 1e6}
+            "client_cpu_us": cpu / max(n, 1) * 1e6,
+            "server_cpu_us": None if server is None else server / max(n, 1) * 1e6}
 
 
 # ---- the run ------------------------------------------------------------------------------------------
@@ -124,32 +138,36 @@ def over_http(args, out=print) -> dict:
         out(f"keyplane bench: unknown operation(s) {', '.join(unknown)}; choose from {', '.join(OPS)}")
         return {}
     creds = _credentials()
-    targets = [("keyplane", args.endpoint)]
+    targets = [("keyplane", args.endpoint, args.server_pid)]
     if args.compare:
-        targets.append(("compare", args.compare))
+        targets.append(("compare", args.compare, args.compare_pid))
     floor = None
     if args.floor:
         floor, floor_endpoint = start_floor()
-        targets.append(("floor", floor_endpoint))
+        targets.append(("floor", floor_endpoint, [floor.pid]))
     results: dict = {}
     try:
         prepared = {name: _prepare(url, args.region, creds, args.ca_bundle if url.startswith("https") else None,
                                    args.key_id if name == "keyplane" else None)
-                    for name, url in targets}
+                    for name, url, _ in targets}
         out(f"keyplane bench over HTTP: {args.clients} client process(es), 100-byte plaintext, "
             f"{args.seconds:.1f} s each")
         for op in ops:
-            for name, url in targets:
+            for name, url, pids in targets:
                 ca = args.ca_bundle if url.startswith("https") else None
-                r = run_clients(url, args.region, creds, ca, op, prepared[name][op], args.seconds, args.clients)
+                r = run_clients(url, args.region, creds, ca, op, prepared[name][op], args.seconds, args.clients,
+                                pids)
                 results.setdefault(op, {})[name] = r
                 errs = f"   errors {r['errors']}" if r["errors"] else ""
-                # the client's own CPU per call: what the machine spends before any server work
                 out(_line(f"{op}: {name} ({url})", r) + errs)
-            base = results[op]["keyplane"]["ops"]
+            mine = results[op]["keyplane"]
             for name in ("compare", "floor"):
-                if name in results[op] and results[op][name]["ops"]:
-                    out(f"{op}: keyplane / {name} = {base / results[op][name]['ops']:.2f}")
+                other = results[op].get(name)
+                if other and other["ops"]:
+                    text = f"{op}: keyplane / {name} = {mine['ops'] / other['ops']:.2f} (calls/s)"
+                    if mine["server_cpu_us"] and other["server_cpu_us"]:
+                        text += f", {mine['server_cpu_us'] / other['server_cpu_us']:.2f} (server CPU per call)"
+                    out(text)
     finally:
         if floor is not None:
             floor.terminate()
@@ -159,8 +177,11 @@ def over_http(args, out=print) -> dict:
 
 def _line(label: str, r: dict) -> str:
     # the client's own CPU per call: what the machine spends before any server work
-    return (f"{label:<52} {r['ops']:>8,.0f} ops/s   p50 {r['p50']:>8.1f} µs   p99 {r['p99']:>8.1f} µs"
+    text = (f"{label:<52} {r['ops']:>8,.0f} ops/s   p50 {r['p50']:>8.1f} µs   p99 {r['p99']:>8.1f} µs"
             f"   client CPU {r['client_cpu_us']:>6.0f} µs/op")
+    if r["server_cpu_us"] is not None:
+        text += f"   server CPU {r['server_cpu_us']:>6.0f} µs/op"
+    return text
 
 
 def run(args) -> int:
