@@ -12,15 +12,19 @@
   kms.us-east-1.amazonaws.com and replayed here is refused, and a browser page on another origin
   cannot reach a development server through DNS rebinding.
 - Files: the server raises its own open-file soft limit to the hard limit.
+- CPU: `cpu_heavy` names the calls (key generation, RSA/EC work) the server runs off its event loop.
 """
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import socket
 from dataclasses import dataclass
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from keyplane.engine.errors import AwsError, error_type
 
 MAX_BODY = 1024 * 1024          # the largest valid request (a 128 KiB key policy, JSON-escaped) fits
 HEADER_TIMEOUT = 10.0           # seconds for a connection to send a request's headers
@@ -189,3 +193,58 @@ def declared_length(headers) -> int | None:
         return int(value)
     except ValueError:
         return None
+
+
+# ---- what the headers decide -------------------------------------------------------------------
+class Admitted:
+    """A request as its headers describe it, and the answer if they already decide it."""
+
+    def __init__(self, scope):
+        self.scope = scope
+        self.headers = None
+        self.query_string = ""
+        self.target: str | None = None
+        self.service: str | None = None
+        self.query_protocol = False
+        self.pending = None          # sigv4.Pending: the signature, settled with the body
+        self.answer: tuple[int, list, bytes] | None = None
+
+
+_ServiceUnavailable = error_type("ServiceUnavailable")   # AWS's common 503
+
+
+def service_busy() -> AwsError:
+    return _ServiceUnavailable("The request has failed due to a temporary failure of the server.")
+
+
+TooLarge = error_type("SerializationException")
+
+
+def too_large() -> AwsError:
+    # AWS documents no answer for an oversized request; the limit is far above any valid one
+    return TooLarge(f"The request body is larger than {LIMITS.max_body} bytes.")
+
+
+def misdirected(host: str | None) -> tuple[int, list, bytes]:
+    """421 Misdirected Request (RFC 9110): this server does not answer for that Host."""
+    return 421, [(b"content-type", b"application/json"), (b"connection", b"close")], json.dumps(
+        {"__type": "MisdirectedRequest", "message": f"This endpoint does not serve the host {str(host)[:255]!r}."}
+    ).encode()
+
+
+def admin_refusal(err: AwsError) -> tuple[int, list, bytes]:
+    return 403, [(b"content-type", b"application/json")], json.dumps(
+        {"__type": err.code, "message": err.message}).encode()
+
+
+_RSA_OR_EC = (b'"RSA', b'"ECDSA', b'"SM2', b'"ECC_')
+
+
+def cpu_heavy(target: str | None, body: bytes) -> bool:
+    """Key generation and RSA/EC work: milliseconds to seconds of CPU, off the event loop."""
+    op = (target or "").rpartition(".")[2]
+    if op in ("CreateKey", "GenerateDataKeyPair", "GenerateDataKeyPairWithoutPlaintext", "ReplicateKey",
+              "GetParametersForImport", "DeriveSharedSecret", "RotateKeyOnDemand", "ImportKeyMaterial"):
+        return True
+    return op in ("Sign", "Verify", "Encrypt", "Decrypt", "ReEncrypt", "GetPublicKey") and any(
+        marker in body for marker in _RSA_OR_EC)

@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from keyplane import admission
-from keyplane.engine.errors import AwsError, UnknownOperationException, error_type, internal_error
+from keyplane.engine.errors import AwsError, UnknownOperationException, internal_error
 from keyplane.wire import services
 from keyplane.wire.protocol import error_response, handle_json
 from keyplane.wire.sigv4 import headers_from_asgi, verify_headers
@@ -90,58 +90,6 @@ def json_error(err: AwsError, service: str | None, request_id: str) -> tuple[int
     return response.status, _header_list(response.headers), response.body
 
 
-class Admitted:
-    """A request as its headers describe it, and the answer if they already decide it."""
-
-    def __init__(self, scope):
-        self.scope = scope
-        self.headers = None
-        self.query_string = ""
-        self.target: str | None = None
-        self.service: str | None = None
-        self.query_protocol = False
-        self.pending = None          # sigv4.Pending: the signature, settled with the body
-        self.answer: tuple[int, list, bytes] | None = None
-
-
-_ServiceUnavailable = error_type("ServiceUnavailable")   # AWS's common 503
-
-
-def ServiceBusy() -> AwsError:
-    return _ServiceUnavailable("The request has failed due to a temporary failure of the server.")
-_TooLarge = error_type("SerializationException")
-
-
-def _too_large() -> AwsError:
-    # AWS documents no answer for an oversized request; the limit is far above any valid one
-    return _TooLarge(f"The request body is larger than {admission.LIMITS.max_body} bytes.")
-
-
-def _misdirected(host: str | None) -> tuple[int, list, bytes]:
-    """421 Misdirected Request (RFC 9110): this server does not answer for that Host."""
-    return 421, [(b"content-type", b"application/json"), (b"connection", b"close")], json.dumps(
-        {"__type": "MisdirectedRequest", "message": f"This endpoint does not serve the host {str(host)[:255]!r}."}
-    ).encode()
-
-
-def _admin_refusal(err: AwsError) -> tuple[int, list, bytes]:
-    return 403, [(b"content-type", b"application/json")], json.dumps(
-        {"__type": err.code, "message": err.message}).encode()
-
-
-_RSA_OR_EC = (b'"RSA', b'"ECDSA', b'"SM2', b'"ECC_')
-
-
-def _cpu_heavy(target: str | None, body: bytes) -> bool:
-    """Key generation and RSA/EC work: milliseconds to seconds of CPU, off the event loop."""
-    op = (target or "").rpartition(".")[2]
-    if op in ("CreateKey", "GenerateDataKeyPair", "GenerateDataKeyPairWithoutPlaintext", "ReplicateKey",
-              "GetParametersForImport", "DeriveSharedSecret", "RotateKeyOnDemand", "ImportKeyMaterial"):
-        return True
-    return op in ("Sign", "Verify", "Encrypt", "Decrypt", "ReEncrypt", "GetPublicKey") and any(
-        marker in body for marker in _RSA_OR_EC)
-
-
 class KeyplaneApp:
     """The ASGI application. `engine` is a keyplane Engine; `identities` an `Identities`."""
 
@@ -200,11 +148,11 @@ class KeyplaneApp:
             try:
                 await asyncio.wait_for(slot.acquire(), limits.body_timeout)
             except asyncio.TimeoutError:
-                return self._error(ServiceBusy(), admitted.service, admitted.query_protocol, request_id)
+                return self._error(admission.service_busy(), admitted.service, admitted.query_protocol, request_id)
         try:
             body = await admission.read_body(receive, limits.max_body, limits.body_timeout)
         except admission.BodyTooLarge:
-            return self._error(_too_large(), admitted.service, admitted.query_protocol, request_id)
+            return self._error(admission.too_large(), admitted.service, admitted.query_protocol, request_id)
         finally:
             if slot is not None:
                 slot.release()
@@ -213,7 +161,7 @@ class KeyplaneApp:
         if self._pool is not None:
             return await asyncio.get_running_loop().run_in_executor(
                 self._pool, self.finish, admitted, body, request_id)
-        if _cpu_heavy(admitted.target, body):
+        if admission.cpu_heavy(admitted.target, body):
             # key generation and RSA work leave the loop, so cheap calls keep their latency
             return await asyncio.get_running_loop().run_in_executor(
                 self._heavy, self.finish, admitted, body, request_id)
@@ -227,15 +175,15 @@ class KeyplaneApp:
         admitted = self.admit(scope, request_id)
         return admitted.answer if admitted.answer is not None else self.finish(admitted, body, request_id)
 
-    def admit(self, scope, request_id: str) -> "Admitted":
+    def admit(self, scope, request_id: str) -> "admission.Admitted":
         """Every check the headers allow, in order: Host, the service it is signed for, Content-Length,
         SigV4 (all but the body's hash). A refusal is the answer, made before the body is read."""
-        admitted = Admitted(scope)
+        admitted = admission.Admitted(scope)
         try:
             method, path = scope["method"], scope["path"]
             headers = admitted.headers = headers_from_asgi(scope["headers"])
             if self.allowed_hosts is not None and admission.host_name(headers.first("host")) not in self.allowed_hosts:
-                admitted.answer = _misdirected(headers.first("host"))
+                admitted.answer = admission.misdirected(headers.first("host"))
                 return admitted
             if path.startswith("/_keyplane/") and not (self.dev and (method, path) == ("POST", "/_keyplane/reset")):
                 admitted.answer = self._admin(method, path)    # health, or 404
@@ -256,13 +204,13 @@ class KeyplaneApp:
                 admitted.service = TARGETS.get(target.split(".", 1)[0])
             length = admission.declared_length(headers)
             if length is not None and length > admission.LIMITS.max_body:
-                raise _too_large()
+                raise admission.too_large()
             admitted.pending = verify_headers(
                 method, path, query_string, headers, self.identities, self.engine.clock.now(),
                 services={admitted.service} if admitted.service else None, regions=self.engine.regions)
         except AwsError as err:
-            if path.startswith("/_keyplane/") and not isinstance(err, _TooLarge):
-                admitted.answer = _admin_refusal(err)
+            if path.startswith("/_keyplane/") and not isinstance(err, admission.TooLarge):
+                admitted.answer = admission.admin_refusal(err)
             else:
                 admitted.answer = self._error(err, admitted.service, admitted.query_protocol, request_id)
         except Exception:
@@ -271,7 +219,7 @@ class KeyplaneApp:
                                           admitted.query_protocol, request_id)
         return admitted
 
-    def finish(self, admitted: "Admitted", body: bytes, request_id: str) -> tuple[int, list, bytes]:
+    def finish(self, admitted: "admission.Admitted", body: bytes, request_id: str) -> tuple[int, list, bytes]:
         """Settle the signature with the body, then dispatch; always an AWS-shaped response."""
         scope, service, query_protocol = admitted.scope, admitted.service, admitted.query_protocol
         try:
@@ -290,7 +238,7 @@ class KeyplaneApp:
             return self._json(service, admitted.target, body, ctx)
         except AwsError as err:
             if scope["path"].startswith("/_keyplane/"):
-                return _admin_refusal(err)
+                return admission.admin_refusal(err)
             return self._error(err, service, query_protocol, request_id)
         except Exception:
             log.exception("internal error handling request %s", request_id)

@@ -121,7 +121,7 @@ def test_quotas_are_on_by_default_and_throttle_with_retry_after(guarded):
 
 
 def test_cpu_heavy_calls_are_recognised_for_the_off_loop_pool():
-    from keyplane.server import _cpu_heavy
+    from keyplane.admission import cpu_heavy as _cpu_heavy
     assert _cpu_heavy("TrentService.GenerateDataKeyPair", b'{"KeyPairSpec": "RSA_4096"}')
     assert _cpu_heavy("TrentService.Sign", b'{"SigningAlgorithm": "RSASSA_PSS_SHA_256"}')
     assert not _cpu_heavy("TrentService.Encrypt", b'{"KeyId": "alias/x", "Plaintext": "eA=="}')
