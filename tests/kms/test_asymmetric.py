@@ -84,10 +84,11 @@ def test_create_key_refuses_an_impossible_spec_usage_pair_and_creates_nothing(km
 
 
 def test_create_key_for_an_ecc_spec_needs_an_explicit_usage(kms):
-    # AWS's default usage is ENCRYPT_DECRYPT, which no elliptic-curve key allows
+    # KeyUsage "is optional when you are creating a symmetric encryption KMS key; otherwise, it is
+    # required": https://docs.aws.amazon.com/kms/latest/APIReference/API_CreateKey.html#KMS-CreateKey-request-KeyUsage
     with pytest.raises(ClientError) as exc:
         kms.create_key(KeySpec="ECC_NIST_P256")
-    assert message_of(exc) == "KeyUsage ENCRYPT_DECRYPT is not compatible with KeySpec ECC_NIST_P256"
+    assert message_of(exc) == "You must specify a KeyUsage value for all KMS keys except for symmetric encryption keys."
 
 
 @pytest.mark.parametrize("spec", ["SM2", "ML_DSA_44", "ML_DSA_65", "ML_DSA_87"])

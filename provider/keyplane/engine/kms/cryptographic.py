@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from .. import crypto
 from ..authz import authorize
-from ..errors import (DryRunOperationException, IncorrectKeyException, InvalidCiphertextException, KMSInternalException,
-                      InvalidKeyUsageException, ValidationException, invalid_value)
+from ..errors import (DryRunOperationException, IncorrectKeyException,
+                      InvalidCiphertextException, InvalidKeyUsageException, KMSInternalException,
+                      ValidationException, invalid_value)
 from ..registry import operation
-from . import custom_key_stores, key_pairs
+from . import custom_key_stores, key_pairs, messages
 from .model import (CRYPTO_STATES, Key, get_key, key_arn, material_aead, require_state, resolve_key,
                     wrong_algorithm, wrong_usage)
 
@@ -21,7 +22,7 @@ DATA_KEY_BYTES = {"AES_256": 32, "AES_128": 16}
 
 def dry_run(p) -> None:
     if p.get("DryRun"):
-        raise DryRunOperationException("The request would have succeeded, but the DryRun option is set.")
+        raise DryRunOperationException(messages.DRY_RUN)
 
 
 def condition_context(call, context: dict | None, algorithm: str | None = None) -> dict:
@@ -92,7 +93,10 @@ def _aead(call, key: Key, material_id: str):
 
 def key_for_ciphertext(call, blob: bytes) -> tuple[Key, tuple]:
     """The key a symmetric ciphertext names, in the caller's Region (multi-Region keys decrypt in
-    any Region that holds a related key). Anything that does not resolve is InvalidCiphertext."""
+    any Region that holds a related key). Anything that does not resolve is InvalidCiphertext: a
+    flipped bit in the key reference must not read as a missing key (AWS answers AccessDenied
+    "The ciphertext refers to a customer master key that does not exist..." for a genuine
+    ciphertext of a key it does not hold; keyplane's header carries no checksum to tell the two apart)."""
     parsed = crypto.parse_blob(blob)
     header = parsed[0]
     if header.region != call.region and not header.multi_region:
@@ -130,7 +134,9 @@ def _decrypt_source(call, p, *, blob_member: str, key_member: str, context_membe
     algorithm = p.get(algorithm_member) or "SYMMETRIC_DEFAULT"
     named = resolve_key(call, p[key_member]) if p.get(key_member) else None
     context = p.get(context_member)
-    if named is not None and not named.spec.symmetric:
+    # an RSA/SM2 key decrypts its own ciphertext; any other named key (an HMAC key too) must be
+    # the key the symmetric ciphertext names, else IncorrectKeyException
+    if named is not None and not named.spec.symmetric and named.key_usage != "GENERATE_VERIFY_MAC":
         key = named
         call.resource(key.arn, "AWS::KMS::Key", key.account)
         authorize(call, action, key=key, context=condition_context(call, None, algorithm))
@@ -145,8 +151,7 @@ def _decrypt_source(call, p, *, blob_member: str, key_member: str, context_membe
     key, parsed = key_for_ciphertext(call, blob)
     call.resource(key.arn, "AWS::KMS::Key", key.account)
     if named is not None and named.arn != key.arn:
-        raise IncorrectKeyException("The key ID in the request does not identify a KMS key that can "
-                                    "perform this operation.")
+        raise IncorrectKeyException(messages.INCORRECT_KEY)
     authorize(call, action, key=key, context=condition_context(call, context, algorithm))
     require_state(key, CRYPTO_STATES)
     dry_run(p)
@@ -242,7 +247,7 @@ def generate_data_key_without_plaintext(call, p):
 def generate_random(call, p):
     n = p.get("NumberOfBytes")
     if n is None:
-        raise invalid_value(None, "numberOfBytes", "Member must not be null")
+        raise ValidationException(messages.NUMBER_OF_BYTES_REQUIRED)
     authorize(call, "kms:GenerateRandom", resource="*")
     store_id = p.get("CustomKeyStoreId")
     if store_id:

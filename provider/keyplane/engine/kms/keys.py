@@ -12,7 +12,7 @@ from ..errors import KMSInvalidStateException, UnsupportedOperationException, Va
 from ..policy import default_key_policy
 from ..registry import operation
 from ..scheduler import task
-from . import custom_key_stores, imports, multi_region, policies, specs
+from . import custom_key_stores, imports, messages, multi_region, policies, specs
 from .model import (Key, add_material, delete_key_everywhere, dt, insert_key, key_arn, new_key_id,
                     require_not_pending_deletion, require_state, resolve_key, save_key, ts)
 from .paging import marker, unmarker
@@ -32,8 +32,12 @@ def create_key(call, p):
     spec = specs.SPECS.get(spec_name)
     if spec is None:
         raise UnsupportedOperationException(f"KeySpec {spec_name} is not supported in this Region.")
-    # AWS's default usage is ENCRYPT_DECRYPT whatever the spec: an ECC or HMAC key must name its usage
-    usage = p.get("KeyUsage") or "ENCRYPT_DECRYPT"
+    # KeyUsage "is optional when you are creating a symmetric encryption KMS key; otherwise, it is
+    # required" (CreateKey's reference)
+    usage = p.get("KeyUsage")
+    if usage is None and spec_name != "SYMMETRIC_DEFAULT":
+        raise ValidationException(messages.KEY_USAGE_REQUIRED)
+    usage = usage or "ENCRYPT_DECRYPT"
     if usage not in spec.usages:
         raise ValidationException(f"KeyUsage {usage} is not compatible with KeySpec {spec_name}")
     in_many_regions = bool(p.get("MultiRegion"))

@@ -12,6 +12,9 @@ INVALID_KEY_ID = "Invalid keyId '{key_id}'"
 ARN_IN_OTHER_REGION = "Invalid arn {region}"
 ALIASES_NOT_SUPPORTED = "Key Aliases are not supported for this operation."
 
+# Decrypt / ReEncrypt
+INCORRECT_KEY = "The key ID in the request does not identify a KMS key that can perform this operation."
+
 # key state and fitness
 DISABLED = "{arn} is disabled."
 WRONG_KEY_USAGE = "{arn} key usage is {usage} which is not valid for {operation}."

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from ..errors import (DisabledException, InvalidArnException, InvalidKeyUsageException,
                       KMSInvalidStateException, KeyUnavailableException, NotFoundException)
-from . import multi_region_sync
+from . import messages, multi_region_sync
 from .managed import ensure_managed_key
 from .records import (  # noqa: F401  (re-exported: the key model in one place)
     ALIAS_ARN_RE, AWS_ALIAS_PREFIX, CRYPTO_STATES, EPOCH, KEY_ARN_RE, KEY_ID_RE, REPLICAS, Key,
@@ -37,11 +37,11 @@ def add_material(call, key: Key, secret: bytes | None, **fields) -> str:
 
 # ---- KeyId resolution ----------------------------------------------------------------------------
 def not_found(arn: str) -> NotFoundException:
-    return NotFoundException(f"Key '{arn}' does not exist")
+    return NotFoundException(messages.KEY_NOT_FOUND.format(arn=arn))
 
 
 def alias_not_found(arn: str) -> NotFoundException:
-    return NotFoundException(f"Alias {arn} is not found.")
+    return NotFoundException(messages.ALIAS_NOT_FOUND.format(arn=arn))
 
 
 def resolve_key(call, key_id: str, *, aliases: bool = True, managed: bool = True) -> Key:
@@ -56,7 +56,7 @@ def resolve_key(call, key_id: str, *, aliases: bool = True, managed: bool = True
         arn_region, account, kid = m.groups()
         arn = key_arn(call.region, account, kid)
         if arn_region != call.region:
-            raise not_found(key_id)
+            raise NotFoundException(messages.ARN_IN_OTHER_REGION.format(region=arn_region))
         key = get_key(call, arn)
         if key is None:
             raise not_found(arn)
@@ -71,7 +71,7 @@ def resolve_key(call, key_id: str, *, aliases: bool = True, managed: bool = True
         name = key_id
     if name is not None:
         if not aliases:
-            raise InvalidArnException("Key Aliases are not supported for this operation.")
+            raise InvalidArnException(messages.ALIASES_NOT_SUPPORTED)
         row = lookup_alias(call, account, name)
         if row is None:
             if managed and name.startswith(AWS_ALIAS_PREFIX) and account == call.account:
@@ -83,7 +83,7 @@ def resolve_key(call, key_id: str, *, aliases: bool = True, managed: bool = True
         call.request_alias = name          # kms:RequestAlias
         return key
     if not KEY_ID_RE.match(key_id):
-        raise NotFoundException(f"Invalid keyId '{key_id}'")
+        raise NotFoundException(messages.INVALID_KEY_ID.format(key_id=key_id))
     arn = key_arn(region, account, key_id)
     key = get_key(call, arn)
     if key is None:
@@ -104,7 +104,7 @@ _STATE_MESSAGES = {
 
 def state_error(key: Key):
     if key.state == "Disabled":
-        return DisabledException(f"{key.arn} is disabled.")
+        return DisabledException(messages.DISABLED.format(arn=key.arn))
     if key.state == "Unavailable" and key.custom_key_store_id:
         # its custom key store is disconnected: retry once it is connected again
         return KeyUnavailableException(f"{key.arn} is unavailable: its custom key store "
@@ -115,12 +115,12 @@ def state_error(key: Key):
 def wrong_usage(key: Key, operation: str) -> InvalidKeyUsageException:
     """AWS's words when an operation does not fit the key's KeyUsage."""
     return InvalidKeyUsageException(
-        f"{key.arn} key usage is {key.key_usage} which is not valid for {operation}.")
+        messages.WRONG_KEY_USAGE.format(arn=key.arn, usage=key.key_usage, operation=operation))
 
 
 def wrong_algorithm(key: Key, algorithm: str) -> InvalidKeyUsageException:
     """AWS's words when an algorithm does not fit the key's KeySpec."""
-    return InvalidKeyUsageException(f"Algorithm {algorithm} is incompatible with key spec {key.key_spec}.")
+    return InvalidKeyUsageException(messages.WRONG_ALGORITHM.format(algorithm=algorithm, key_spec=key.key_spec))
 
 
 def require_state(key: Key, allowed) -> None:
