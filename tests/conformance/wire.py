@@ -61,7 +61,13 @@ class Wire:
                        for k, v in request.headers.items()]
         scope = {"type": "http", "method": method, "path": path, "query_string": query.encode(),
                  "headers": raw_headers, "scheme": "http", "client": ("127.0.0.1", 40000)}
-        status, hdrs, payload = asyncio.run(_asgi_call(self.app, scope, body))
+        # a private loop: asyncio.run() would leave the thread without a current event loop,
+        # which later tests (Pulumi's mocks) rely on
+        loop = asyncio.new_event_loop()
+        try:
+            status, hdrs, payload = loop.run_until_complete(_asgi_call(self.app, scope, body))
+        finally:
+            loop.close()
         try:
             parsed = json.loads(payload) if payload else {}
         except ValueError:
