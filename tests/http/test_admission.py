@@ -125,3 +125,15 @@ def test_cpu_heavy_calls_are_recognised_for_the_off_loop_pool():
     assert _cpu_heavy("TrentService.GenerateDataKeyPair", b'{"KeyPairSpec": "RSA_4096"}')
     assert _cpu_heavy("TrentService.Sign", b'{"SigningAlgorithm": "RSASSA_PSS_SHA_256"}')
     assert not _cpu_heavy("TrentService.Encrypt", b'{"KeyId": "alias/x", "Plaintext": "eA=="}')
+
+
+def test_allowed_hosts_are_this_machine_localhost_and_what_is_configured(monkeypatch):
+    from keyplane.admission import allowed_hosts, host_name
+    assert [host_name(h) for h in ("[::1]:4566", "LocalHost:80", "127.0.0.1", "kms.internal:443")] == \
+        ["::1", "localhost", "127.0.0.1", "kms.internal"]
+    hosts = allowed_hosts("127.0.0.1", "kms.internal, Keys.Example")
+    assert {"localhost", "127.0.0.1", "::1", socket.gethostname().lower(), "kms.internal", "keys.example"} <= hosts
+    assert "kms.us-east-1.amazonaws.com" not in hosts
+    monkeypatch.setenv("KEYPLANE_ALLOWED_HOSTS", "from.env")
+    assert "from.env" in allowed_hosts("0.0.0.0", None)
+    assert allowed_hosts("0.0.0.0", "*") is None
