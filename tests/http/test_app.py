@@ -95,7 +95,11 @@ def test_bodies_whose_signature_is_not_settled_are_read_a_bounded_number_at_a_ti
         release.set()
         await asyncio.gather(*tasks)
         return in_flight
+    # a loop of its own: asyncio.run() would leave the main thread without a current loop, which
+    # Pulumi's mocks (later tests) still ask for
+    loop = asyncio.new_event_loop()
     try:
-        assert asyncio.run(run()) == admission.LIMITS.unverified_bodies
+        assert loop.run_until_complete(run()) == admission.LIMITS.unverified_bodies
     finally:
+        loop.close()
         app.close()
