@@ -1,40 +1,87 @@
 #!/usr/bin/env bash
-# The main job in one command: start `keyplane serve`, then `pulumi up` examples/quickstart against it
-# (SigV4 with the credentials `keyplane init` made). Needs the Pulumi CLI. The server stops when
-# pulumi is done; the state stays in ./.keyplane (or $KEYPLANE_STATE) for your applications.
+# The main job in one command: start `keyplane serve`, then `pulumi up` an example against it, over
+# HTTP with SigV4 and the credentials `keyplane init` made. Needs the Pulumi CLI.
+#
+#   examples/up.sh                  # examples/quickstart (the root Pulumi.yaml)
+#   examples/up.sh cross_account    # or multi_region, db_credentials: examples/<name>/Pulumi.yaml
+#
+# Environment: KEYPLANE_STATE (default ./.keyplane), KEYPLANE_PORT (4566), KEYPLANE_VENV (./venv,
+# the virtualenv of the README and of every Pulumi.yaml), PULUMI_STACK (dev),
+# PULUMI_CONFIG_PASSPHRASE (empty unless set). The server stops when pulumi is done; the state stays
+# in KEYPLANE_STATE for your applications.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
-cd "$root"
+example="${1:-quickstart}"
 state="${KEYPLANE_STATE:-$root/.keyplane}"
 port="${KEYPLANE_PORT:-4566}"
+venv="${KEYPLANE_VENV:-$root/venv}"
 endpoint="http://127.0.0.1:$port"
+say() { printf 'up.sh: %s\n' "$*" >&2; }
 
-command -v pulumi >/dev/null || { echo "up.sh: the Pulumi CLI is needed (https://www.pulumi.com/docs/install/)" >&2; exit 1; }
-# the project's virtualenv, as Pulumi.yaml names it
-[ -x venv/bin/keyplane ] || { python3 -m venv venv && venv/bin/pip install -q -e .; }
+case "$example" in
+  quickstart) project="$root" ;;                      # Pulumi.yaml at the root runs examples/quickstart
+  *) project="$root/examples/$example"
+     [ -f "$project/Pulumi.yaml" ] || { say "no example $example (examples/*/Pulumi.yaml)"; exit 2; } ;;
+esac
 
-eval "$(venv/bin/keyplane init --state "$state" | grep '^export ')"
+command -v pulumi >/dev/null || { say "the Pulumi CLI is needed (https://www.pulumi.com/docs/install/)"; exit 1; }
+if [ ! -x "$venv/bin/keyplane" ]; then
+  say "creating the virtualenv $venv (python3 -m venv; pip install -e $root)"
+  python3 -m venv "$venv" && "$venv/bin/pip" install -q -e "$root"
+else
+  say "using the virtualenv $venv"
+fi
+
+say "keyplane init --state $state (state, root key and identities.yaml; kept if they exist)"
+creds="$("$venv/bin/keyplane" init --state "$state" | grep '^export ' || true)"
+[ -n "$creds" ] || { say "keyplane init printed no credentials"; exit 1; }
+eval "$creds"
 export AWS_ENDPOINT_URL="$endpoint"
-venv/bin/keyplane serve --state "$state" --port "$port" &
+
+if "$venv/bin/python" - "$endpoint" <<'PY'
+import sys, urllib.request
+try:
+    urllib.request.urlopen(sys.argv[1] + "/_keyplane/health", timeout=2)
+except OSError:
+    sys.exit(1)
+PY
+then
+  say "something already answers on $endpoint; stop it or set KEYPLANE_PORT"; exit 1
+fi
+
+say "starting keyplane serve on $endpoint"
+"$venv/bin/keyplane" serve --state "$state" --port "$port" &
 server=$!
-trap 'kill "$server" 2>/dev/null; wait "$server" 2>/dev/null || true' EXIT
-venv/bin/python - "$endpoint" <<'PY'
-import sys, time, urllib.request
+trap 'say "stopping keyplane serve (pid $server)"; kill "$server" 2>/dev/null; wait "$server" 2>/dev/null || true' EXIT
+# Wait until the server answers, and make sure it is the one started here: its health answer
+# carries its pid (a readiness poll, not a timing assumption).
+"$venv/bin/python" - "$endpoint" "$server" <<'PY'
+import json, sys, time, urllib.request
+endpoint, pid = sys.argv[1], int(sys.argv[2])
 deadline = time.monotonic() + 60
-while True:   # wait until the server answers (readiness poll, not a timing assumption)
+while True:
     try:
-        urllib.request.urlopen(sys.argv[1] + "/_keyplane/health", timeout=2)
+        with urllib.request.urlopen(endpoint + "/_keyplane/health", timeout=2) as r:
+            answer = json.load(r)
+        if answer.get("pid") != pid:
+            sys.exit(f"up.sh: {endpoint} is answered by pid {answer.get('pid')}, not the keyplane serve "
+                     f"started here (pid {pid})")
         break
     except OSError:
         if time.monotonic() > deadline:
             sys.exit("up.sh: keyplane serve did not come up")
         time.sleep(0.2)
 PY
+say "keyplane serve (pid $server) answers on $endpoint"
 
+cd "$project"
 export PULUMI_CONFIG_PASSPHRASE="${PULUMI_CONFIG_PASSPHRASE:-}"
+stack="${PULUMI_STACK:-dev}"
+say "pulumi: local login, stack $stack, keyplane:endpoint/accessKey/secretKey (the secret key on stdin)"
 pulumi login --local
-pulumi stack select --create "${PULUMI_STACK:-dev}"
+pulumi stack select --create "$stack"
 pulumi config set keyplane:endpoint "$endpoint"
 pulumi config set keyplane:accessKey "$AWS_ACCESS_KEY_ID"
-pulumi config set --secret keyplane:secretKey "$AWS_SECRET_ACCESS_KEY"
+printf '%s' "$AWS_SECRET_ACCESS_KEY" | pulumi config set --secret keyplane:secretKey
+say "pulumi up (${project#"$root"/})"
 pulumi up --yes

@@ -273,7 +273,7 @@ class KeyplaneApp:
     def _admin(self, method: str, path: str):
         if path == "/_keyplane/health" and method in ("GET", "HEAD"):
             return 200, [(b"content-type", b"application/json")], json.dumps(
-                {"status": "ok", "dev": self.dev}).encode()
+                {"status": "ok", "dev": self.dev, "pid": os.getpid()}).encode()
         if path == "/_keyplane/reset" and method == "POST" and self.dev:
             reset_state(self.engine)
             return 200, [(b"content-type", b"application/json")], b'{"reset": true}'

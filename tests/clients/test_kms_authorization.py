@@ -460,7 +460,12 @@ def test_policy_naming_a_user_that_does_not_exist_is_malformed(world):
         world.alice.put_key_policy(KeyId=key, Policy=key_policy(account_root(A), {
             "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{A}:user/nobody"}, "Action": "kms:*",
             "Resource": "*"}))
-    assert exc.value.response["Error"]["Message"] == "Policy contains a statement with one or more invalid principals."
+    # AWS's sentence first (https://docs.aws.amazon.com/kms/latest/APIReference/API_PutKeyPolicy.html,
+    # MalformedPolicyDocumentException), then which principal and where principals come from
+    message = exc.value.response["Error"]["Message"]
+    assert message.startswith("Policy contains a statement with one or more invalid principals. ")
+    assert f"arn:aws:iam::{A}:user/nobody is not a user in the identities file" in message
+    assert "identities.yaml" in message
 
 
 def test_get_and_list_key_policies(world):

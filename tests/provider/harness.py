@@ -325,6 +325,7 @@ class ForwardingMocks(_mocks_base()):
         self.engine = engine
         self.preview = preview
         self.created: dict[str, dict] = {}  # "Type/name" -> outputs
+        self.read: dict[str, dict] = {}     # "Type/name" -> outputs of a `Resource.get`
         self.failures: dict[str, list] = {}
 
     def new_resource(self, args):
@@ -333,6 +334,14 @@ class ForwardingMocks(_mocks_base()):
         if blob is None:
             return f"{args.name}-id", inputs
         label = f"{args.typ.rsplit(':', 1)[-1]}/{args.name}"
+        if args.resource_id:  # `Resource.get`: the engine's Read of an existing resource
+            id_, outs = self.engine.process.read(args.resource_id, self.engine.urn(args.typ, args.name),
+                                                 {**inputs, PROVIDER_KEY: blob})
+            if not id_:
+                raise ProviderCallFailed("Read", f"{label}: no resource with id {args.resource_id}")
+            outs = {k: v for k, v in outs.items() if k != PROVIDER_KEY}
+            self.read[label] = outs
+            return id_, outs
         if self.preview:
             checked, failures, _ = self.engine.preview(blob, args.name, inputs, args.typ)
             if failures:
@@ -346,3 +355,55 @@ class ForwardingMocks(_mocks_base()):
 
     def call(self, args):
         return {}
+
+
+@dataclass
+class ProgramRun:
+    mocks: ForwardingMocks
+    exports: dict           # what the program `pulumi.export`ed, resolved (None where unknown)
+    secret_outputs: dict    # "Type/name" -> the outputs the resource asked Pulumi to keep secret
+
+
+def run_program(program: Path, engine: Engine, config: dict, *, project: str = "keyplane",
+                stack: str = "dev", preview: bool = False, secret_keys: tuple = ()) -> ProgramRun:
+    """Runs a Pulumi program as `pulumi up` (or `preview`) would, in this process: `config` is the
+    stack config the program reads (`pulumi.Config`), every resource goes through `engine`'s real
+    provider process, and `pulumi.export`s are collected and resolved."""
+    import runpy
+
+    import pulumi
+    from pulumi.runtime.mocks import MockMonitor
+
+    class RecordingMonitor(MockMonitor):
+        def __init__(self, mocks):
+            super().__init__(mocks)
+            self.secret_outputs = {}
+
+        def RegisterResource(self, request):
+            label = f"{request.type.rsplit(':', 1)[-1]}/{request.name}"
+            self.secret_outputs[label] = sorted(request.additionalSecretOutputs)
+            return super().RegisterResource(request)
+
+    mocks = ForwardingMocks(engine, preview=preview)
+    monitor = RecordingMonitor(mocks)
+    exported: dict = {}
+    resolved: dict = {}
+    saved_config, saved_export = pulumi.runtime.config.CONFIG.get(), pulumi.export
+    pulumi.runtime.set_all_config(dict(config), list(secret_keys))
+    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=preview, monitor=monitor)
+    pulumi.export = lambda name, value: exported.__setitem__(name, value)
+
+    def body():
+        runpy.run_path(str(program), run_name="__main__")
+        if not exported:
+            return None
+        names = list(exported)
+        return pulumi.Output.all(*(exported[n] for n in names)).apply(
+            lambda values: resolved.update(zip(names, values)))
+
+    try:
+        pulumi.runtime.test(body)()
+    finally:
+        pulumi.export = saved_export
+        pulumi.runtime.config.CONFIG.set(saved_config)
+    return ProgramRun(mocks, resolved, monitor.secret_outputs)

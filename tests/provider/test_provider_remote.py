@@ -67,10 +67,26 @@ def test_wrong_secret_key_is_one_line_from_the_server(server):
     assert "not-the-secret" not in failed.value.details
 
 
-def test_an_account_other_than_the_credentials_one_is_refused_in_one_line(server):
+def test_another_account_is_reached_through_its_organization_access_role(server):
+    """Over an endpoint a resource's `account` other than the credentials' is managed as that
+    account's OrganizationAccountAccessRole (which `keyplane init` makes in its second account,
+    trusting the first), as pulumi-aws reaches member accounts by assuming a role."""
+    with remote(server) as process:
+        engine = Engine(process)
+        step = engine.up(KeyProvider(), "k", {"account": "444455556666", "description": "partner's"}, KEY)
+        assert step.outputs["arn"].startswith("arn:aws:kms:eu-central-1:444455556666:key/")
+        engine.destroy("k", KEY)
+
+
+def test_an_account_without_the_access_role_is_refused_in_one_line(server):
     with remote(server) as process:
         with pytest.raises(ProviderCallFailed) as failed:
-            Engine(process).up(KeyProvider(), "k", {"account": "444455556666"}, KEY)
-    assert failed.value.details.strip() == (
-        "keyplane.resources.base.ProviderError: account 444455556666: keyplane:accessKey belongs to "
-        "account 111122223333; a stack reaches another account through a server's own credentials")
+            Engine(process).up(KeyProvider(), "k", {"account": "999988887777"}, KEY)
+    details = failed.value.details.strip()
+    assert details.startswith(
+        "keyplane.resources.base.ProviderError: account 999988887777: keyplane:accessKey belongs to "
+        "account 111122223333, and assuming arn:aws:iam::999988887777:role/OrganizationAccountAccessRole "
+        "failed (AccessDenied")
+    assert details.endswith("give account 999988887777 that role, trusting 111122223333, in identities.yaml, "
+                            "or name another with keyplane:accountRole")
+    assert "\n" not in details

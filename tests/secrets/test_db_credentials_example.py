@@ -103,3 +103,28 @@ def test_db_credentials_example_on_mariadb_attaches_rotates_and_the_app_connects
             assert cur.fetchone()[0].startswith(mysql_user + "@")
     finally:
         conn.close()
+
+
+def test_db_credentials_example_runs_remote_against_keyplane_serve(tmp_path, scram_postgres, role_name):
+    """The same program with keyplane:endpoint (SigV4 with `keyplane init`'s access key): the
+    server process runs the rotation that changes the role's password in PostgreSQL."""
+    from harness import run_program
+    from served import Served
+
+    scram_postgres.create_role(role_name, "configured-pw")
+    server = Served(tmp_path / "served")
+    try:
+        config = {**server.config(), "db_credentials:host": scram_postgres.host,
+                  "db_credentials:port": str(scram_postgres.port), "db_credentials:username": role_name,
+                  "db_credentials:password": "configured-pw"}
+        with ProviderProcess(config) as process:
+            run = run_program(PROGRAM, Engine(process, stack="dev", project="db_credentials"), config,
+                              project="db_credentials", secret_keys=("keyplane:secretKey", "db_credentials:password"))
+        assert set(run.mocks.created) == {"Secret/app-db", "SecretAttachment/app-db"}
+        sm = server.connect().client("secretsmanager")
+        value = json.loads(sm.get_secret_value(SecretId=f"db/{role_name}")["SecretString"])
+        assert value["password"] != "configured-pw" and not scram_postgres.can_login(role_name, "configured-pw")
+        with _app().connect(sm, f"db/{role_name}") as conn:
+            assert conn.execute("SELECT current_user").fetchone()[0] == role_name
+    finally:
+        server.stop()

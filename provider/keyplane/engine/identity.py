@@ -39,6 +39,56 @@ EXPIRED_TOKEN = "The security token included in the request is expired"
 ADMIN_POLICY = {"Version": "2012-10-17",
                 "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
 
+PARTNER_ACCOUNT = "444455556666"
+# The role AWS Organizations creates in a member account for the management account; the Pulumi
+# provider assumes it to manage resources declared with another `account` over an endpoint.
+ACCOUNT_ACCESS_ROLE = "OrganizationAccountAccessRole"
+
+
+def _trust(principal: str) -> dict:
+    return {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": principal}, "Action": "sts:AssumeRole"}]}
+
+
+def default_document(account: str = DEFAULT_ACCOUNT, user: str = "admin") -> dict:
+    """A fresh identities document: `account` with an administrator user (a new access key) and
+    a `reader` role, and a second account, PARTNER_ACCOUNT, that `account` manages through
+    ACCOUNT_ACCESS_ROLE and whose `reader` role (assumable within the partner) may use what
+    `account` shares with it.
+
+    The roles exist so that the examples' policies name real principals (keyplane refuses a
+    policy naming a user or role missing from this file, as AWS refuses an unknown principal):
+    examples/quickstart grants `role/reader` decryption; examples/cross_account shares a key and a
+    secret with the partner's `reader`. Neither role has rights of its own in `account`: a key
+    policy, grant or resource policy must give them."""
+    partner_reads = {"Version": "2012-10-17", "Statement": [
+        {"Sid": "UseKeysSharedWithUs", "Effect": "Allow",
+         "Action": ["kms:Decrypt", "kms:DescribeKey", "kms:GenerateDataKey"],
+         "Resource": f"arn:aws:kms:*:{account}:key/*"},
+        {"Sid": "ReadSecretsSharedWithUs", "Effect": "Allow",
+         "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
+         "Resource": f"arn:aws:secretsmanager:*:{account}:secret:*"}]}
+    partner = PARTNER_ACCOUNT if account != PARTNER_ACCOUNT else DEFAULT_ACCOUNT
+    return {"version": 1, "accounts": [
+        {"id": account,
+         "users": [{
+             "name": user,
+             "policies": [{"name": "AdministratorAccess", "document": ADMIN_POLICY}],
+             "access_keys": [{"id": new_access_key_id(), "secret": new_secret_access_key(),
+                              "status": "Active",
+                              "created": datetime.now(timezone.utc).replace(microsecond=0).isoformat()}],
+         }],
+         "roles": [{"name": "reader", "trust_policy": _trust(f"arn:aws:iam::{account}:root")}]},
+        {"id": partner,
+         "roles": [
+             {"name": ACCOUNT_ACCESS_ROLE, "trust_policy": _trust(f"arn:aws:iam::{account}:root"),
+              "policies": [{"name": "AdministratorAccess", "document": ADMIN_POLICY}]},
+             {"name": "reader", "trust_policy": _trust(f"arn:aws:iam::{partner}:root"),
+              "policies": [{"name": "ReadWhatIsShared", "document": partner_reads}]},
+         ]},
+    ]}
+
+
 # AWS access key ids are upper-case base32; secrets are 40 base64 characters.
 _KEY_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 
@@ -317,18 +367,9 @@ class Identities:
 
     @classmethod
     def create_default(cls, path, account: str = DEFAULT_ACCOUNT, user: str = "admin", **kwargs) -> "Identities":
-        """A default account with an administrator user and one fresh access key, written 0600."""
-        data = {"version": 1, "accounts": [{
-            "id": account,
-            "users": [{
-                "name": user,
-                "policies": [{"name": "AdministratorAccess", "document": ADMIN_POLICY}],
-                "access_keys": [{"id": new_access_key_id(), "secret": new_secret_access_key(),
-                                 "status": "Active",
-                                 "created": datetime.now(timezone.utc).replace(microsecond=0).isoformat()}],
-            }],
-        }]}
-        ids = cls(data, path=path, **kwargs)
+        """The identities `keyplane init` writes (0600): `account` with an administrator user and one
+        fresh access key, and the principals the examples name (see `default_document`)."""
+        ids = cls(default_document(account, user), path=path, **kwargs)
         ids.save(path)
         return ids
 

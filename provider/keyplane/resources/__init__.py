@@ -8,5 +8,10 @@ Adding a resource takes a schema and a module:
   `delete_before_replace`, `documents` for embedded policies) with `_create`, `_read`,
   `_update`, `_delete` speaking boto3 through `api` (`api.kms`, `api.ssm`, `api.secretsmanager`),
   and a `base.Resource` subclass naming its computed and secret outputs;
-- one line in `keyplane/__init__.py`'s `_RESOURCES` so `keyplane.<Name>` finds it.
+- one line in `keyplane/__init__.py`'s `RESOURCES`, then `python -m keyplane.resources.codegen`
+  (from provider/) regenerates `typed.py`, the typed class `keyplane.<Name>` users get (a test
+  fails while it is stale).
+
+`lookups.py` holds the data-source functions (`keyplane.get_key`, ...); `lint.py` the preview's
+check of policy actions against botocore's models; `values.py` the value and schema helpers.
 """

@@ -57,4 +57,4 @@ class Alias(base.Resource, module="keyplane", name="Alias"):
     Outputs: arn, target_key_arn."""
 
     _provider_class = AliasProvider
-    _computed = ("arn", "target_key_arn", "region")
+    _computed = {"arn": str, "target_key_arn": str, "region": str}

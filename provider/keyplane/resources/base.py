@@ -16,15 +16,13 @@ few lines per CRUD verb:
 """
 from __future__ import annotations
 
-import json
+import difflib
 import os
-import re
 import sys
 import threading
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Iterable, Optional
+from typing import Any, Callable, ClassVar, Optional
 
 import pulumi
 from pulumi.dynamic import (
@@ -37,14 +35,33 @@ from pulumi.dynamic import (
     ResourceProvider,
     UpdateResult,
 )
-from pulumi.output import Unknown
 from pulumi.runtime import rpc
+
+from keyplane.resources.values import (  # noqa: F401 - resources reach them as base.<name>
+    contains_unknown,
+    is_unknown,
+    json_path,
+    live_document,
+    parse_document,
+    plain,
+    policy_text,
+    schema_failures,
+    validator,
+)
 
 PROVIDER_KEY = "__provider"
 
 
 class ProviderError(Exception):
     """A failure the user sees in `pulumi up`: one line, the AWS error code and message."""
+
+
+class Refused(Exception):
+    """An input `normalize` cannot make sense of: a CheckFailure on `prop` saying `reason`."""
+
+    def __init__(self, prop: str, reason: str):
+        super().__init__(reason)
+        self.prop, self.reason = prop, reason
 
 
 # ---- configuration ---------------------------------------------------------------------------
@@ -58,6 +75,7 @@ class Settings:
     account: Optional[str] = None
     access_key: Optional[str] = None
     secret_key: Optional[str] = None
+    account_role: Optional[str] = None
 
     KEYS: ClassVar[dict[str, str]] = {
         "endpoint": "keyplane:endpoint",
@@ -66,6 +84,7 @@ class Settings:
         "account": "keyplane:account",
         "access_key": "keyplane:accessKey",
         "secret_key": "keyplane:secretKey",
+        "account_role": "keyplane:accountRole",
     }
 
     @classmethod
@@ -79,10 +98,17 @@ class Settings:
         return cls(**values)
 
 
+# The role AWS Organizations makes in each member account for the management account: how a
+# stack with one set of credentials manages resources it declares in another `account`.
+DEFAULT_ACCOUNT_ROLE = "OrganizationAccountAccessRole"
+
+
 def connect(settings: Settings, account: Optional[str] = None):
     """The keyplane connection every client of this provider process comes from: embedded on
     `keyplane:state` by default (as `account`'s root, default keyplane:account), remote (SigV4
-    with the access key pair, whose account it is) with an endpoint."""
+    with the access key pair) with an endpoint. Remote, a resource in another account than the
+    credentials' is managed through that account's `keyplane:accountRole` (AssumeRole), as
+    pulumi-aws reaches member accounts with `assumeRole`."""
     import keyplane  # deferred: keeps module import free of side effects
 
     given = {
@@ -98,14 +124,28 @@ def connect(settings: Settings, account: Optional[str] = None):
     if settings.endpoint and account:
         mine = connection.client("sts").get_caller_identity()["Account"]
         if mine != account:
-            raise ProviderError(f"account {account}: keyplane:accessKey belongs to account {mine}; "
-                                "a stack reaches another account through a server's own credentials")
+            connection = _assume_account_role(keyplane, connection, settings, account, mine)
     engine = getattr(connection, "engine", None)
     if engine is not None:
         # The engine caches state for up to half a second; a provider must see what others
         # changed a moment ago (drift on refresh), and is not where speed matters.
         engine.cache.ttl = 0
     return connection
+
+
+def _assume_account_role(keyplane, connection, settings: Settings, account: str, mine: str):
+    role = f"arn:aws:iam::{account}:role/{settings.account_role or DEFAULT_ACCOUNT_ROLE}"
+    try:
+        creds = connection.client("sts").assume_role(
+            RoleArn=role, RoleSessionName="keyplane-pulumi")["Credentials"]
+    except Exception as exc:  # noqa: BLE001 - said in one line, with what to do about it
+        raise ProviderError(
+            f"account {account}: keyplane:accessKey belongs to account {mine}, and assuming {role} "
+            f"failed ({one_line(exc)}); give account {account} that role, trusting {mine}, in "
+            "identities.yaml, or name another with keyplane:accountRole") from None
+    return keyplane.connect(endpoint=settings.endpoint, region=connection.region,
+                            access_key=creds["AccessKeyId"], secret_key=creds["SecretAccessKey"],
+                            session_token=creds["SessionToken"])
 
 
 def _in_plugin_server() -> bool:
@@ -181,117 +221,6 @@ def one_line(exc: BaseException) -> str:
     return " ".join(text.split())
 
 
-# ---- values ----------------------------------------------------------------------------------
-def is_unknown(value: Any) -> bool:
-    return isinstance(value, Unknown) or value == rpc.UNKNOWN
-
-
-def contains_unknown(value: Any) -> bool:
-    if is_unknown(value):
-        return True
-    if isinstance(value, dict):
-        return any(contains_unknown(v) for v in value.values())
-    if isinstance(value, (list, tuple)):
-        return any(contains_unknown(v) for v in value)
-    return False
-
-
-def plain(value: Any) -> Any:
-    """Engine values as Python wants them: secrets unwrapped, whole floats back to int
-    (protobuf carries every number as a double, botocore rejects 7.0 for an integer)."""
-    value = rpc.unwrap_rpc_secret(value)
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, dict):
-        return {k: plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [plain(v) for v in value]
-    return value
-
-
-def json_path(path: Iterable[Any]) -> str:
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
-# ---- schemas ---------------------------------------------------------------------------------
-@lru_cache(maxsize=None)
-def validator(schema: "str | Path"):
-    """A validator for a schema under schemas/ (`"resources/key"`, `"key-policy"`) or a schema
-    file elsewhere (a Path); cross-file `$ref`s resolve through keyplane's schema registry."""
-    from keyplane import schemas
-
-    if not isinstance(schema, Path):
-        return schemas.validator(schema)
-    import jsonschema
-
-    contents = json.loads(schema.read_text(encoding="utf-8"))
-    cls = jsonschema.validators.validator_for(contents, default=jsonschema.Draft202012Validator)
-    return cls(contents, registry=schemas.registry())
-
-
-def schema_failures(check, instance: Any, prefix: tuple = ()) -> list[CheckFailure]:
-    """CheckFailures for `instance`, each naming the property and the JSON path; a problem in a
-    value (or subtree) still unknown during preview is skipped: it is checked once known."""
-    from jsonschema.exceptions import best_match
-
-    failures = []
-    for error in sorted(check.iter_errors(instance), key=lambda e: list(map(str, e.absolute_path))):
-        if error.context:  # anyOf / oneOf: say what the closest branch wanted
-            error = best_match(error.context)
-        path = list(error.absolute_path)
-        if contains_unknown(_at(instance, path)):
-            continue
-        message = error.message
-        if error.validator == "required":
-            missing = re.match(r"'(.+)' is a required property", message)
-            if missing:
-                path = path + [missing.group(1)]
-        elif error.validator == "additionalProperties" and isinstance(error.instance, dict):
-            allowed = set(error.schema.get("properties", {}))
-            extra = sorted(k for k in error.instance if k not in allowed)
-            if extra:
-                path = path + [extra[0]]
-                message = f"unknown property {extra[0]!r}" + (
-                    f"; expected one of: {', '.join(sorted(allowed))}" if allowed else ""
-                )
-        full = list(prefix) + path
-        prop = str(full[0]) if full else ""
-        where = json_path(full)
-        failures.append(CheckFailure(prop, f"{where}: {message}" if where else message))
-    return failures
-
-
-def _at(instance: Any, path: list) -> Any:
-    for part in path:
-        try:
-            instance = instance[part]
-        except (KeyError, IndexError, TypeError):
-            return None
-    return instance
-
-
-def parse_document(value: Any) -> Any:
-    """A policy given as a dict or a JSON string, as a JSON value (ValueError if not JSON)."""
-    if isinstance(value, str):
-        return json.loads(value)
-    return value
-
-
-def live_document(declared: Any, live: Optional[str]) -> Any:
-    """What a read reports for a JSON document: the declared form when it means the live one
-    (so formatting never shows as drift), else the live text."""
-    if declared is not None and live is not None:
-        try:
-            if parse_document(declared) == json.loads(live):
-                return declared
-        except ValueError:
-            pass
-    return live
-
-
 # ---- the provider ----------------------------------------------------------------------------
 class Provider(ResourceProvider):
     """Base of every keyplane dynamic provider. Subclasses set the class attributes and write
@@ -306,6 +235,8 @@ class Provider(ResourceProvider):
     regional: ClassVar[bool] = True  # takes a `region` input, defaulting to keyplane:region
     # Outputs only a create returns (a grant token): carried from state since no read has them.
     kept_outputs: ClassVar[tuple[str, ...]] = ()
+    # pulumi-aws's name of an input -> keyplane's: either is accepted, never both at once.
+    synonyms: ClassVar[dict[str, str]] = {}
 
     serialize_as_secret_always = True
 
@@ -384,7 +315,12 @@ class Provider(ResourceProvider):
     # -- the dynamic provider protocol -------------------------------------------------------
     def check(self, olds: dict, news: dict) -> CheckResult:
         inputs = {k: plain(v) for k, v in news.items() if k != PROVIDER_KEY and v is not None}
-        inputs = self.normalize(inputs)
+        try:
+            inputs = self._synonyms(inputs)
+            inputs = self._autoname(inputs, {k: plain(v) for k, v in (olds or {}).items()})
+            inputs = self.normalize(inputs)
+        except Refused as refused:
+            return CheckResult(inputs, [CheckFailure(refused.prop, f"{refused.prop}: {refused.reason}")])
         for name, default in self.defaults().items():
             inputs.setdefault(name, default)
         if self.regional and not inputs.get("region") and self.settings.region:
@@ -400,9 +336,41 @@ class Provider(ResourceProvider):
                 failures.append(CheckFailure(name, f"{name}: not valid JSON: {exc}"))
                 continue
             failures += schema_failures(validator(schema), document, prefix=(name,))
+            if not contains_unknown(document):
+                from keyplane.resources import lint
+
+                failures += [CheckFailure(name, f"{json_path([name, *path])}: {message}")
+                             for path, message in lint.unknown_actions(document)]
         if not failures:
             failures += self.validate(inputs)
         return CheckResult(inputs, failures)
+
+    def _synonyms(self, inputs: dict) -> dict:
+        for theirs, ours in self.synonyms.items():
+            if theirs in inputs:
+                if ours in inputs:
+                    raise Refused(theirs, f"give {ours} or {theirs} (pulumi-aws's name for it), not both")
+                inputs[ours] = inputs.pop(theirs)
+        return inputs
+
+    def _autoname(self, inputs: dict, olds: dict) -> dict:
+        """pulumi-aws's `name_prefix`: a unique name starting with it, kept across updates."""
+        prefix = inputs.get("name_prefix")
+        if prefix is None or "name_prefix" not in self.input_names():
+            return inputs
+        if inputs.get("name") is not None:
+            raise Refused("name_prefix", "give name or name_prefix, not both")
+        if is_unknown(prefix):
+            inputs["name"] = prefix
+            return inputs
+        old = olds.get("name")
+        if olds.get("name_prefix") == prefix and isinstance(old, str) and old.startswith(prefix):
+            inputs["name"] = old
+        else:  # as pulumi-aws (Terraform's PrefixedUniqueId): the prefix and 26 characters
+            import secrets
+
+            inputs["name"] = prefix + secrets.token_hex(13)
+        return inputs
 
     def diff(self, id_: str, olds: dict, news: dict) -> DiffResult:
         olds = {k: plain(v) for k, v in olds.items()}
@@ -529,10 +497,11 @@ class Resource(pulumi.dynamic.Resource):
     outputs as attributes, secret outputs marked secret in state."""
 
     _provider_class: ClassVar[type[Provider]]
-    _computed: ClassVar[tuple[str, ...]] = ()  # outputs the provider computes
+    _computed: ClassVar[dict[str, type]] = {}  # outputs the provider computes, and their types
     _secret: ClassVar[tuple[str, ...]] = ()  # outputs stored as secrets
 
     def __init__(self, resource_name: str, opts: Optional[pulumi.ResourceOptions] = None, **inputs):
+        self._declared = frozenset(k for k, v in inputs.items() if v is not None)
         props: dict[str, Any] = {name: None for name in self._computed}
         props.update(inputs)
         if self._secret:
@@ -540,3 +509,53 @@ class Resource(pulumi.dynamic.Resource):
                 opts, pulumi.ResourceOptions(additional_secret_outputs=list(self._secret))
             )
         super().__init__(self._provider_class(), resource_name, props, opts)
+
+
+    @classmethod
+    def get(cls, resource_name: str, id: "pulumi.Input[str]", opts: Optional[pulumi.ResourceOptions] = None,
+            **where: Any):
+        """An existing resource, read (not managed) by id, as pulumi-aws's `Key.get(name, id)`:
+        its outputs are the live ones, and `pulumi destroy` leaves it alone. `where` gives what
+        the read needs besides the id when it is not the default (`region=`, `account=`)."""
+        obj = cls.__new__(cls)
+        outputs = {name: None for name in cls._provider_class.input_names()}  # every output an attribute
+        Resource.__init__(obj, resource_name, pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(id=id)),
+                          **{**outputs, **where})
+        return obj
+
+
+class Typed:
+    """What the generated typed resources (`typed.py`) share: keyword arguments and `args` merged,
+    an unknown name refused with the closest known one."""
+
+    def _declare(self, resource_name: str, opts, args: Optional[dict], unknown: dict, given: dict) -> None:
+        known = list(given)
+        inputs = {}
+        for source in (dict(args or {}), unknown):
+            for name, value in source.items():
+                if name not in given:
+                    nearest = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+                    hint = f"; did you mean {nearest[0]!r}?" if nearest else f"; expected one of: {', '.join(known)}"
+                    raise TypeError(f"keyplane.{type(self).__name__}: unknown argument {name!r}{hint}")
+                inputs[name] = value
+        inputs.update({name: value for name, value in given.items() if value is not None})
+        super(Typed, self).__init__(resource_name, opts, **inputs)
+
+
+def sets_part_of(reference: Any, part: str, resource: str, name: str) -> Any:
+    """`reference` (e.g. `key.key_id`) for a resource that manages one part of another one (a
+    KeyPolicy, the Key's policy): the program fails, saying so, when the resource `reference`
+    comes from declares that part itself, since the two would undo each other on every `up`."""
+    if not isinstance(reference, pulumi.Output):
+        return reference
+
+    async def not_declared_there() -> bool:
+        for owner in await reference.resources():
+            if isinstance(owner, Resource) and part in owner._declared:
+                raise ValueError(
+                    f"keyplane.{resource} {name!r} sets the {part} of keyplane.{type(owner).__name__} "
+                    f"{owner._name!r}, which declares `{part}` itself: declare it in one place, either "
+                    f"`{part}=` on the {type(owner).__name__} or a {resource} (and no `{part}` on it)")
+        return True
+
+    return pulumi.Output.all(reference, pulumi.Output.from_input(not_declared_there())).apply(lambda v: v[0])

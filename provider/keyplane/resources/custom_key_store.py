@@ -90,7 +90,7 @@ class CustomKeyStore(base.Resource, module="keyplane", name="CustomKeyStore"):
     connection_state. Keys go in it with keyplane.Key(origin="AWS_CLOUDHSM", custom_key_store_id=...)."""
 
     _provider_class = CustomKeyStoreProvider
-    _computed = ("custom_key_store_id", "connection_state", "region")
+    _computed = {"custom_key_store_id": str, "connection_state": str, "region": str}
     _secret = ("key_store_password",)
 
     def __init__(self, resource_name: str, opts: Optional[pulumi.ResourceOptions] = None, **inputs):

@@ -24,6 +24,19 @@ class GrantProvider(base.Provider):
     kept_outputs = ("grant_token",)
     gone_codes = frozenset({"NotFoundException", "InvalidGrantIdException"})
 
+    def normalize(self, inputs):
+        # pulumi-aws's `constraints` is a list of blocks; CreateGrant has one Constraints
+        blocks = inputs.get("constraints")
+        if isinstance(blocks, list) and all(isinstance(b, dict) for b in blocks):
+            merged: dict = {}
+            for block in blocks:
+                for member, value in block.items():
+                    if member in merged and merged[member] != value:
+                        raise base.Refused("constraints", f"{member} is given twice with different values")
+                    merged[member] = value
+            inputs["constraints"] = merged
+        return inputs
+
     def _create(self, api, inputs):
         params = {
             "KeyId": inputs["key_id"],
@@ -70,5 +83,5 @@ class Grant(base.Resource, module="keyplane", name="Grant"):
     (secret), key_arn."""
 
     _provider_class = GrantProvider
-    _computed = ("grant_id", "grant_token", "key_arn", "region")
+    _computed = {"grant_id": str, "grant_token": str, "key_arn": str, "region": str}
     _secret = ("grant_token",)

@@ -12,7 +12,6 @@ place; other material means another key (replacement).
 """
 from __future__ import annotations
 
-import json
 from typing import Optional
 
 from pulumi.dynamic import CheckFailure
@@ -36,8 +35,7 @@ class KeyProvider(base.Provider):
         if "key_spec" not in inputs and "customer_master_key_spec" in inputs:
             inputs["key_spec"] = inputs["customer_master_key_spec"]
         inputs.setdefault("key_spec", "SYMMETRIC_DEFAULT")
-        if isinstance(inputs.get("policy"), dict) and not base.contains_unknown(inputs["policy"]):
-            inputs["policy"] = json.dumps(inputs["policy"], indent=2)
+        base.policy_text(inputs, "policy")
         return inputs
 
     def validate(self, inputs):
@@ -304,8 +302,9 @@ class Key(base.Resource, module="keyplane", name="Key"):
     deletion_date, public_key (PEM, asymmetric keys), and the inputs as they are live."""
 
     _provider_class = KeyProvider
-    _computed = ("key_id", "arn", "key_state", "creation_date", "deletion_date", "key_spec",
-                 "policy", "enable_key_rotation", "rotation_period_in_days", "region", "public_key")
+    _computed = {"key_id": str, "arn": str, "key_state": str, "creation_date": str, "deletion_date": str,
+                 "key_spec": str, "policy": object, "enable_key_rotation": bool, "rotation_period_in_days": int,
+                 "region": str, "public_key": str}
     _secret = ("key_material_base64",)
 
     def __init__(self, resource_name: str, opts=None, **inputs):

@@ -10,7 +10,6 @@ Deleting it schedules its deletion with `deletion_window_in_days`, as AWS does.
 """
 from __future__ import annotations
 
-import json
 from typing import Optional
 
 from pulumi.dynamic import CheckFailure
@@ -33,8 +32,7 @@ class MultiRegionReplicaProvider(base.Provider):
     documents = {"policy": "key-policy"}
 
     def normalize(self, inputs):
-        if isinstance(inputs.get("policy"), dict) and not base.contains_unknown(inputs["policy"]):
-            inputs["policy"] = json.dumps(inputs["policy"], indent=2)
+        base.policy_text(inputs, "policy")
         return inputs
 
     def validate(self, inputs):
@@ -123,5 +121,5 @@ class MultiRegionReplica(base.Resource, module="keyplane", name="MultiRegionRepl
     they are live."""
 
     _provider_class = MultiRegionReplicaProvider
-    _computed = ("key_id", "arn", "key_state", "multi_region_key_type", "key_spec", "key_usage",
-                 "creation_date", "deletion_date", "policy", "region")
+    _computed = {"key_id": str, "arn": str, "key_state": str, "multi_region_key_type": str, "key_spec": str,
+                 "key_usage": str, "creation_date": str, "deletion_date": str, "policy": object, "region": str}

@@ -25,10 +25,18 @@ def _policies_text(value) -> Optional[str]:
 
 class ParameterProvider(base.Provider):
     resource = "parameter"
-    replace_on = frozenset({"name", "type", "region"})
+    replace_on = frozenset({"name", "type", "region", "account"})
     delete_before_replace = True
     documents = {"policies": "parameter-policies"}
     gone_codes = frozenset({"ParameterNotFound"})
+    synonyms = {"insecure_value": "value"}
+
+    def check(self, olds, news):
+        if news.get("insecure_value") is not None and base.plain(news.get("type")) == "SecureString":
+            inputs = {k: v for k, v in news.items() if k != base.PROVIDER_KEY}
+            return base.CheckResult(inputs, [base.CheckFailure(
+                "insecure_value", "insecure_value: a SecureString's value is secret: give it as `value`")])
+        return super().check(olds, news)
 
     def normalize(self, inputs):
         policies = inputs.get("policies")
@@ -130,7 +138,7 @@ class Parameter(base.Resource, module="keyplane", name="Parameter"):
     region. Outputs: arn, version (and value, a secret for SecureString)."""
 
     _provider_class = ParameterProvider
-    _computed = ("arn", "version", "region")
+    _computed = {"arn": str, "version": int, "region": str}
 
     def __init__(self, resource_name: str, opts: Optional[pulumi.ResourceOptions] = None, **inputs):
         # a SecureString's value is secret from the start, so the state never holds it in

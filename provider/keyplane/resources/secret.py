@@ -15,6 +15,7 @@ from typing import Optional
 from pulumi.dynamic import CheckFailure
 
 from keyplane.resources import base
+from keyplane.resources.secret_rotation import live_rules, rules
 
 
 def generate(api, spec: dict) -> str:
@@ -48,26 +49,28 @@ def waits_for_target(rotation: dict, value) -> bool:
     return isinstance(document, dict) and "host" not in document
 
 
-def _rules(rotation: dict) -> dict:
-    rules = {}
-    if rotation.get("automatically_after_days") is not None:
-        rules["AutomaticallyAfterDays"] = rotation["automatically_after_days"]
-    if rotation.get("schedule_expression"):
-        rules["ScheduleExpression"] = rotation["schedule_expression"]
-    if rotation.get("duration"):
-        rules["Duration"] = rotation["duration"]
-    return rules
+def public_policy_failures(inputs: dict) -> list[CheckFailure]:
+    """A policy granting broad access is refused unless block_public_policy is off, as
+    PutResourcePolicy does (Secret's `policy` and SecretPolicy)."""
+    policy = inputs.get("policy")
+    if policy is None or base.contains_unknown(policy) or not inputs.get("block_public_policy", True):
+        return []
+    from keyplane.engine.secrets.access import broad_access_statements
+    if broad_access_statements(policy):
+        return [CheckFailure("policy", "policy: grants broad access to the secret (set block_public_policy=False "
+                                       "to allow)")]
+    return []
 
 
 class SecretProvider(base.Provider):
     resource = "secret"
-    replace_on = frozenset({"name", "region"})
+    replace_on = frozenset({"name", "region", "account"})
     documents = {"policy": "secret-policy"}
     gone_codes = frozenset({"ResourceNotFoundException"})
+    synonyms = {"replica": "replicas"}
 
     def normalize(self, inputs):
-        if isinstance(inputs.get("policy"), dict) and not base.contains_unknown(inputs["policy"]):
-            inputs["policy"] = json.dumps(inputs["policy"], indent=2)
+        base.policy_text(inputs, "policy")
         return inputs
 
     def validate(self, inputs):
@@ -81,17 +84,12 @@ class SecretProvider(base.Provider):
             except ValueError as exc:
                 failures.append(CheckFailure("generate_secret_string",
                                              f"generate_secret_string.secret_string_template: {exc}"))
-        policy = inputs.get("policy")
-        if policy is not None and not base.contains_unknown(policy):
-            from keyplane.engine.secrets.access import broad_access_statements
-            if inputs.get("block_public_policy", True) and broad_access_statements(policy):
-                failures.append(CheckFailure(
-                    "policy", "policy: grants broad access to the secret (set block_public_policy=False to allow)"))
+        failures += public_policy_failures(inputs)
         rotation = inputs.get("rotation")
         if rotation and not base.contains_unknown(rotation):
             from keyplane.engine.secrets.schedule import validate_rules
             try:
-                validate_rules(_rules(rotation))
+                validate_rules(rules(rotation))
             except Exception as exc:  # noqa: BLE001 - InvalidParameterException
                 failures.append(CheckFailure("rotation", f"rotation: {getattr(exc, 'message', exc)}"))
         return failures
@@ -133,7 +131,7 @@ class SecretProvider(base.Provider):
     @staticmethod
     def _rotate(api, arn, rotation):
         api.secretsmanager.rotate_secret(SecretId=arn, RotationLambdaARN=rotation["rotator"],
-                                         RotationRules=_rules(rotation),
+                                         RotationRules=rules(rotation),
                                          RotateImmediately=rotation.get("rotate_immediately", True))
 
     @staticmethod
@@ -189,14 +187,7 @@ class SecretProvider(base.Provider):
 
     @staticmethod
     def _read_rotation(d, declared):
-        rules = d.get("RotationRules", {})
-        live = {"rotator": d.get("RotationLambdaARN")}
-        if "AutomaticallyAfterDays" in rules and "ScheduleExpression" not in rules:
-            live["automatically_after_days"] = rules["AutomaticallyAfterDays"]
-        if rules.get("ScheduleExpression"):
-            live["schedule_expression"] = rules["ScheduleExpression"]
-        if rules.get("Duration"):
-            live["duration"] = rules["Duration"]
+        live = {"rotator": d.get("RotationLambdaARN"), **live_rules(d)}
         live["rotate_immediately"] = declared.get("rotate_immediately", True)
         same = all(declared.get(k) == v for k, v in live.items())
         return declared if same else live
@@ -270,7 +261,8 @@ class Secret(base.Resource, module="keyplane", name="Secret"):
     (secret)."""
 
     _provider_class = SecretProvider
-    _computed = ("arn", "version_id", "rotation_enabled", "deleted_date", "secret_string", "region")
+    _computed = {"arn": str, "version_id": str, "rotation_enabled": bool, "deleted_date": str,
+                 "secret_string": str, "region": str}
     _secret = ("secret_string",)
 
     def __init__(self, resource_name, opts=None, **inputs):

@@ -119,4 +119,4 @@ class SecretAttachment(base.Resource, module="keyplane", name="SecretAttachment"
     dbname, engine}, region. Outputs: secret_arn."""
 
     _provider_class = SecretAttachmentProvider
-    _computed = ("secret_arn", "region")
+    _computed = {"secret_arn": str, "region": str}

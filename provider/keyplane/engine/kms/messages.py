@@ -43,3 +43,6 @@ ALIAS_INVALID_CHARACTERS = "{name} contains invalid characters for an alias"
 # key policies: the refusals AWS added on 18 August 2025 (its wording is not published)
 POLICY_STATEMENT_WITHOUT_ACTION = "Policy contains a statement without an Action or NotAction element."
 POLICY_STATEMENT_RESOURCE = 'Policy contains a statement without a Resource element of "*".'
+# AWS's sentence; keyplane goes on to name the principal and where principals come from
+# (kms/policies.py), since here they come from identities.yaml, not IAM
+INVALID_PRINCIPALS = "Policy contains a statement with one or more invalid principals."

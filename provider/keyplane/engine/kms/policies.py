@@ -8,6 +8,8 @@ name IAM users or roles of an account keyplane knows must exist there, as in AWS
 """
 from __future__ import annotations
 
+import os
+
 from ..authz import authorize, policy_allows_caller
 from ..errors import (LimitExceededException, MalformedPolicyDocumentException, NotFoundException,
                       UnsupportedOperationException)
@@ -50,6 +52,9 @@ def _check_statement_elements(doc) -> None:
 
 
 def _check_principals_exist(call, doc) -> None:
+    """A policy naming a user or role the identities file does not have is refused, as AWS refuses
+    an unknown principal; keyplane's message goes on to name it and where principals come from
+    (AWS's sentence stays first and unchanged, for code that matches it)."""
     registry = getattr(call.engine, "identities", None)
     if registry is None or not hasattr(registry, "accounts"):
         return
@@ -62,10 +67,18 @@ def _check_principals_exist(call, doc) -> None:
             if account not in registry.accounts or not resource.startswith("user/"):
                 continue
             if registry.user(arn) is None:
-                raise MalformedPolicyDocumentException("Policy contains a statement with one or more invalid principals.")
+                raise MalformedPolicyDocumentException(_unknown_principal(registry, arn, "user"))
         for account, name in st.principal.roles:
-            if account in registry.accounts and registry.role(f"arn:aws:iam::{account}:role/{name}") is None:
-                raise MalformedPolicyDocumentException("Policy contains a statement with one or more invalid principals.")
+            arn = f"arn:aws:iam::{account}:role/{name}"
+            if account in registry.accounts and registry.role(arn) is None:
+                raise MalformedPolicyDocumentException(_unknown_principal(registry, arn, "role"))
+
+
+def _unknown_principal(registry, arn: str, kind: str) -> str:
+    where = getattr(registry, "path", None)
+    source = f"the identities file ({os.path.basename(str(where))})" if where else "the identities file"
+    return (f"{messages.INVALID_PRINCIPALS} {arn} is not a {kind} in {source}: principals come from "
+            f"identities.yaml in the keyplane state folder (accounts[].{kind}s), or --identities FILE")
 
 
 def policy_for_new_key(call, p, key) -> None:
