@@ -26,8 +26,9 @@ esac
 
 command -v pulumi >/dev/null || { say "the Pulumi CLI is needed (https://www.pulumi.com/docs/install/)"; exit 1; }
 if [ ! -x "$venv/bin/keyplane" ]; then
-  say "creating the virtualenv $venv (python3 -m venv; pip install -e $root)"
-  python3 -m venv "$venv" && "$venv/bin/pip" install -q -e "$root"
+  # the Pulumi SDK for the provider; the database drivers for db_credentials' rotation
+  say "creating the virtualenv $venv (python3 -m venv; pip install -e '$root[pulumi,postgres,mysql]')"
+  python3 -m venv "$venv" && "$venv/bin/pip" install -q -e "$root[pulumi,postgres,mysql]"
 else
   say "using the virtualenv $venv"
 fi

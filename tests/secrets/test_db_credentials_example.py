@@ -8,6 +8,7 @@ import importlib.util
 import json
 import runpy
 import sys
+import time
 from pathlib import Path
 
 import pulumi
@@ -122,6 +123,12 @@ def test_db_credentials_example_runs_remote_against_keyplane_serve(tmp_path, scr
                               project="db_credentials", secret_keys=("keyplane:secretKey", "db_credentials:password"))
         assert set(run.mocks.created) == {"Secret/app-db", "SecretAttachment/app-db"}
         sm = server.connect().client("secretsmanager")
+        # a server runs RotateSecret in the background, as AWS does: wait for the run to finish
+        # (a process to complete, not domain time to pass)
+        deadline = time.monotonic() + 60
+        while not sm.describe_secret(SecretId=f"db/{role_name}").get("LastRotatedDate"):
+            assert time.monotonic() < deadline, "the rotation on the server did not finish"
+            time.sleep(0.1)
         value = json.loads(sm.get_secret_value(SecretId=f"db/{role_name}")["SecretString"])
         assert value["password"] != "configured-pw" and not scram_postgres.can_login(role_name, "configured-pw")
         with _app().connect(sm, f"db/{role_name}") as conn:

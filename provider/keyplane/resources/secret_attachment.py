@@ -51,6 +51,21 @@ def _current(sm, secret_id: str) -> tuple[str, dict]:
     return out["ARN"], document
 
 
+def _settled(sm, arn: str, described: dict, seconds: float = 60) -> None:
+    """Waits while the secret has an AWSPENDING version of its own: a server tests a rotation set
+    up with RotateImmediately=false in the background (as AWS does), and RotateSecret refuses to
+    start while that test runs. Like boto3's waiters, this waits on the server's work, polling."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while any("AWSPENDING" in stages and "AWSCURRENT" not in stages
+              for stages in described.get("VersionIdsToStages", {}).values()):
+        if time.monotonic() > deadline:
+            return  # RotateSecret then says what is wrong
+        time.sleep(0.1)
+        described = sm.describe_secret(SecretId=arn)
+
+
 class SecretAttachmentProvider(base.Provider):
     resource = "secret-attachment"
     replace_on = frozenset({"secret_id", "region"})
@@ -76,7 +91,15 @@ class SecretAttachmentProvider(base.Provider):
         described = sm.describe_secret(SecretId=arn)
         if described.get("RotationEnabled") and not described.get("LastRotatedDate"):
             # the secret's first rotation was waiting for a target to go to: it runs now
-            sm.rotate_secret(SecretId=arn)
+            for attempt in range(3):
+                _settled(sm, arn, described)
+                try:
+                    sm.rotate_secret(SecretId=arn)
+                    break
+                except Exception as exc:  # noqa: BLE001 - the test began between our look and the call
+                    if attempt == 2 or base.error_code(exc) != "InvalidRequestException":
+                        raise
+                    described = sm.describe_secret(SecretId=arn)
         return arn
 
     def _read(self, api, id_, inputs) -> Optional[dict]:

@@ -317,7 +317,7 @@ class Secret(base.Typed, secret.Secret, module="keyplane", name="Secret"):
 class SecretAttachmentArgs(TypedDict, total=False):
     """The inputs of keyplane.SecretAttachment (schemas/resources/secret-attachment.schema.json)."""
     secret_id: pulumi.Input[str]
-    target_type: pulumi.Input[Literal['AWS::RDS::DBInstance', 'AWS::RDS::DBCluster', 'postgresql']]
+    target_type: pulumi.Input[Literal['AWS::RDS::DBInstance', 'AWS::RDS::DBCluster', 'postgresql', 'mysql', 'mariadb']]
     target: pulumi.Input[Mapping[str, Any]]
     region: pulumi.Input[str]
 
@@ -340,7 +340,7 @@ class SecretAttachment(base.Typed, secret_attachment.SecretAttachment, module="k
         opts: Optional[pulumi.ResourceOptions] = None,
         *,
         secret_id: Optional[pulumi.Input[str]] = None,
-        target_type: Optional[pulumi.Input[Literal['AWS::RDS::DBInstance', 'AWS::RDS::DBCluster', 'postgresql']]] = None,
+        target_type: Optional[pulumi.Input[Literal['AWS::RDS::DBInstance', 'AWS::RDS::DBCluster', 'postgresql', 'mysql', 'mariadb']]] = None,
         target: Optional[pulumi.Input[Mapping[str, Any]]] = None,
         region: Optional[pulumi.Input[str]] = None,
         **unknown: Any,
