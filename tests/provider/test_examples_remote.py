@@ -62,6 +62,12 @@ def test_multi_region_runs_remote(server):
 
 
 def test_cross_account_runs_remote_over_two_accounts(server):
+    """Another account uses a key when the key policy names that account and the account's own
+    identity policy allows its principal (https://docs.aws.amazon.com/kms/latest/developerguide/
+    key-policy-modifying-external-accounts.html), or through a grant, which needs no identity
+    policy (https://docs.aws.amazon.com/kms/latest/developerguide/grants.html); a secret is read
+    across accounts with its resource policy and a customer managed key the reader may decrypt with
+    (https://docs.aws.amazon.com/secretsmanager/latest/userguide/auth-and-access_examples_cross.html)."""
     run = up(server, "cross_account", "cross_account")
     assert set(run.mocks.created) == {"Key/orders-shared", "Grant/partner-reader", "Secret/orders-api-token",
                                       "Parameter/partner-key-arn", "Parameter/partner-secret-arn"}
