@@ -61,7 +61,14 @@ def deserialize(shape: Shape, value, path: str, problems: list[str]):
         if not isinstance(value, list):
             raise _type_error(value, shape)
         _check_length(shape, value, len(value), path, problems)
-        return [deserialize(shape.member, v, f"{path}.{i + 1}.member", problems) for i, v in enumerate(value)]
+        items = []
+        for i, v in enumerate(value):
+            where = f"{path}.{i + 1}.member"
+            if v is None:  # a list never holds nulls: the engine must not see one
+                problems.append(constraint_problem(None, where, "Member must not be null"))
+            else:
+                items.append(deserialize(shape.member, v, where, problems))
+        return items
     if t == "map":
         if not isinstance(value, dict):
             raise _type_error(value, shape)
@@ -118,7 +125,10 @@ def deserialize(shape: Shape, value, path: str, problems: list[str]):
         if isinstance(value, bool):
             raise _type_error(value, shape)
         if isinstance(value, (int, float)):
-            return datetime.fromtimestamp(value, timezone.utc)
+            try:
+                return datetime.fromtimestamp(value, timezone.utc)
+            except (OverflowError, OSError, ValueError):  # out of range, NaN, infinity
+                raise SerializationException(f"Unable to parse date '{value}'") from None
         if isinstance(value, str):
             try:
                 return datetime.fromisoformat(value.replace("Z", "+00:00"))
