@@ -207,7 +207,20 @@ class Admitted:
         self.service: str | None = None
         self.query_protocol = False
         self.pending = None          # sigv4.Pending: the signature, settled with the body
+        self.caller: str | None = None   # the signer's ARN, once the signature is settled
+        self.body_head = b""             # the body's start (the Query protocol's Action, for the log)
         self.answer: tuple[int, list, bytes] | None = None
+
+    def operation(self) -> str:
+        """service.Operation for the access log."""
+        if self.target:
+            return f"{self.service or '?'}.{self.target.rpartition('.')[2][:64]}"
+        if self.query_protocol:
+            from urllib.parse import parse_qs
+            found = (parse_qs(self.query_string).get("Action")
+                     or parse_qs(self.body_head[:4096].decode("latin-1")).get("Action"))
+            return f"sts.{(found or ['?'])[0][:64]}"
+        return self.scope.get("path", "?")[:64]
 
 
 _ServiceUnavailable = error_type("ServiceUnavailable")   # AWS's common 503

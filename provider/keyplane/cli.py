@@ -5,7 +5,7 @@
     audit  -> the engine's audit trail and engine/audit_digests.py
     events -> engine/events.py (pending deliveries and the dead-letter list)
     bench  -> keyplane/bench/command.py (which names each bench mode)
-    serve  -> keyplane/server.py (`serve` with a ServeConfig)
+    serve  -> keyplane/startup.py (checks, seed, announcement), then keyplane/server.py in each worker
 
 This module only builds the command line and calls the modules above; server.py never imports it.
 """
@@ -28,8 +28,18 @@ def _engine(args, **kwargs):
 
 
 def _init(p: argparse.ArgumentParser) -> None:
+    from .server import DEFAULT_PORT
     _state_arg(p)
     p.add_argument("--root-key", default=None, help="root key source: a file, env:VAR or pkcs11:...")
+    p.add_argument("--port", type=int, default=int(os.environ.get("KEYPLANE_PORT") or DEFAULT_PORT),
+                   help=f"the port `keyplane serve` will use, for the endpoints printed [env KEYPLANE_PORT; "
+                        f"default: {DEFAULT_PORT}]")
+    p.add_argument("--tls", action=argparse.BooleanOptionalAction,
+                   default=_truthy(os.environ.get("KEYPLANE_TLS") or ""),
+                   help="the server will use --tls: print https endpoints [env KEYPLANE_TLS; default: off]")
+    p.add_argument("--profile", metavar="NAME", default=None,
+                   help="also write an AWS profile NAME (~/.aws/config with a services section pointing KMS, "
+                        "SSM, Secrets Manager and STS at keyplane; ~/.aws/credentials 0600)")
 
     def run(args):
         from .engine.core import resolve_state
@@ -40,16 +50,29 @@ def _init(p: argparse.ArgumentParser) -> None:
         store = engine.store_for("us-east-1")
         print(f"keyplane state: {url}")
         print(f"root key: {engine.root_key_for(store).source}")
-        _init_identities(engine)
+        akid, secret = _init_identities(engine)
         engine.close()
+        from .server import DEFAULT_HOST
+        from .startup import endpoint_exports
+        endpoint = f"{'https' if args.tls else 'http'}://{DEFAULT_HOST}:{args.port}"
+        print(f"export AWS_ACCESS_KEY_ID={akid} AWS_SECRET_ACCESS_KEY={secret} AWS_DEFAULT_REGION=us-east-1 "
+              f"{endpoint_exports(endpoint)}")
+        if args.tls:
+            print(f"export AWS_CA_BUNDLE={os.path.join(folder or '.', 'tls', 'ca.pem')}   "
+                  "# made by the first `keyplane serve --tls`")
+        if args.profile:
+            from . import profiles
+            config_path, credentials_path = profiles.write_profile(args.profile, endpoint, akid, secret)
+            print(f"AWS profile {args.profile}: {config_path} and {credentials_path} "
+                  f"(use it with AWS_PROFILE={args.profile} or --profile {args.profile})")
         return 0
     p.set_defaults(run=run)
 
 
-def _init_identities(engine) -> None:
-    """Make the identities file `keyplane serve` reads (once) and print working credentials."""
+def _init_identities(engine) -> tuple[str, str]:
+    """Make the identities file `keyplane serve` reads (once); its working credentials."""
     from .engine.identity import Identities
-    from .server import DEFAULT_HOST, DEFAULT_PORT, IDENTITIES_FILE
+    from .server import IDENTITIES_FILE
     path = os.path.join(engine.state_dir or ".", IDENTITIES_FILE)
     if os.path.exists(path):
         ids = Identities.load(path)
@@ -57,9 +80,7 @@ def _init_identities(engine) -> None:
     else:
         ids = Identities.create_default(path)
         print(f"identities: {path} (created, mode 0600)")
-    akid, secret = ids.default_credentials()
-    print(f"export AWS_ACCESS_KEY_ID={akid} AWS_SECRET_ACCESS_KEY={secret} "
-          f"AWS_DEFAULT_REGION=us-east-1 AWS_ENDPOINT_URL=http://{DEFAULT_HOST}:{DEFAULT_PORT}")
+    return ids.default_credentials()
 
 
 def _parse_duration(text: str) -> timedelta:
@@ -168,60 +189,109 @@ def _bench(p: argparse.ArgumentParser) -> None:
     p.set_defaults(run=command.run)
 
 
+def _truthy(text: str) -> bool:
+    return text.strip().lower() in ("1", "true", "yes", "on")
+
+
+def _option(p: argparse.ArgumentParser, flag: str, default=None, *, kind=str, help: str, flag_only=False,
+            **kwargs) -> None:
+    """A `serve` option whose default comes from KEYPLANE_<NAME> when set (the flag wins), with the
+    variable and the default in its help. Booleans get --x / --no-x."""
+    env = "KEYPLANE_" + flag.lstrip("-").replace("-", "_").upper()
+    raw = None if flag_only else os.environ.get(env)
+    if kind is bool:
+        value = _truthy(raw) if raw is not None else default
+        p.add_argument(flag, action=argparse.BooleanOptionalAction, default=value,
+                       help=f"{help} [env {env}; default: {'on' if default else 'off'}]", **kwargs)
+        return
+    if kind is list:
+        value = [v for v in raw.split(",") if v] if raw else list(default or [])
+        p.add_argument(flag, action="append", default=None, help=f"{help} (repeatable) [env {env}, comma-separated]",
+                       **kwargs)
+        p.set_defaults(**{flag.lstrip("-").replace("-", "_") + "_env": value})
+        return
+    value = default
+    if raw not in (None, ""):
+        try:
+            value = kind(raw)
+        except ValueError:
+            p.error(f"{env}={raw!r} is not a valid {kind.__name__}")
+    shown = "none" if default is None else default
+    p.add_argument(flag, type=kind, default=value,
+                   help=f"{help} [{'' if flag_only else f'env {env}; '}default: {shown}]", **kwargs)
+
+
 def _serve(p: argparse.ArgumentParser) -> None:
     from . import admission
+    from .engine.identity import DEV_ACCOUNT
     from .server import DEFAULT_HOST, DEFAULT_PORT
-    p.add_argument("--host", default=DEFAULT_HOST)
-    p.add_argument("--port", type=int, default=DEFAULT_PORT)
-    p.add_argument("--state", help="state folder or database URL (default: $KEYPLANE_STATE or ./.keyplane)")
-    p.add_argument("--identities", metavar="FILE", help="identities file (default: <state>/identities.yaml)")
-    p.add_argument("--workers", type=int, default=1)
-    p.add_argument("--threads", type=int, default=0,
-                   help="handle calls on a pool of this many threads per worker (default: on the event loop)")
-    p.add_argument("--tls", action="store_true", help="serve HTTPS (certificate generated into the state folder)")
-    p.add_argument("--tls-cert", help="PEM certificate chain to serve with --tls")
-    p.add_argument("--tls-key", help="PEM private key for --tls-cert")
-    p.add_argument("--dev", action="store_true",
-                   help="development mode: temporary state, POST /_keyplane/reset, printed credentials")
-    p.add_argument("--log-level", default="warning")
-    p.add_argument("--access-log", action="store_true")
-    p.add_argument("--events-file", metavar="FILE",
-                   help="append events (parameter policies and changes) to this JSON-lines file")
-    p.add_argument("--events-webhook", metavar="URL", action="append", default=[],
-                   help="POST each event to this URL, retried with backoff (repeatable)")
-    p.add_argument("--events-max-attempts", type=int, default=None,
-                   help="give up on a delivery after this many attempts (default 185, as EventBridge)")
-    p.add_argument("--events-max-age", type=float, default=None, metavar="SECONDS",
-                   help="give up on a delivery this long after its event (default 86400, as EventBridge)")
-    p.add_argument("--quotas", default=None, metavar="aws|off|FILE",
-                   help="request quotas: AWS's defaults (default; off with --dev), off, or a YAML file of "
-                        "quota name: requests per second")
-    p.add_argument("--cache-ttl", type=float, default=None, metavar="SECONDS",
-                   help="how long state changed through another server may go unseen (default 0.5; 0 reads through)")
-    p.add_argument("--allowed-hosts", default=None, metavar="NAMES",
-                   help="more Host names to answer, comma-separated ('*': any); default: this machine's "
-                        "names and addresses and localhost (also $KEYPLANE_ALLOWED_HOSTS)")
-    p.add_argument("--max-connections", type=int, default=admission.MAX_CONNECTIONS,
-                   help="open connections per worker (never more than the open-file limit allows)")
-    p.add_argument("--header-timeout", type=float, default=admission.HEADER_TIMEOUT, metavar="SECONDS",
-                   help="close a connection that has not sent a request's headers in this long (default 10)")
+    _option(p, "--host", DEFAULT_HOST, help="address to listen on (0.0.0.0 in a container)")
+    _option(p, "--port", DEFAULT_PORT, kind=int, help="port to listen on")
+    _option(p, "--state", None, help="state folder or database URL (none: ./.keyplane)")
+    _option(p, "--identities", None, metavar="FILE", help="identities file (none: <state>/identities.yaml)")
+    _option(p, "--workers", 1, kind=int, help="worker processes")
+    _option(p, "--threads", 0, kind=int,
+            help="handle calls on a pool of this many threads per worker (0: on the event loop)")
+    _option(p, "--tls", False, kind=bool, help="serve HTTPS (certificate generated into the state folder)")
+    _option(p, "--tls-cert", None, help="PEM certificate chain to serve with --tls")
+    _option(p, "--tls-key", None, help="PEM private key for --tls-cert")
+    _option(p, "--dev", False, kind=bool,
+            help="development mode: temporary state unless --state, any access key accepted as the dev "
+                 "account's root (test/test printed), signed POST /_keyplane/reset, access log on")
+    _option(p, "--dev-account", DEV_ACCOUNT, help="--dev: the account unknown access keys act as the root of")
+    _option(p, "--seed", None, metavar="FILE",
+            help="apply this seed file at start (keys with fixed ids/material, aliases, parameters, "
+                 "secrets, identities; schemas/seed.schema.json)")
+    _option(p, "--log-level", "warning", choices=("critical", "error", "warning", "info", "debug"),
+            help="log level of keyplane's and uvicorn's lines")
+    _option(p, "--log-format", "text", choices=("text", "json"), help="log line format")
+    _option(p, "--access-log", None, kind=bool,
+            help="one log line per call: service.Operation, status, error code, caller, request id, latency "
+                 "(default: on with --dev)")
+    _option(p, "--events-file", None, metavar="FILE",
+            help="append events (parameter policies and changes) to this JSON-lines file")
+    _option(p, "--events-webhook", None, kind=list, metavar="URL",
+            help="POST each event to this URL, retried with backoff")
+    _option(p, "--events-max-attempts", None, kind=int,
+            help="give up on a delivery after this many attempts (none: 185, as EventBridge)")
+    _option(p, "--events-max-age", None, kind=float, metavar="SECONDS",
+            help="give up on a delivery this long after its event (none: 86400, as EventBridge)")
+    _option(p, "--quotas", None, metavar="aws|off|FILE",
+            help="request quotas: AWS's defaults (none: aws; off with --dev), off, or a YAML file of "
+                 "quota name: requests per second")
+    _option(p, "--cache-ttl", None, kind=float, metavar="SECONDS",
+            help="how long state changed through another server may go unseen (none: 0.5; 0 reads through)")
+    _option(p, "--allowed-hosts", None, metavar="NAMES",
+            help="more Host names to answer, comma-separated ('*': any); always this machine's names and "
+                 "addresses and localhost")
+    _option(p, "--max-connections", admission.MAX_CONNECTIONS, kind=int,
+            help="open connections per worker (never more than the open-file limit allows)")
+    _option(p, "--header-timeout", admission.HEADER_TIMEOUT, kind=float, metavar="SECONDS",
+            help="close a connection that has not sent a request's headers in this long")
 
     def run(args):
         from .engine import events
-        from .server import ServeConfig, serve
-        events.configure_environment(file=args.events_file, webhooks=args.events_webhook,  # workers inherit it
+        from .server import ServeConfig
+        from .startup import serve
+        webhooks = args.events_webhook if args.events_webhook is not None else args.events_webhook_env
+        events.configure_environment(file=args.events_file, webhooks=webhooks,  # workers inherit it
                                      max_attempts=args.events_max_attempts, max_age=args.events_max_age)
+        access_log = args.access_log if args.access_log is not None else args.dev
         return serve(ServeConfig(host=args.host, port=args.port, state=args.state, identities=args.identities,
                                  workers=args.workers, threads=args.threads, dev=args.dev,
                                  tls=args.tls or bool(args.tls_cert), tls_cert=args.tls_cert,
-                                 tls_key=args.tls_key, log_level=args.log_level, access_log=args.access_log,
+                                 tls_key=args.tls_key, log_level=args.log_level, access_log=access_log,
                                  quotas=args.quotas, cache_ttl=args.cache_ttl, allowed_hosts=args.allowed_hosts,
-                                 max_connections=args.max_connections, header_timeout=args.header_timeout))
+                                 max_connections=args.max_connections, header_timeout=args.header_timeout,
+                                 dev_account=args.dev_account, log_format=args.log_format),
+                     seed_file=args.seed)
     p.set_defaults(run=run)
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .version import version
     parser = argparse.ArgumentParser(prog="keyplane", description="self-hosted key management plane")
+    parser.add_argument("--version", action="version", version=f"keyplane {version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     _init(sub.add_parser("init", help="create the state folder, root key and store"))
     _tick(sub.add_parser("tick", help="perform the work that is due now (or at --at / after --advance)"))

@@ -21,13 +21,15 @@ import shutil
 import sys
 import tempfile
 import threading
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from keyplane import admission
+from keyplane import admission, logs
 from keyplane.engine.errors import AwsError, UnknownOperationException, internal_error
+from keyplane.engine.identity import DEV_ACCOUNT
 from keyplane.wire import services
 from keyplane.wire.protocol import error_response, handle_json
 from keyplane.wire.sigv4 import headers_from_asgi, verify_headers
@@ -70,6 +72,8 @@ class ServeConfig:
     allowed_hosts: str | None = None    # extra Host names to answer, comma-separated ("*": any)
     max_connections: int = admission.MAX_CONNECTIONS
     header_timeout: float = admission.HEADER_TIMEOUT
+    dev_account: str = DEV_ACCOUNT      # --dev: the account unknown access keys act as the root of
+    log_format: str = "text"            # or "json"
 
     def to_env(self) -> str:
         return json.dumps(asdict(self))
@@ -112,12 +116,16 @@ class KeyplaneApp:
             return await self._lifespan(receive, send)
         if scope["type"] != "http":
             return
+        started = time.perf_counter()
         request_id = str(uuid.uuid4())
-        status, headers, payload = await self._respond(scope, receive, request_id)
+        admitted, status, headers, payload = await self._respond(scope, receive, request_id)
         headers = headers + [(b"x-amzn-requestid", request_id.encode()),
                              (b"content-length", str(len(payload)).encode())]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": payload})
+        if logs.ACCESS.isEnabledFor(logging.INFO) and admitted is not None:
+            logs.access(admitted.operation(), status, _error_code(status, headers, payload), admitted.caller,
+                        request_id, started, (scope.get("client") or (None,))[0])
 
     async def _lifespan(self, receive, send):
         while True:
@@ -136,11 +144,15 @@ class KeyplaneApp:
                 return
 
     # ---- one request ---------------------------------------------------------------------------
-    async def _respond(self, scope, receive, request_id: str) -> tuple[int, list, bytes]:
-        """Admit the request from its headers, then read its body (bounded), then answer it."""
+    async def _respond(self, scope, receive, request_id: str):
+        """(admitted, status, headers, body): admit the request from its headers, then read its
+        body (bounded), then answer it."""
         admitted = self.admit(scope, request_id)
         if admitted.answer is not None:
-            return admitted.answer     # refused before a byte of its body was read
+            return (admitted, *admitted.answer)     # refused before a byte of its body was read
+        return (admitted, *await self._answer(admitted, receive, request_id))
+
+    async def _answer(self, admitted: "admission.Admitted", receive, request_id: str) -> tuple[int, list, bytes]:
         limits = admission.LIMITS
         # a body whose signature is not settled yet holds one of a few places while it is read
         slot = None if admitted.pending is None or admitted.pending.signature_checked else self._unverified
@@ -158,6 +170,7 @@ class KeyplaneApp:
                 slot.release()
         if body is None:
             return 408, [(b"connection", b"close")], b""   # gone, or too slow to send its body
+        admitted.body_head = body[:4096]
         if self._pool is not None:
             return await asyncio.get_running_loop().run_in_executor(
                 self._pool, self.finish, admitted, body, request_id)
@@ -205,9 +218,13 @@ class KeyplaneApp:
             length = admission.declared_length(headers)
             if length is not None and length > admission.LIMITS.max_body:
                 raise admission.too_large()
-            admitted.pending = verify_headers(
-                method, path, query_string, headers, self.identities, self.engine.clock.now(),
-                services={admitted.service} if admitted.service else None, regions=self.engine.regions)
+            try:
+                admitted.pending = verify_headers(
+                    method, path, query_string, headers, self.identities, self.engine.clock.now(),
+                    services={admitted.service} if admitted.service else None, regions=self.engine.regions)
+            except AwsError as err:
+                self._refused(admitted, err, request_id)
+                raise
         except AwsError as err:
             if path.startswith("/_keyplane/") and not isinstance(err, admission.TooLarge):
                 admitted.answer = admission.admin_refusal(err)
@@ -224,7 +241,12 @@ class KeyplaneApp:
         scope, service, query_protocol = admitted.scope, admitted.service, admitted.query_protocol
         try:
             method, path, headers = scope["method"], scope["path"], admitted.headers
-            principal, region, _ = admitted.pending.verify_body(body)
+            try:
+                principal, region, _ = admitted.pending.verify_body(body)
+            except AwsError as err:
+                self._refused(admitted, err, request_id)
+                raise
+            admitted.caller = principal.arn
             if path.startswith("/_keyplane/"):
                 return self._admin(method, path)
             if service is None:
@@ -243,6 +265,15 @@ class KeyplaneApp:
         except Exception:
             log.exception("internal error handling request %s", request_id)
             return self._error(internal_error(service or "kms"), service, query_protocol, request_id)
+
+    def _refused(self, admitted: "admission.Admitted", err: AwsError, request_id: str) -> None:
+        """A request authentication refused: a warning naming the access key id (never the
+        secret) and the reason, and a record in the audit trail."""
+        access_key_id, region = _claimed_credential(admitted.headers, admitted.query_string)
+        source_ip = (admitted.scope.get("client") or (None,))[0]
+        logs.refused(access_key_id, err.code, err.message[:200], request_id, source_ip)
+        self.engine.refused_authentication(admitted.service, region, access_key_id, source_ip,
+                                           admitted.headers.first("user-agent") if admitted.headers else None, err)
 
     def _error(self, err: AwsError, service, query_protocol: bool, request_id: str):
         if query_protocol:
@@ -272,13 +303,28 @@ class KeyplaneApp:
 
     def _admin(self, method: str, path: str):
         if path == "/_keyplane/health" and method in ("GET", "HEAD"):
-            return 200, [(b"content-type", b"application/json")], json.dumps(
-                {"status": "ok", "dev": self.dev, "pid": os.getpid()}).encode()
+            return self._health()
         if path == "/_keyplane/reset" and method == "POST" and self.dev:
             reset_state(self.engine)
             return 200, [(b"content-type", b"application/json")], b'{"reset": true}'
         return 404, [(b"content-type", b"application/json")], json.dumps(
             {"__type": "UnknownOperationException", "message": f"No such keyplane endpoint: {method} {path}"}).encode()
+
+    def _health(self) -> tuple[int, list, bytes]:
+        """Version, services served, dev mode, and whether the store answers (503 when it does not)."""
+        from keyplane.engine.core import DEFAULT_REGION
+        from keyplane.version import version
+        try:
+            with self.engine.store_for(DEFAULT_REGION).read() as conn:
+                conn.exec_driver_sql("SELECT 1")
+            store = "reachable"
+        except Exception as exc:   # noqa: BLE001 - any failure to reach the store is "unreachable"
+            log.warning("health: the store is unreachable: %s", type(exc).__name__)
+            store = "unreachable"
+        # pid: examples/up.sh checks that the server answering is the one it started
+        body = {"status": "ok" if store == "reachable" else "unavailable", "version": version(),
+                "services": sorted(services.SERVED), "store": store, "dev": self.dev, "pid": os.getpid()}
+        return (200 if store == "reachable" else 503), [(b"content-type", b"application/json")], json.dumps(body).encode()
 
     # ---- scheduler -----------------------------------------------------------------------------
     def start_scheduler(self) -> None:
@@ -382,7 +428,7 @@ def build_app(config: ServeConfig) -> KeyplaneApp:
     engine.quotas = quotas.load(config.quotas or ("off" if config.dev else "aws"), engine.clock,
                                 share=1 / max(1, config.workers))
     identities = Identities.load(identities_path(config, engine.state_dir), sessions=lookup_for(engine),
-                                 clock=engine.clock)
+                                 clock=engine.clock, dev_account=config.dev_account if config.dev else None)
     engine.identities = identities
     lock = SchedulerLock(engine) if config.scheduler else None
     return KeyplaneApp(engine, identities, dev=config.dev, scheduler_lock=lock, threads=config.threads,
@@ -395,156 +441,38 @@ def create_app_from_env() -> KeyplaneApp:
     config = ServeConfig.from_env()
     admission.LIMITS.max_connections = config.max_connections
     admission.LIMITS.header_timeout = config.header_timeout
-    logging.basicConfig(level=getattr(logging, config.log_level.upper(), logging.WARNING),
-                        format="%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s")
+    logs.configure(config.log_level, config.log_format, config.access_log)
     return build_app(config)
+
+
+def _error_code(status: int, headers: list, payload: bytes) -> str | None:
+    """The AWS error code of a response, for the access log."""
+    if status < 400:
+        return None
+    for name, value in headers:
+        if name == b"x-amzn-errortype":
+            return value.decode("latin-1").split(":", 1)[0]
+    import re
+    found = re.search(rb'"__type"\s*:\s*"([^"]{1,128})"|<Code>([^<]{1,128})</Code>', payload[:2048])
+    return (found.group(1) or found.group(2)).decode("latin-1").rpartition("#")[2] if found else None
+
+
+def _claimed_credential(headers, query_string: str) -> tuple[str | None, str | None]:
+    """(access key id, Region) a request claims in its credential scope, whatever it is worth."""
+    import re
+    from urllib.parse import parse_qs
+    credential = None
+    auth = headers.first("authorization") if headers is not None else None
+    if auth:
+        found = re.search(r"Credential=([^,\s]{1,512})", auth)
+        credential = found.group(1) if found else None
+    elif query_string:
+        credential = (parse_qs(query_string).get("X-Amz-Credential") or [None])[0]
+    if not credential:
+        return None, None
+    parts = credential.split("/")
+    return parts[0][:128], (parts[2][:32] if len(parts) == 5 else None)
 
 
 def identities_path(config: ServeConfig, state_dir: str) -> str:
     return config.identities or os.path.join(state_dir or ".", IDENTITIES_FILE)
-
-
-# ---- TLS ----------------------------------------------------------------------------------------
-
-def ensure_tls(folder: str, host: str) -> tuple[str, str, str]:
-    """(certificate, private key, CA certificate) under `folder`/tls, made on first use: a local CA
-    and a server certificate it signs for localhost, 127.0.0.1, ::1 and `host`."""
-    import datetime as dt
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
-    from keyplane.engine.identity import write_private
-
-    tls = Path(folder) / "tls"
-    cert_path, key_path, ca_path = tls / "server.pem", tls / "server.key", tls / "ca.pem"
-    if cert_path.exists() and key_path.exists() and ca_path.exists():
-        return str(cert_path), str(key_path), str(ca_path)
-    tls.mkdir(parents=True, exist_ok=True)
-    now = dt.datetime.now(dt.timezone.utc)
-
-    def pem_key(k):
-        return k.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                               serialization.NoEncryption()).decode()
-
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "keyplane local CA")])
-    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
-          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
-          .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=3650))
-          .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-          .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
-                                       content_commitment=False, key_encipherment=False,
-                                       data_encipherment=False, key_agreement=False,
-                                       encipher_only=False, decipher_only=False), critical=True)
-          .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
-          .sign(ca_key, hashes.SHA256()))
-    names: list = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-                   x509.IPAddress(ipaddress.ip_address("::1"))]
-    if host not in ("0.0.0.0", "::", "localhost", "127.0.0.1", "::1", ""):
-        try:
-            names.append(x509.IPAddress(ipaddress.ip_address(host)))
-        except ValueError:
-            names.append(x509.DNSName(host))
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "keyplane")]))
-            .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=825))
-            .add_extension(x509.SubjectAlternativeName(names), critical=False)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
-            .sign(ca_key, hashes.SHA256()))
-    write_private(tls / "ca.key", pem_key(ca_key))
-    write_private(key_path, pem_key(key))
-    ca_path.write_text(ca.public_bytes(serialization.Encoding.PEM).decode())
-    cert_path.write_text(cert.public_bytes(serialization.Encoding.PEM).decode()
-                         + ca.public_bytes(serialization.Encoding.PEM).decode())
-    return str(cert_path), str(key_path), str(ca_path)
-
-
-# ---- keyplane serve -----------------------------------------------------------------------------
-
-def serve(config: ServeConfig, out=sys.stdout) -> int:
-    """Run the server until SIGINT/SIGTERM (uvicorn lets in-flight requests finish)."""
-    import uvicorn
-
-    from keyplane.engine.core import resolve_state
-    from keyplane.engine.identity import Identities, IdentitiesFileError
-
-    dev_dir = None
-    if config.dev and not config.state:
-        dev_dir = tempfile.mkdtemp(prefix="keyplane-dev-")
-        config.state = dev_dir
-    _, state_dir = resolve_state(config.state)
-    ids_path = identities_path(config, state_dir)
-    try:
-        if not os.path.exists(ids_path):
-            if not config.dev:
-                print(f"keyplane: no identities file at {ids_path}; run `keyplane init` first "
-                      f"(or pass --identities FILE, or --dev)", file=sys.stderr)
-                return 2
-            ids = Identities.create_default(ids_path)
-        else:
-            ids = Identities.load(ids_path)
-    except IdentitiesFileError as e:
-        print(f"keyplane: {e}", file=sys.stderr)
-        return 2
-    config.identities = ids_path
-
-    # The parent opens the store once so migrations and the root key are settled before any worker.
-    from keyplane.engine.core import Engine
-    Engine(config.state).close()
-
-    ssl = {}
-    scheme = "http"
-    if config.tls:
-        if config.tls_cert:
-            cert, key, ca = config.tls_cert, config.tls_key or config.tls_cert, None
-        else:
-            cert, key, ca = ensure_tls(state_dir or dev_dir or ".", config.host)
-        ssl = {"ssl_certfile": cert, "ssl_keyfile": key}
-        scheme = "https"
-    shown_host = "127.0.0.1" if config.host in ("0.0.0.0", "") else config.host
-    endpoint = f"{scheme}://{shown_host}:{config.port}"
-    print(f"keyplane serving on {endpoint} (state: {state_dir or 'memory'}, identities: {ids_path}, "
-          f"workers: {config.workers}{', dev mode' if config.dev else ''})", file=out)
-    if config.tls and ca:
-        print(f"TLS CA certificate: {ca}  (export AWS_CA_BUNDLE={ca})", file=out)
-    if config.dev:
-        akid, secret = ids.default_credentials()
-        print(f"export AWS_ACCESS_KEY_ID={akid} AWS_SECRET_ACCESS_KEY={secret} "
-              f"AWS_DEFAULT_REGION=us-east-1 AWS_ENDPOINT_URL={endpoint}", file=out)
-    out.flush()
-
-    if config.quotas not in (None, "aws", "off", "default", "none"):
-        from keyplane.engine import quotas
-        try:
-            quotas.load(config.quotas, None)       # a bad quota file stops the server here, not in a worker
-        except (OSError, ValueError) as e:
-            print(f"keyplane: --quotas: {e}", file=sys.stderr)
-            return 2
-    files = admission.raise_file_limit()           # workers inherit it
-    log.info("open-file limit %d", files)
-    os.environ[CONFIG_ENV] = config.to_env()
-    # uvicorn shuts down gracefully on SIGTERM, then re-raises the signal; ending with status 0
-    # tells a supervisor the stop was clean.
-    import signal
-    signal.signal(signal.SIGTERM, _exit_cleanly)
-    try:
-        uvicorn.run("keyplane.server:create_app_from_env", factory=True, host=config.host, port=config.port,
-                    workers=config.workers if config.workers > 1 else None, log_level=config.log_level,
-                    access_log=config.access_log, timeout_graceful_shutdown=GRACE_SECONDS, lifespan="on",
-                    server_header=False, http=admission.GuardedProtocol, **ssl)
-    finally:
-        if dev_dir:
-            shutil.rmtree(dev_dir, ignore_errors=True)
-    return 0
-
-
-def _exit_cleanly(signum, frame):
-    raise SystemExit(0)

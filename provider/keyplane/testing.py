@@ -226,6 +226,9 @@ class KeyplaneServer:
     def start(self, timeout: float = 60) -> "KeyplaneServer":
         self._dir = tempfile.TemporaryDirectory(prefix="keyplane-test-")
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        # the server runs the same keyplane as this process imported, installed or not
+        source = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        env["PYTHONPATH"] = source + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         env.update(self._env)
         self._log = open(os.path.join(self._dir.name, "serve.log"), "w+")
         self.proc = subprocess.Popen(

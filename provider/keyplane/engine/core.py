@@ -316,6 +316,33 @@ class Engine:
             return lambda: _build_event(*args)
         return _build_event(*args)
 
+    def refused_authentication(self, service: str | None, region: str | None, access_key_id: str | None,
+                               source_ip: str | None, user_agent: str | None, err: AwsError) -> None:
+        """Record a request refused by authentication (bad signature, unknown or expired key), as
+        CloudTrail records failed sign-ins: who claimed to call (the access key id, never a
+        secret), from where, and why. Claimed Regions and key ids are bounded before they are kept."""
+        def bounded(text):
+            return None if text is None else "".join(c for c in str(text)[:128] if c.isprintable())
+        region = region if region in self.regions else DEFAULT_REGION
+        now = self.clock.now()
+        identity = {"type": "Unknown"}
+        if access_key_id:
+            identity["accessKeyId"] = bounded(access_key_id)
+        try:
+            self.audit.record(self.store_for(region), {
+                "eventVersion": "1.08", "userIdentity": identity,
+                "eventTime": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "eventSource": apimodel.EVENT_SOURCES.get(service or "", f"{bounded(service) or 'keyplane'}.amazonaws.com"),
+                "eventName": "RefusedAuthentication", "awsRegion": region,
+                "sourceIPAddress": bounded(source_ip) or "-", "userAgent": bounded(user_agent) or "-",
+                "requestParameters": None, "responseElements": None, "requestID": str(uuid.uuid4()),
+                "eventID": str(uuid.uuid4()), "readOnly": True, "resources": [], "eventType": "AwsApiCall",
+                "managementEvent": True, "eventCategory": "Management", "errorCode": err.code,
+                "errorMessage": bounded(err.message), "recipientAccountId": None, "_time": now.timestamp(),
+            })
+        except Exception:
+            log.exception("could not audit a refused authentication")
+
     def service_event(self, store: Store, service: str, name: str, region: str, account: str,
                       resources: list[tuple[str, str]], details: dict | None = None) -> None:
         """Record work the service did on its own (scheduled deletion, rotation, expiry)."""

@@ -34,6 +34,14 @@ log = logging.getLogger("keyplane.identity")
 ExpiredTokenException = error_type("ExpiredTokenException")
 
 INVALID_TOKEN = "The security token included in the request is invalid."
+
+# Dev mode (`keyplane serve --dev`): the account every unknown access key acts as the root of, and
+# the documented pair scripts can use without reading the server's output (LocalStack's and moto's
+# habit). A key the server knows no secret for is accepted on a well-formed signature alone:
+# lookup returns UNVERIFIED in place of the secret.
+DEV_ACCOUNT = "000000000000"
+DEV_ACCESS_KEY_ID, DEV_SECRET_ACCESS_KEY = "test", "test"
+UNVERIFIED = None
 EXPIRED_TOKEN = "The security token included in the request is expired"
 
 ADMIN_POLICY = {"Version": "2012-10-17",
@@ -327,8 +335,9 @@ class Identities:
     RELOAD_INTERVAL = 1.0
 
     def __init__(self, data: dict, *, path: Path | None = None, sessions: SessionLookup | None = None,
-                 clock=None):
+                 clock=None, dev_account: str | None = None):
         validate_document(data)
+        self.dev_account = dev_account        # set in dev mode only: unknown keys act as its root
         self.path = Path(path) if path else None
         self.sessions = sessions
         self.clock = clock
@@ -463,6 +472,10 @@ class Identities:
                     # the role was removed from the file
                     raise UnrecognizedClientException(INVALID_TOKEN)
                 return creds.principal(), creds.secret_access_key, creds.session_token
+        if self.dev_account is not None:
+            # dev mode: test/test is checked like any key; other keys' secrets are unknowable
+            secret = DEV_SECRET_ACCESS_KEY if access_key_id == DEV_ACCESS_KEY_ID else UNVERIFIED
+            return Principal.root(self.dev_account), secret, None
         raise UnrecognizedClientException(INVALID_TOKEN)
 
     def __call__(self, access_key_id: str):
