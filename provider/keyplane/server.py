@@ -17,7 +17,6 @@ import asyncio
 import json
 import logging
 import os
-import shutil
 import sys
 import tempfile
 import threading
@@ -25,7 +24,6 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 from keyplane import admission, logs
 from keyplane.engine.errors import AwsError, UnknownOperationException, internal_error
