@@ -105,9 +105,11 @@ def test_account_b_is_refused_when_the_key_policy_leaves_it_out(world):
 
 
 def test_account_b_is_refused_a_secret_under_the_aws_managed_key(world):
+    """AWS refuses this read with InvalidRequestException, not AccessDenied: the managed key
+    can't serve another account (https://docs.aws.amazon.com/secretsmanager/latest/userguide/auth-and-access_examples_cross.html)."""
     engine, owner = world
     arn = _setup(owner, managed_key=True)
-    assert _denied(engine, READER, arn) == "AccessDeniedException"
+    assert _denied(engine, READER, arn) == "InvalidRequestException"
 
 
 def test_a_secret_is_found_across_accounts_only_by_its_full_arn(world):

@@ -268,9 +268,11 @@ def test_create_secret_retried_with_its_token_succeeds_and_a_new_token_conflicts
 
 
 def test_version_id_and_stage_must_name_the_same_version(sm):
+    """Disagreeing VersionId and VersionStage is InvalidRequestException on AWS
+    (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_GetSecretValue.html)."""
     v1 = sm.create_secret(Name="app/pair", SecretString="a")["VersionId"]
     sm.put_secret_value(SecretId="app/pair", SecretString="b")
     assert sm.get_secret_value(SecretId="app/pair", VersionId=v1, VersionStage="AWSPREVIOUS")["SecretString"] == "a"
     assert _code(sm.get_secret_value, SecretId="app/pair", VersionId=v1,
-                 VersionStage="AWSCURRENT") == "InvalidParameterException"
+                 VersionStage="AWSCURRENT") == "InvalidRequestException"
     assert _code(sm.get_secret_value, SecretId="app/pair", VersionId="f" * 32) == "ResourceNotFoundException"

@@ -1,5 +1,9 @@
-"""Secrets Manager's error codes (all 400 but the internal fault, which the engine maps)."""
-from ..errors import AccessDeniedException, MalformedPolicyDocumentException, error_type  # noqa: F401
+"""Secrets Manager's error codes and the message texts AWS sends with them, in one place.
+
+Every error is HTTP 400 but the internal fault, which the engine maps. Where AWS's text is
+documented or quoted publicly it is used verbatim; a `{}` template is filled by the operation.
+"""
+from ..errors import AccessDeniedException, MalformedPolicyDocumentException, ValidationException, error_type  # noqa: F401
 
 ResourceNotFoundException = error_type("ResourceNotFoundException")
 ResourceExistsException = error_type("ResourceExistsException")
@@ -13,3 +17,13 @@ PublicPolicyException = error_type("PublicPolicyException")
 PreconditionNotMetException = error_type("PreconditionNotMetException")
 
 NOT_FOUND = "Secrets Manager can't find the specified secret."
+INVALID_NAME = ("Invalid name. Must be a valid name containing alphanumeric characters, or any of the "
+                "following: -/_+=.@!")
+TOKEN_REQUIRED = "You must provide a ClientRequestToken value. We recommend a UUID-type value."
+TOKEN_IN_USE = "You can't use ClientRequestToken {} because that value is already in use for a version of secret {}."
+STAGE_NOT_ON_VERSION = "You provided a VersionStage that is not associated to the provided VersionId."
+VERSION_NOT_FOUND = "Secrets Manager can't find the specified secret value for VersionId: {}"
+STAGE_NOT_FOUND = "Secrets Manager can't find the specified secret value for staging label: {}"
+MARKED_FOR_DELETION = "You can't perform this operation on the secret because it was marked for deletion."
+DEFAULT_KEY_CROSS_ACCOUNT = ("You can't access a secret from a different AWS account if you encrypt the "
+                             "secret with the default KMS service key.")

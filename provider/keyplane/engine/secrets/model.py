@@ -21,8 +21,10 @@ from datetime import datetime, timezone
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from ..errors import AccessDeniedException, AwsError
-from .errors import (NOT_FOUND, DecryptionFailure, EncryptionFailure, InvalidParameterException,
-                     InvalidRequestException, ResourceExistsException, ResourceNotFoundException)
+from .errors import (INVALID_NAME, MARKED_FOR_DELETION, NOT_FOUND, STAGE_NOT_FOUND, STAGE_NOT_ON_VERSION,
+                     TOKEN_IN_USE, TOKEN_REQUIRED, VERSION_NOT_FOUND, DecryptionFailure, EncryptionFailure,
+                     InvalidParameterException, InvalidRequestException, ResourceExistsException,
+                     ResourceNotFoundException, ValidationException)
 from .tables import secrets as secrets_table
 from .tables import versions as versions_table
 
@@ -30,6 +32,8 @@ SERVICE = "secretsmanager"
 DEFAULT_KEY = "alias/aws/secretsmanager"
 CURRENT, PREVIOUS, PENDING = "AWSCURRENT", "AWSPREVIOUS", "AWSPENDING"
 NAME_RE = re.compile(r"^[A-Za-z0-9/_+=.@-]{1,512}$")
+# a SecretId that is not an ARN: a name, which may also be a service-linked one ("rds!cluster-...")
+SECRET_ID_RE = re.compile(r"^[A-Za-z0-9/_+=.@!-]+$")
 ARN_RE = re.compile(r"^arn:aws:secretsmanager:([a-z0-9-]+):(\d{12}):secret:(.+)$")
 SUFFIX_CHARS = string.ascii_letters + string.digits
 MAX_VERSIONS = 100
@@ -198,8 +202,15 @@ def find_by_name(conn, account: str, region: str, name: str) -> Secret | None:
     return _row_to_secret(row) if row else None
 
 
+def validate_secret_id(secret_id: str) -> None:
+    """A SecretId that is neither an ARN nor a possible name is refused before any lookup."""
+    if not secret_id.startswith("arn:") and not SECRET_ID_RE.match(secret_id):
+        raise ValidationException(INVALID_NAME)
+
+
 def resolve_secret(call, secret_id: str, conn=None) -> Secret:
     """The secret a SecretId names, in the caller's Region, or ResourceNotFoundException."""
+    validate_secret_id(secret_id)
     def find(c) -> Secret | None:
         m = ARN_RE.match(secret_id)
         if m is None:
@@ -226,8 +237,15 @@ def resolve_secret(call, secret_id: str, conn=None) -> Secret:
 
 def require_not_deleted(secret: Secret, action: str) -> None:
     if secret.scheduled_for_deletion:
-        raise InvalidRequestException(
-            f"You can't perform this operation on the secret because it was marked for deletion.")
+        raise InvalidRequestException(MARKED_FOR_DELETION)
+
+
+def require_token(p: dict) -> str:
+    """SDKs fill ClientRequestToken in; a raw request that writes a version must carry one."""
+    token = p.get("ClientRequestToken")
+    if not token:
+        raise InvalidRequestException(TOKEN_REQUIRED)
+    return token
 
 
 def require_primary(secret: Secret) -> None:
@@ -273,14 +291,11 @@ def find_version(versions: list[Version], version_id: str | None = None, stage: 
     by_id = next((v for v in versions if v.version_id == version_id), None) if version_id else None
     by_stage = holder(versions, stage) if stage else None
     if version_id and by_id is None:
-        raise ResourceNotFoundException(
-            f"Secrets Manager can't find the specified secret value for VersionId: {version_id}")
+        raise ResourceNotFoundException(VERSION_NOT_FOUND.format(version_id))
+    if version_id and stage and stage not in by_id.stages:
+        raise InvalidRequestException(STAGE_NOT_ON_VERSION)
     if stage and by_stage is None:
-        raise ResourceNotFoundException(
-            f"Secrets Manager can't find the specified secret value for staging label: {stage}")
-    if by_id and by_stage and by_id.version_id != by_stage.version_id:
-        raise InvalidParameterException(
-            f"The staging label {stage} is not attached to the version {version_id}.")
+        raise ResourceNotFoundException(STAGE_NOT_FOUND.format(stage))
     return by_id or by_stage
 
 
@@ -409,8 +424,7 @@ def put_version(call, conn, secret: Secret, version_id: str, value: bytes, kind:
     existing = next((v for v in versions if v.version_id == version_id), None)
     if existing is not None:
         if existing.kind != kind or decrypt_version(call, existing) != value:
-            raise ResourceExistsException(
-                "You can't modify an existing version, you can only create a new version.")
+            raise ResourceExistsException(TOKEN_IN_USE.format(version_id, secret.arn))
         return existing, False
     labels = list(dict.fromkeys(labels if labels is not None else [CURRENT]))
     if not any(CURRENT in v.stages for v in versions) and CURRENT not in labels:
@@ -430,16 +444,9 @@ def put_version(call, conn, secret: Secret, version_id: str, value: bytes, kind:
     return v, True
 
 
-def new_token() -> str:
-    import uuid
-    return str(uuid.uuid4())
-
-
 def validate_name(name: str) -> None:
     if not NAME_RE.match(name):
-        raise InvalidParameterException(
-            "Invalid name. Must be a valid name containing alphanumeric characters, or any of the "
-            "following: -/_+=.@!")
+        raise ValidationException(INVALID_NAME)
 
 
 def tags_out(conn, arn: str) -> list[dict]:

@@ -14,13 +14,13 @@ from ..registry import operation
 from ..scheduler import task
 from ..tagging import get_tags, remove_tags, set_tags
 from . import access, replication
-from .errors import (InvalidNextTokenException, InvalidParameterException, InvalidRequestException,
-                     ResourceExistsException, ResourceNotFoundException)
+from .errors import (DEFAULT_KEY_CROSS_ACCOUNT, InvalidNextTokenException, InvalidParameterException,
+                     InvalidRequestException, ResourceExistsException, ResourceNotFoundException)
 from .model import (CURRENT, Secret, all_secrets, as_output, attach_labels, changed, decrypt_version,
                     delete_secret_rows, dt, due, find_by_name, find_version, holder, insert_secret,
-                    load_versions, mutating, new_token, put_version, require_not_deleted, require_primary,
+                    load_versions, mutating, put_version, require_not_deleted, require_primary, require_token,
                     resolve_secret, save_secret, save_stages, secret_arn, tags_out, ts, validate_name,
-                    value_of, view)
+                    validate_secret_id, value_of, view)
 from .tables import secrets as secrets_table
 
 DEFAULT_RECOVERY_DAYS = 30
@@ -52,6 +52,7 @@ def _after_manual_write(call, secret: Secret) -> None:
 def create_secret(call, p):
     name = p["Name"]
     validate_name(name)
+    token = require_token(p)
     value = value_of(p)
     tags = _tags_dict(p.get("Tags"))
     access.authorize_account(call, "secretsmanager:CreateSecret",
@@ -60,7 +61,6 @@ def create_secret(call, p):
                                     "aws:TagKeys": list(tags)})
     if p.get("CrossAccountPrimaryARN"):
         raise InvalidRequestException("Cross-account replicas are not supported by keyplane.")
-    token = p.get("ClientRequestToken")
     with call.store.write() as conn:
         existing = find_by_name(conn, call.account, call.region, name)
         if existing is not None:
@@ -69,7 +69,7 @@ def create_secret(call, p):
                     f"You can't create this secret because a secret with this name is already "
                     "scheduled for deletion.")
             versions = load_versions(conn, existing.arn)
-            same = token is not None and any(v.version_id == token for v in versions)
+            same = any(v.version_id == token for v in versions)
             if same and value is not None:
                 v = next(v for v in versions if v.version_id == token)
                 if v.kind == value[1] and decrypt_version(call, v) == value[0]:
@@ -87,7 +87,7 @@ def create_secret(call, p):
         set_tags(conn, secret.arn, tags)
         out = {"ARN": secret.arn, "Name": name}
         if value is not None:
-            v, _ = put_version(call, conn, secret, token or new_token(), value[0], value[1], None)
+            v, _ = put_version(call, conn, secret, token, value[0], value[1], None)
             out["VersionId"] = v.version_id
         save_secret(conn, secret)
     if p.get("AddReplicaRegions"):
@@ -164,6 +164,9 @@ def _note_access(call, secret: Secret, version) -> None:
 
 
 def read_value(call, secret: Secret, version_id=None, stage=None, versions=None) -> dict:
+    if call.principal.account != secret.account and secret.kms_key_id is None:
+        # the AWS managed key's policy admits its own account only; AWS says so before trying
+        raise InvalidRequestException(DEFAULT_KEY_CROSS_ACCOUNT)
     if versions is None:
         with call.store.read() as conn:
             versions = load_versions(conn, secret.arn)
@@ -248,6 +251,8 @@ def _write_value(call, secret: Secret, token: str, value, labels) -> dict:
 
 @mutating("PutSecretValue")
 def put_secret_value(call, p):
+    validate_secret_id(p["SecretId"])
+    token = require_token(p)
     secret = resolve_secret(call, p["SecretId"])
     call.resource(secret.arn, "AWS::SecretsManager::Secret", secret.account)
     access.authorize_secret(call, "secretsmanager:PutSecretValue", secret)
@@ -256,19 +261,20 @@ def put_secret_value(call, p):
     value = value_of(p)
     if value is None:
         raise InvalidParameterException("You must provide either SecretString or SecretBinary.")
-    out = _write_value(call, secret, p.get("ClientRequestToken") or new_token(), value, p.get("VersionStages"))
-    return out
+    return _write_value(call, secret, token, value, p.get("VersionStages"))
 
 
 @mutating("UpdateSecret")
 def update_secret(call, p):
+    validate_secret_id(p["SecretId"])
+    value = value_of(p)
+    token = require_token(p) if value is not None else None
     secret = resolve_secret(call, p["SecretId"])
     call.resource(secret.arn, "AWS::SecretsManager::Secret", secret.account)
     access.authorize_secret(call, "secretsmanager:UpdateSecret", secret,
                             {"secretsmanager:KmsKeyId": p["KmsKeyId"]} if p.get("KmsKeyId") else None)
     require_not_deleted(secret, "UpdateSecret")
     require_primary(secret)
-    value = value_of(p)
     with call.store.write() as conn:
         changed = False
         if "Description" in p:
@@ -286,9 +292,8 @@ def update_secret(call, p):
         save_secret(conn, secret)
         out = {"ARN": secret.arn, "Name": secret.name}
         if value is not None:
-            token = p.get("ClientRequestToken") or new_token()
-            if any(v.version_id == token for v in load_versions(conn, secret.arn)):
-                raise ResourceExistsException(f"A resource with the ID you requested already exists.")
+            # the same token with the same value is a retry and succeeds; with another value,
+            # put_version refuses it (a version is never modified)
             out["VersionId"] = _write_value(call, secret, token, value, None)["VersionId"]
     if changed and value is None:
         replication.sync_all(call, secret)
@@ -532,6 +537,7 @@ def tag_resource(call, p):
     tags = _tags_dict(p["Tags"])
     access.authorize_secret(call, "secretsmanager:TagResource", secret,
                             {**{f"aws:RequestTag/{k}": v for k, v in tags.items()}, "aws:TagKeys": list(tags)})
+    require_not_deleted(secret, "TagResource")
     with call.store.write() as conn:
         existing = get_tags(conn, secret.arn)
         if len(set(existing) | set(tags)) > 50:
@@ -549,6 +555,7 @@ def untag_resource(call, p):
     secret = resolve_secret(call, p["SecretId"])
     call.resource(secret.arn, "AWS::SecretsManager::Secret", secret.account)
     access.authorize_secret(call, "secretsmanager:UntagResource", secret, {"aws:TagKeys": list(p["TagKeys"])})
+    require_not_deleted(secret, "UntagResource")
     with call.store.write() as conn:
         remove_tags(conn, secret.arn, p["TagKeys"])
     replication.sync_all(call, secret)

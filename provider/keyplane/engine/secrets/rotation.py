@@ -21,7 +21,8 @@ from ..scheduler import task
 from . import access, replication
 from .errors import InvalidParameterException, InvalidRequestException
 from .model import (CURRENT, PENDING, Secret, changed, holder, load_secret, load_versions, mutating,
-                    require_not_deleted, require_primary, resolve_secret, save_secret, save_stages, ts)
+                    require_not_deleted, require_primary, require_token, resolve_secret, save_secret,
+                    save_stages, ts, validate_secret_id)
 from .replication import service_context
 from .rotators import RotatorError, resolve_rotator, validate_rotator
 from .schedule import next_window, validate_rules
@@ -55,6 +56,8 @@ def in_progress(versions) -> bool:
 
 @mutating("RotateSecret")
 def rotate_secret(call, p):
+    validate_secret_id(p["SecretId"])
+    token = require_token(p)
     secret = resolve_secret(call, p["SecretId"])
     call.resource(secret.arn, "AWS::SecretsManager::Secret", secret.account)
     rules = p.get("RotationRules")
@@ -89,7 +92,6 @@ def rotate_secret(call, p):
         if rules:
             secret.next_rotation = ts(next_window(rules, call.now))
         save_secret(conn, secret)
-    token = p.get("ClientRequestToken") or str(uuid.uuid4())
     out = {"ARN": secret.arn, "Name": secret.name}
     engine, store, region = call.engine, call.store, call.region
     # after commit: the run writes versions through the API, in its own transactions
