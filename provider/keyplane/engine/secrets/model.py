@@ -30,6 +30,7 @@ from .tables import versions as versions_table
 
 SERVICE = "secretsmanager"
 DEFAULT_KEY = "alias/aws/secretsmanager"
+DEFAULT_KEY_MARKER = "DefaultEncryptionKey"
 CURRENT, PREVIOUS, PENDING = "AWSCURRENT", "AWSPREVIOUS", "AWSPENDING"
 NAME_RE = re.compile(r"^[A-Za-z0-9/_+=.@-]{1,512}$")
 # a SecretId that is not an ARN: a name, which may also be a service-linked one ("rds!cluster-...")
@@ -410,10 +411,16 @@ def as_output(value: bytes, kind: str) -> dict:
     return {"SecretString": value.decode("utf-8")} if kind == "string" else {"SecretBinary": value}
 
 
+def listed_key(kms_key_id: str | None, key_arn: str) -> str:
+    """A version's key as ListSecretVersionIds names it: the AWS managed key by AWS's marker."""
+    return key_arn if kms_key_id else DEFAULT_KEY_MARKER
+
+
 def new_version(call, secret: Secret, version_id: str, value: bytes, kind: str) -> Version:
     data_key, sealed, key_arn = encrypt_value(call, secret.arn, secret.key_id, version_id, value)
     return Version(secret_arn=secret.arn, version_id=version_id, created=ts(call.now), stages=[],
-                   kind=kind, data_key=data_key, ciphertext=sealed, kms_key_arn=key_arn)
+                   kind=kind, data_key=data_key, ciphertext=sealed,
+                   kms_key_arn=listed_key(secret.kms_key_id, key_arn))
 
 
 def put_version(call, conn, secret: Secret, version_id: str, value: bytes, kind: str,

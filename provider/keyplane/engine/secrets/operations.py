@@ -13,7 +13,7 @@ from datetime import timedelta
 from ..registry import operation
 from ..scheduler import task
 from ..tagging import get_tags, remove_tags, set_tags
-from . import access, replication
+from . import access, replication, search
 from .errors import (DEFAULT_KEY_CROSS_ACCOUNT, InvalidNextTokenException, InvalidParameterException,
                      InvalidRequestException, ResourceExistsException, ResourceNotFoundException)
 from .model import (CURRENT, Secret, all_secrets, as_output, attach_labels, changed, decrypt_version,
@@ -81,6 +81,8 @@ def create_secret(call, p):
                         description=p.get("Description"), kms_key_id=p.get("KmsKeyId") or None,
                         secret_type=p.get("Type") or None)
         call.resource(secret.arn, "AWS::SecretsManager::Secret")
+        if tags:
+            secret.set_attrs(tagged=True)
         insert_secret(conn, secret)
         if secret.kms_key_id:
             _check_key_access(call, secret)
@@ -112,9 +114,11 @@ def describe(call, conn, secret: Secret) -> dict:
     if secret.rotation_enabled and secret.next_rotation is not None:
         out["NextRotationDate"] = dt(secret.next_rotation)
     tags = tags_out(conn, secret.arn)
-    if tags:
-        out["Tags"] = tags
-    out["VersionIdsToStages"] = {v.version_id: list(v.stages) for v in versions if v.stages}
+    if tags or secret.get_attrs().get("tagged"):
+        out["Tags"] = tags          # once tagged, AWS keeps the member: [] after the last untag
+    stages = {v.version_id: list(v.stages) for v in versions if v.stages}
+    if stages:
+        out["VersionIdsToStages"] = stages
     if secret.primary_region:
         out["PrimaryRegion"] = secret.primary_region
     replicas = secret.replica_list()
@@ -150,12 +154,14 @@ def describe_secret(call, p):
 # ---- reading values ---------------------------------------------------------------------------
 
 def _note_access(call, secret: Secret, version) -> None:
-    """LastAccessedDate is a date: write it at most once a day per secret, outside the hot path."""
+    """LastAccessedDate is a date, kept for the secret and for the version actually read: each
+    is written at most once a day, outside the hot path."""
     today = _day(ts(call.now))
-    if _day(secret.last_accessed) == today:
+    if _day(secret.last_accessed) == today and _day(version.last_accessed) == today:
         return
     from .tables import versions as versions_table
-    secret.last_accessed = today         # the cached view too: one write a day, not one per read
+    # the cached view too: one write a day, not one per read
+    secret.last_accessed = version.last_accessed = today
     with call.store.write() as conn:
         conn.execute(secrets_table.update().where(secrets_table.c.arn == secret.arn).values(last_accessed=today))
         conn.execute(versions_table.update().where(versions_table.c.secret_arn == secret.arn,
@@ -198,6 +204,7 @@ def batch_get_secret_value(call, p):
         raise InvalidParameterException("Either 'SecretIdList' or 'Filters' must be provided.")
     if ids and p.get("MaxResults"):
         raise InvalidParameterException("'MaxResults' can only be used with 'Filters'.")
+    search.validate_filters(filters)
     values, errors = [], []
     next_token = None
     if ids:
@@ -355,30 +362,6 @@ def move_stage(call, conn, secret: Secret, stage: str, move_to: str | None, remo
 
 # ---- listing --------------------------------------------------------------------------------
 
-def _matches(filters, secret: Secret, tags: dict, owning: str | None) -> bool:
-    for f in filters or []:
-        key, values = f["Key"], f["Values"]
-        candidates = {
-            "name": [secret.name], "description": [secret.description or ""],
-            "tag-key": list(tags), "tag-value": list(tags.values()),
-            "primary-region": [secret.primary_region or secret.region],
-            "owning-service": [owning or ""],
-            "all": [secret.name, secret.description or "", *tags, *tags.values(),
-                    secret.primary_region or secret.region, owning or ""],
-        }[key]
-        positive = [v for v in values if not v.startswith("!")]
-        negative = [v[1:] for v in values if v.startswith("!")]
-        if key in ("primary-region", "owning-service"):
-            hit = lambda v: any(c == v for c in candidates)               # noqa: E731
-        else:
-            hit = lambda v: any(c.lower().startswith(v.lower()) for c in candidates)   # noqa: E731
-        if positive and not any(hit(v) for v in positive):
-            return False
-        if any(hit(v) for v in negative):
-            return False
-    return True
-
-
 def _decode_token(token: str | None) -> int:
     if not token:
         return 0
@@ -406,7 +389,7 @@ def _list(call, filters, include_deleted, limit, token, sort_by, sort_order):
             if s.scheduled_for_deletion and not include_deleted:
                 continue
             tags = get_tags(conn, s.arn)
-            if _matches(filters, s, tags, s.get_attrs().get("owning_service")):
+            if search.matches(filters, s, tags, s.get_attrs().get("owning_service")):
                 chosen.append(s)
     chosen.sort(key=_SORT[sort_by or "created-date"], reverse=(sort_order == "desc"))
     page = chosen[offset:offset + limit]
@@ -416,6 +399,7 @@ def _list(call, filters, include_deleted, limit, token, sort_by, sort_order):
 
 @operation("secretsmanager", "ListSecrets", readonly=True)
 def list_secrets(call, p):
+    search.validate_filters(p.get("Filters"))
     access.authorize_account(call, "secretsmanager:ListSecrets")
     page, token = _list(call, p.get("Filters"), bool(p.get("IncludePlannedDeletion")),
                         p.get("MaxResults") or 100, p.get("NextToken"), p.get("SortBy"), p.get("SortOrder") or "asc")
@@ -423,7 +407,8 @@ def list_secrets(call, p):
     with call.store.read() as conn:
         for s in page:
             d = describe(call, conn, s)
-            d["SecretVersionsToStages"] = d.pop("VersionIdsToStages")
+            if "VersionIdsToStages" in d:
+                d["SecretVersionsToStages"] = d.pop("VersionIdsToStages")
             d.pop("ReplicationStatus", None)
             entries.append(d)
     out = {"SecretList": entries}
@@ -546,6 +531,8 @@ def tag_resource(call, p):
             if k.lower().startswith("aws:"):
                 raise InvalidParameterException("Tag keys that start with 'aws:' are reserved for AWS use.")
         set_tags(conn, secret.arn, tags)
+        secret.set_attrs(tagged=True)
+        save_secret(conn, secret)
     replication.sync_all(call, secret)
     return {}
 

@@ -19,8 +19,8 @@ from ..tagging import delete_all, get_tags, set_tags
 from . import access
 from .errors import InvalidParameterException, InvalidRequestException
 from .model import (Secret, Version, arn_in_region, changed, decrypt_version, delete_secret_rows,
-                    encrypt_value, find_by_name, insert_secret, insert_version, load_secret, load_versions,
-                    mutating, require_not_deleted, resolve_secret, save_secret, save_stages)
+                    encrypt_value, find_by_name, insert_secret, insert_version, listed_key, load_secret,
+                    load_versions, mutating, require_not_deleted, resolve_secret, save_secret, save_stages)
 
 _SPEC = OperationSpec("secretsmanager", "ReplicateSecretVersion", None, False)
 
@@ -84,7 +84,8 @@ def _sync_one(call, secret: Secret, region: str, key_id: str | None, force: bool
                                                           value, region=region)
                 insert_version(conn, Version(secret_arn=replica_arn, version_id=pv.version_id,
                                              created=pv.created, stages=list(pv.stages), kind=pv.kind,
-                                             data_key=data_key, ciphertext=sealed, kms_key_arn=key_arn))
+                                             data_key=data_key, ciphertext=sealed,
+                                             kms_key_arn=listed_key(replica.kms_key_id, key_arn)))
             elif rv.stages != pv.stages:
                 rv.stages = list(pv.stages)
                 save_stages(conn, [rv])
