@@ -10,6 +10,9 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta, timezone
 
+from croniter import croniter
+from croniter.croniter import CroniterError
+
 from .errors import InvalidParameterException
 
 RATE_RE = re.compile(r"^rate\((\d+) (hours?|days?)\)$")
@@ -57,8 +60,45 @@ def _num(text: str, names: dict | None) -> int:
     return int(text)
 
 
+def _weekday(text: str) -> int:
+    """An AWS day of week (1-7 or SUN-SAT, 1 = Sunday) as cron's 0-6 (0 = Sunday)."""
+    day = _num(text, _DAYS)
+    if not 1 <= day <= 7:
+        raise _invalid(f"Cron value out of range: {text}")
+    return day - 1
+
+
+def _day_of_week(text: str) -> str:
+    """AWS's Day-of-week field in croniter's syntax: days renumbered, `6L`/`FRIL` (the last Friday
+    of the month) as `L5`, `TUE#3` as `2#3`, a lone `L` (the last day of the week) as Saturday."""
+    if text in ("*", "?"):
+        return "*"
+    out = []
+    for part in text.upper().split(","):
+        if "#" in part:
+            day, nth = part.split("#", 1)
+            out.append(f"{_weekday(day)}#{nth}")
+        elif part == "L":
+            out.append("6")
+        elif part.endswith("L"):
+            out.append(f"L{_weekday(part[:-1])}")
+        else:
+            base, slash, step = part.partition("/")
+            if base in ("*", ""):
+                days = base
+            elif "-" in base:
+                a, b = base.split("-", 1)
+                days = f"{_weekday(a)}-{_weekday(b)}"
+            else:
+                days = str(_weekday(base))
+            out.append(days + slash + step)
+    return ",".join(out)
+
+
 class Cron:
-    """AWS's six-field cron: minutes hours day-of-month month day-of-week year."""
+    """AWS's six-field cron: minutes hours day-of-month month day-of-week year, with the wildcards
+    Secrets Manager documents (`L`, `W` in day-of-month; `#`, `L` in day-of-week). The days are
+    found by croniter on the five classic fields; the year is kept apart."""
 
     def __init__(self, body: str):
         parts = body.split()
@@ -66,45 +106,39 @@ class Cron:
             raise _invalid("A cron() expression has six fields: minutes hours day-of-month month "
                            "day-of-week year.")
         minute, hour, dom, month, dow, year = parts
-        if (dom == "?") == (dow == "?"):
+        if dom == "?" and dow == "?":
+            raise _invalid("In a cron() expression exactly one of day-of-month and day-of-week must be '?'.")
+        if dom not in ("?", "*") and dow not in ("?", "*"):
             raise _invalid("In a cron() expression exactly one of day-of-month and day-of-week must be '?'.")
         self.minutes = _field(minute, 0, 59)
         self.hours = _field(hour, 0, 23)
-        self.dom = _field(dom, 1, 31)
-        self.months = _field(month, 1, 12, _MONTHS)
-        self.dow = _field(dow, 1, 7, _DAYS)
         self.years = _field(year, 1970, 2199)
         if self.minutes is None or len(self.minutes) != 1:
             raise _invalid("Secrets Manager rotation windows start on one minute of the hour.")
-        if self.hours is not None and len(self.hours) > 6:
-            raise _invalid("The schedule expression must not rotate more often than every four hours.")
-        if self.hours is None:
+        if self.hours is None or len(self.hours) > 6:
             raise _invalid("The schedule expression must not rotate more often than every four hours.")
         hs = sorted(self.hours)
         if any(b - a < 4 for a, b in zip(hs, hs[1:])) or (len(hs) > 1 and hs[0] + 24 - hs[-1] < 4):
             raise _invalid("The schedule expression must not rotate more often than every four hours.")
-
-    def _day_ok(self, d: datetime) -> bool:
-        if self.months is not None and d.month not in self.months:
-            return False
-        if self.years is not None and d.year not in self.years:
-            return False
-        if self.dom is not None and d.day not in self.dom:
-            return False
-        if self.dow is not None and (d.isoweekday() % 7) + 1 not in self.dow:
-            return False
-        return True
+        self.classic = " ".join([str(next(iter(self.minutes))), hour, "*" if dom == "?" else dom, month,
+                                 _day_of_week(dow)])
+        try:
+            croniter(self.classic)
+        except (CroniterError, ValueError, KeyError) as err:
+            raise _invalid(f"Invalid cron() expression: {err}") from None
 
     def next_after(self, after: datetime) -> datetime | None:
-        minute = next(iter(self.minutes))
-        day = after.replace(hour=0, minute=0, second=0, microsecond=0)
-        for _ in range(366 * 5):
-            if self._day_ok(day):
-                for h in sorted(self.hours):
-                    t = day.replace(hour=h, minute=minute)
-                    if t > after:
-                        return t
-            day += timedelta(days=1)
+        """The first time after `after` the expression names; None if it names none (any more)."""
+        try:
+            times = croniter(self.classic, after.astimezone(timezone.utc))
+            for _ in range(2000):
+                t = times.get_next(datetime)
+                if self.years is None or t.year in self.years:
+                    return t
+                if t.year > max(self.years):
+                    return None
+        except CroniterError:
+            return None
         return None
 
 
