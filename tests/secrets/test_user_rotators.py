@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+from datetime import timezone
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import botocore.exceptions
@@ -24,7 +25,10 @@ def test_python_rotator_gets_the_four_steps_with_one_token(sm):
     assert current["VersionId"] == out["VersionId"] and current["SecretString"] != "token-initial"
     assert sm.get_secret_value(SecretId=arn, VersionStage="AWSPREVIOUS")["SecretString"] == "token-initial"
     described = sm.describe_secret(SecretId=arn)
-    assert described["NextRotationDate"].weekday() == 0 and described["NextRotationDate"].hour == 3
+    # NextRotationDate is the last second of the 2h window opening Monday 03:00 UTC ("on or before
+    # this date", https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_DescribeSecret.html)
+    end = described["NextRotationDate"].astimezone(timezone.utc)
+    assert (end.weekday(), end.hour, end.minute, end.second) == (0, 4, 59, 59)
 
 
 def test_python_rotator_failing_test_secret_leaves_current_and_records_the_failure(sm):

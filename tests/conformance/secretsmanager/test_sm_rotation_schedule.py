@@ -16,6 +16,11 @@ def _utc(*args) -> float:
     return datetime(*args, tzinfo=timezone.utc).timestamp()
 
 
+def _window_end(start: float, hourly: bool) -> float:
+    """A window's last second: one hour for a schedule in hours, else the end of the UTC day."""
+    return start + 3599 if hourly else start - start % 86400 + 86399
+
+
 @pytest.mark.parametrize("expression, first, second", [
     # the last day of every month at 4:00 PM
     ("cron(0 16 L * ? *)", _utc(2026, 1, 31, 16), _utc(2026, 2, 28, 16)),
@@ -35,16 +40,19 @@ def test_documented_cron_forms_are_accepted_and_rotate_when_their_window_opens(w
     """cron(Minutes Hours Day-of-month Month Day-of-week Year): "The L wildcard in the Day-of-month
     or Day-of-week fields specifies the last day of the month or week ... The # wildcard in the
     Day-of-week field specifies the day of the week within a month"; days of week are 1-7 or
-    SUN-SAT. NextRotationDate is the window's start; the rotation runs when it opens, and the
-    next date follows.
+    SUN-SAT. NextRotationDate is the window's end ("the next rotation is scheduled to occur on or
+    before this date"; the window closes after an hour for a schedule in hours, at the end of the
+    UTC day otherwise); keyplane rotates when the window opens, and the next date follows.
     https://docs.aws.amazon.com/secretsmanager/latest/userguide/rotate-secrets_schedule.html
-    https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_RotationRulesType.html"""
+    https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_RotationRulesType.html
+    https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_DescribeSecret.html"""
+    hourly = "/12" in expression
     wire.create("sched/cron", "v1")
     wire.ok("RotateSecret", {"SecretId": "sched/cron", "ClientRequestToken": token(), "RotationLambdaARN": ROTATOR,
                              "RotationRules": {"ScheduleExpression": expression}, "RotateImmediately": False})
     described = wire.ok("DescribeSecret", {"SecretId": "sched/cron"})
     assert described["RotationRules"]["ScheduleExpression"] == expression
-    assert described["NextRotationDate"] == first
+    assert described["NextRotationDate"] == _window_end(first, hourly)
 
     clock.advance(timedelta(seconds=first - NOW.timestamp() - 1))
     engine.run_due()
@@ -53,7 +61,7 @@ def test_documented_cron_forms_are_accepted_and_rotate_when_their_window_opens(w
     engine.run_due()
     described = wire.ok("DescribeSecret", {"SecretId": "sched/cron"})
     assert described["LastRotatedDate"] == first
-    assert described["NextRotationDate"] == second
+    assert described["NextRotationDate"] == _window_end(second, hourly)
     assert wire.ok("GetSecretValue", {"SecretId": "sched/cron"})["SecretString"].startswith("rotated-")
 
 
@@ -74,3 +82,30 @@ def test_cron_forms_aws_does_not_document_are_invalid_parameter(wire, expression
                                    "RotationRules": {"ScheduleExpression": expression}, "RotateImmediately": False})
     assert_error(answer, "InvalidParameterException")
     assert "RotationEnabled" not in wire.ok("DescribeSecret", {"SecretId": "sched/bad"})
+
+
+def test_automatically_after_days_counts_from_the_last_write_and_reports_the_end_of_that_day(wire, clock):
+    """AutomaticallyAfterDays: "Secrets Manager calculates the next rotation date based on the
+    previous rotation. Manually updating the secret value by calling PutSecretValue or
+    UpdateSecret is considered a valid rotation." The window of a schedule in days closes at the
+    end of the UTC day, which DescribeSecret reports (23:59:59).
+    https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_RotationRulesType.html
+    https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_DescribeSecret.html"""
+    wire.create("sched/days", "v1")
+    wire.ok("RotateSecret", {"SecretId": "sched/days", "ClientRequestToken": token(), "RotationLambdaARN": ROTATOR,
+                             "RotationRules": {"AutomaticallyAfterDays": 30}, "RotateImmediately": False})
+    assert wire.ok("DescribeSecret", {"SecretId": "sched/days"})["NextRotationDate"] == _utc(2026, 2, 14, 23, 59, 59)
+    clock.advance(timedelta(days=1))
+    wire.ok("PutSecretValue", {"SecretId": "sched/days", "SecretString": "v2", "ClientRequestToken": token()})
+    assert wire.ok("DescribeSecret", {"SecretId": "sched/days"})["NextRotationDate"] == _utc(2026, 2, 15, 23, 59, 59)
+
+
+def test_a_duration_sets_the_reported_end_of_the_window(wire):
+    """Duration: "The length of the rotation window in hours ... The window starts according to the
+    ScheduleExpression."
+    https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_RotationRulesType.html"""
+    wire.create("sched/duration", "v1")
+    wire.ok("RotateSecret", {"SecretId": "sched/duration", "ClientRequestToken": token(), "RotationLambdaARN": ROTATOR,
+                             "RotationRules": {"ScheduleExpression": "cron(0 16 L * ? *)", "Duration": "3h"},
+                             "RotateImmediately": False})
+    assert wire.ok("DescribeSecret", {"SecretId": "sched/duration"})["NextRotationDate"] == _utc(2026, 1, 31, 18, 59, 59)

@@ -21,6 +21,7 @@ from .model import (CURRENT, Secret, all_secrets, as_output, attach_labels, chan
                     load_versions, mutating, put_version, require_not_deleted, require_primary, require_token,
                     resolve_secret, save_secret, save_stages, secret_arn, tags_out, ts, validate_name,
                     validate_secret_id, value_of, view)
+from .schedule import window_end
 from .tables import secrets as secrets_table
 
 DEFAULT_RECOVERY_DAYS = 30
@@ -81,8 +82,8 @@ def create_secret(call, p):
                         description=p.get("Description"), kms_key_id=p.get("KmsKeyId") or None,
                         secret_type=p.get("Type") or None)
         call.resource(secret.arn, "AWS::SecretsManager::Secret")
-        if tags:
-            secret.set_attrs(tagged=True)
+        if p.get("Tags") is not None:
+            secret.set_attrs(tagged=True)    # AWS keeps the Tags member once a list was given
         insert_secret(conn, secret)
         if secret.kms_key_id:
             _check_key_access(call, secret)
@@ -112,7 +113,8 @@ def describe(call, conn, secret: Secret) -> dict:
     if secret.rotation_rules:
         out["RotationRules"] = secret.rules()
     if secret.rotation_enabled and secret.next_rotation is not None:
-        out["NextRotationDate"] = dt(secret.next_rotation)
+        # rotation runs when the window opens; AWS reports the window's last second
+        out["NextRotationDate"] = window_end(secret.rules(), dt(secret.next_rotation))
     tags = tags_out(conn, secret.arn)
     if tags or secret.get_attrs().get("tagged"):
         out["Tags"] = tags          # once tagged, AWS keeps the member: [] after the last untag

@@ -195,3 +195,29 @@ def next_window(rules: dict, last: datetime, now: datetime | None = None) -> dat
             t += step
         return t
     return Cron(CRON_RE.match(expr).group(1)).next_after(last)
+
+
+def _hourly(rules: dict) -> bool:
+    """A schedule "in hours" (rate(n hours), or a cron() naming several hours of a day)."""
+    expr = rules.get("ScheduleExpression")
+    if expr is None:
+        return False
+    m = RATE_RE.match(expr)
+    if m:
+        return m.group(2).startswith("hour")
+    return len(Cron(CRON_RE.match(expr).group(1)).hours) > 1
+
+
+def window_end(rules: dict, start: datetime) -> datetime:
+    """The last second of the rotation window opening at `start` — what DescribeSecret reports as
+    NextRotationDate ("on or before this date"): Duration if set, else one hour for a schedule in
+    hours and the end of the UTC day for one in days."""
+    start = start.astimezone(timezone.utc)
+    duration = rules.get("Duration")
+    if duration is not None:
+        length = timedelta(hours=int(DURATION_RE.match(duration).group(1)))
+    elif _hourly(rules):
+        length = timedelta(hours=1)
+    else:
+        length = _midnight(start) + timedelta(days=1) - start
+    return start + length - timedelta(seconds=1)
