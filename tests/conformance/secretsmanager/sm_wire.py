@@ -1,6 +1,13 @@
-"""Raw wire calls to Secrets Manager: a JSON body in, (status, parsed body, headers) out, through the
-same AWS JSON 1.1 handler the HTTP server runs after SigV4 — no SDK in between, so a test sees
-exactly what a raw HTTP client sees (no ClientRequestToken filled in, no message member invented).
+"""Secrets Manager calls for the conformance tests, in one shape over two ways in:
+
+- `Signed` wraps the shared `tests/conformance/wire.py` Wire: a SigV4-signed request through the
+  whole HTTP app, as the account's admin user — what most tests use.
+- `InProcess` hands the JSON body to the same protocol handler the app runs after SigV4, for a
+  given principal: for tests that move the injected clock days ahead (a signature made now would
+  be refused as expired) or that call as another account's root.
+
+Both return (status, parsed body, headers) and add nothing a raw HTTP client would not send — no
+ClientRequestToken filled in, no message member invented.
 """
 from __future__ import annotations
 
@@ -28,32 +35,43 @@ class Answer:
         return self.body.get("Message")
 
 
-class Wire:
-    """Secrets Manager as a raw HTTP client sees it, for one caller in one Region."""
-
-    def __init__(self, engine, principal: Principal, region: str = "us-east-1"):
-        self.engine, self.principal, self.region = engine, principal, region
-
-    def __call__(self, operation: str, body: dict | None = None, raw: bytes | None = None) -> Answer:
-        ctx = RequestContext(principal=self.principal, region=self.region)
-        data = raw if raw is not None else json.dumps(body or {}).encode()
-        resp = dispatch(self.engine, "secretsmanager", {"X-Amz-Target": f"secretsmanager.{operation}"},
-                        data, ctx)
-        return Answer(resp.status, json.loads(resp.body or b"{}"), dict(resp.headers))
+class _Calls:
+    def __call__(self, operation: str, body: dict | None = None) -> Answer:
+        raise NotImplementedError
 
     def ok(self, operation: str, body: dict | None = None) -> dict:
         answer = self(operation, body)
         assert answer.status == 200, (operation, answer.status, answer.body)
         return answer.body
 
-    def as_(self, principal: Principal) -> "Wire":
-        return Wire(self.engine, principal, self.region)
-
     def create(self, name: str, value: str | None = "v1", **extra) -> dict:
         body = {"Name": name, "ClientRequestToken": token(), **extra}
         if value is not None:
             body["SecretString"] = value
         return self.ok("CreateSecret", body)
+
+
+class Signed(_Calls):
+    def __init__(self, wire):
+        self.wire = wire
+
+    def __call__(self, operation: str, body: dict | None = None) -> Answer:
+        resp = self.wire.call("secretsmanager", operation, body or {})
+        return Answer(resp.status, resp.body if isinstance(resp.body, dict) else {"raw": resp.body}, resp.headers)
+
+
+class InProcess(_Calls):
+    def __init__(self, engine, principal: Principal, region: str = "us-east-1"):
+        self.engine, self.principal, self.region = engine, principal, region
+
+    def __call__(self, operation: str, body: dict | None = None) -> Answer:
+        ctx = RequestContext(principal=self.principal, region=self.region)
+        resp = dispatch(self.engine, "secretsmanager", {"X-Amz-Target": f"secretsmanager.{operation}"},
+                        json.dumps(body or {}).encode(), ctx)
+        return Answer(resp.status, json.loads(resp.body or b"{}"), dict(resp.headers))
+
+    def as_(self, principal: Principal) -> "InProcess":
+        return InProcess(self.engine, principal, self.region)
 
 
 def token() -> str:

@@ -1,23 +1,24 @@
-"""ListSecrets and BatchGetSecretValue filters on the wire: AWS's word matching, filters that all
+"""ListSecrets and BatchGetSecretValue filters on the sm: AWS's word matching, filters that all
 apply, negation, and a filter missing its Key or Values refused as InvalidParameterException."""
 from __future__ import annotations
 
 import pytest
-from sm_wire import assert_error
+
+from .sm_wire import assert_error
 
 @pytest.fixture
-def secrets(wire):
-    wire.create("prod/db/DatabaseSecret", "a", Description="My basic description",
+def secrets(sm):
+    sm.create("prod/db/DatabaseSecret", "a", Description="My basic description",
                 Tags=[{"Key": "env", "Value": "production"}])
-    wire.create("dev/app_token", "b", Description="Description of my secret",
+    sm.create("dev/app_token", "b", Description="Description of my secret",
                 Tags=[{"Key": "env", "Value": "development"}, {"Key": "team", "Value": "core"}])
-    wire.create("databaseSecret", "c", Description="Unrelated text")
-    wire.create("MyData", "d")
-    return wire
+    sm.create("databaseSecret", "c", Description="Unrelated text")
+    sm.create("MyData", "d")
+    return sm
 
 
-def _names(wire, *filters) -> list[str]:
-    out = wire.ok("ListSecrets", {"Filters": list(filters), "SortBy": "name"})
+def _names(sm, *filters) -> list[str]:
+    out = sm.ok("ListSecrets", {"Filters": list(filters), "SortBy": "name"})
     return sorted(s["Name"] for s in out["SecretList"])
 
 
@@ -86,15 +87,15 @@ def test_all_searches_every_attribute_by_word_not_case_sensitive(secrets):
 @pytest.mark.parametrize("bad", [{"Key": "name"}, {"Values": ["x"]}, {}])
 @pytest.mark.parametrize("operation", ["ListSecrets", "BatchGetSecretValue"])
 @pytest.mark.parametrize("with_secret", [False, True])
-def test_a_filter_without_key_or_values_is_invalid_parameter_not_a_fault(wire, bad, operation, with_secret):
+def test_a_filter_without_key_or_values_is_invalid_parameter_not_a_fault(sm, bad, operation, with_secret):
     """Filter's Key and Values are each "Required: No" in the model, yet a filter needs both:
     InvalidParameterException ("The parameter name or value is invalid"), whether or not the
     Region holds a secret — never a 5xx.
     https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_ListSecrets.html
     https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_BatchGetSecretValue.html"""
     if with_secret:
-        wire.create("filter/present", "v")
-    answer = wire(operation, {"Filters": [bad]})
+        sm.create("filter/present", "v")
+    answer = sm(operation, {"Filters": [bad]})
     assert_error(answer, "InvalidParameterException")
     assert answer.message
 

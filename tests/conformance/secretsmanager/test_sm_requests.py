@@ -1,13 +1,14 @@
-"""Secrets Manager request checks as AWS makes them, seen on the wire: the ClientRequestToken a raw
+"""Secrets Manager request checks as AWS makes them, seen on the sm: the ClientRequestToken a raw
 client must send, SecretIds that cannot be names, version tokens reused, VersionId and VersionStage
 that disagree, tags on a secret scheduled for deletion, and another account reading a secret under
 the AWS managed key."""
 from __future__ import annotations
 
 import pytest
-from sm_wire import assert_error, token
 
 from keyplane.engine.identity import Principal
+
+from .sm_wire import assert_error, token
 
 TOKEN_REQUIRED = "You must provide a ClientRequestToken value. We recommend a UUID-type value."
 INVALID_NAME = ("Invalid name. Must be a valid name containing alphanumeric characters, or any of the "
@@ -41,31 +42,31 @@ def test_every_operation_that_takes_a_secret_id_is_listed_here():
 
 @pytest.mark.parametrize("operation", sorted(SECRET_ID_OPERATIONS))
 @pytest.mark.parametrize("secret_id", ["has space", "semi;colon", "quote'd", "caf\u00e9"])
-def test_a_secret_id_that_cannot_be_a_name_is_a_validation_exception(wire, operation, secret_id):
+def test_a_secret_id_that_cannot_be_a_name_is_a_validation_exception(sm, operation, secret_id):
     """A SecretId that is neither an ARN nor a possible secret name is ValidationException with
     AWS's "Invalid name" text on every operation, before any lookup — not ResourceNotFound.
     SecretId: "the ARN or name of the secret"; names are ASCII letters, digits and /_+=.@- (and
     `!` in the names of secrets other services manage).
     https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_GetSecretValue.html
     https://docs.aws.amazon.com/secretsmanager/latest/apireference/CommonErrors.html"""
-    answer = wire(operation, {"SecretId": secret_id, **SECRET_ID_OPERATIONS[operation]})
+    answer = sm(operation, {"SecretId": secret_id, **SECRET_ID_OPERATIONS[operation]})
     assert_error(answer, "ValidationException", INVALID_NAME)
 
 
-def test_a_service_linked_name_with_an_exclamation_mark_is_looked_up(wire):
+def test_a_service_linked_name_with_an_exclamation_mark_is_looked_up(sm):
     """Secrets other services manage are named `<service>!<id>`; such a SecretId is a name, so a
     missing one is ResourceNotFoundException, not a validation error.
     https://docs.aws.amazon.com/secretsmanager/latest/userguide/service-linked-secrets.html"""
-    assert_error(wire("DescribeSecret", {"SecretId": "rds!cluster-0123"}), "ResourceNotFoundException",
+    assert_error(sm("DescribeSecret", {"SecretId": "rds!cluster-0123"}), "ResourceNotFoundException",
                  "Secrets Manager can't find the specified secret.")
 
 
-def test_create_secret_with_an_invalid_name_is_a_validation_exception_and_creates_nothing(wire):
+def test_create_secret_with_an_invalid_name_is_a_validation_exception_and_creates_nothing(sm):
     """Name: "The secret name can contain ASCII letters, numbers, and the following characters:
     /_+=.@-". https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_CreateSecret.html"""
-    answer = wire("CreateSecret", {"Name": "bad name", "SecretString": "x", "ClientRequestToken": token()})
+    answer = sm("CreateSecret", {"Name": "bad name", "SecretString": "x", "ClientRequestToken": token()})
     assert_error(answer, "ValidationException", INVALID_NAME)
-    assert wire.ok("ListSecrets")["SecretList"] == []
+    assert sm.ok("ListSecrets")["SecretList"] == []
 
 
 @pytest.mark.parametrize("operation,body", [
@@ -75,7 +76,7 @@ def test_create_secret_with_an_invalid_name_is_a_validation_exception_and_create
     ("UpdateSecret", {"SecretId": "raw/existing", "SecretString": "x"}),
     ("RotateSecret", {"SecretId": "raw/existing", "RotationLambdaARN": "keyplane:random-password"}),
 ])
-def test_a_raw_request_without_client_request_token_is_refused(wire, operation, body):
+def test_a_raw_request_without_client_request_token_is_refused(sm, operation, body):
     """"If you don't use the SDK and instead generate a raw HTTP request to the Secrets Manager
     service endpoint, then you must generate a ClientRequestToken yourself" — without one the
     request is InvalidRequestException and nothing is written.
@@ -83,66 +84,66 @@ def test_a_raw_request_without_client_request_token_is_refused(wire, operation, 
     https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_PutSecretValue.html
     https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_UpdateSecret.html
     https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_RotateSecret.html"""
-    wire.create("raw/existing", "v1")
-    before = wire.ok("ListSecretVersionIds", {"SecretId": "raw/existing", "IncludeDeprecated": True})
-    assert_error(wire(operation, body), "InvalidRequestException", TOKEN_REQUIRED)
-    after = wire.ok("ListSecretVersionIds", {"SecretId": "raw/existing", "IncludeDeprecated": True})
+    sm.create("raw/existing", "v1")
+    before = sm.ok("ListSecretVersionIds", {"SecretId": "raw/existing", "IncludeDeprecated": True})
+    assert_error(sm(operation, body), "InvalidRequestException", TOKEN_REQUIRED)
+    after = sm.ok("ListSecretVersionIds", {"SecretId": "raw/existing", "IncludeDeprecated": True})
     assert after["Versions"] == before["Versions"]
-    assert [s["Name"] for s in wire.ok("ListSecrets")["SecretList"]] == ["raw/existing"]
+    assert [s["Name"] for s in sm.ok("ListSecrets")["SecretList"]] == ["raw/existing"]
 
 
-def test_update_secret_without_a_value_needs_no_token(wire):
+def test_update_secret_without_a_value_needs_no_token(sm):
     """Only a new version needs the token: UpdateSecret of the description alone writes none.
     https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_UpdateSecret.html"""
-    wire.create("raw/meta", "v1")
-    out = wire.ok("UpdateSecret", {"SecretId": "raw/meta", "Description": "new"})
+    sm.create("raw/meta", "v1")
+    out = sm.ok("UpdateSecret", {"SecretId": "raw/meta", "Description": "new"})
     assert "VersionId" not in out
 
 
-def test_update_secret_repeated_with_the_same_token_and_value_is_a_retry(wire):
+def test_update_secret_repeated_with_the_same_token_and_value_is_a_retry(sm):
     """"If a version with this value already exists and that version's SecretString and
     SecretBinary values are the same as those in the request, then the request is ignored" — the
     answer names that version; AWSCURRENT stays on it.
     https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_UpdateSecret.html"""
-    wire.create("retry/update", "v1")
+    sm.create("retry/update", "v1")
     t = token()
-    first = wire.ok("UpdateSecret", {"SecretId": "retry/update", "SecretString": "v2", "ClientRequestToken": t})
-    again = wire.ok("UpdateSecret", {"SecretId": "retry/update", "SecretString": "v2", "ClientRequestToken": t})
+    first = sm.ok("UpdateSecret", {"SecretId": "retry/update", "SecretString": "v2", "ClientRequestToken": t})
+    again = sm.ok("UpdateSecret", {"SecretId": "retry/update", "SecretString": "v2", "ClientRequestToken": t})
     assert first["VersionId"] == again["VersionId"] == t
-    got = wire.ok("GetSecretValue", {"SecretId": "retry/update"})
+    got = sm.ok("GetSecretValue", {"SecretId": "retry/update"})
     assert (got["VersionId"], got["SecretString"]) == (t, "v2")
-    versions = wire.ok("ListSecretVersionIds", {"SecretId": "retry/update"})["Versions"]
+    versions = sm.ok("ListSecretVersionIds", {"SecretId": "retry/update"})["Versions"]
     assert len(versions) == 2
 
 
 @pytest.mark.parametrize("operation", ["UpdateSecret", "PutSecretValue"])
-def test_a_token_in_use_with_another_value_is_resource_exists(wire, operation):
+def test_a_token_in_use_with_another_value_is_resource_exists(sm, operation):
     """"...if the version's SecretString and SecretBinary values are different from those in the
     request, then the request fails because you can't modify a secret version" — with AWS's text
     naming the token and the secret's ARN; the version keeps its value.
     https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_PutSecretValue.html
     https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_UpdateSecret.html"""
-    arn = wire.create("retry/conflict", "v1")["ARN"]
+    arn = sm.create("retry/conflict", "v1")["ARN"]
     t = token()
-    wire.ok(operation, {"SecretId": "retry/conflict", "SecretString": "v2", "ClientRequestToken": t})
-    answer = wire(operation, {"SecretId": "retry/conflict", "SecretString": "other", "ClientRequestToken": t})
+    sm.ok(operation, {"SecretId": "retry/conflict", "SecretString": "v2", "ClientRequestToken": t})
+    answer = sm(operation, {"SecretId": "retry/conflict", "SecretString": "other", "ClientRequestToken": t})
     assert_error(answer, "ResourceExistsException",
                  f"You can't use ClientRequestToken {t} because that value is already in use for a "
                  f"version of secret {arn}.")
-    got = wire.ok("GetSecretValue", {"SecretId": "retry/conflict", "VersionId": t})
+    got = sm.ok("GetSecretValue", {"SecretId": "retry/conflict", "VersionId": t})
     assert got["SecretString"] == "v2"
 
 
-def test_version_id_and_version_stage_that_disagree_are_an_invalid_request(wire):
+def test_version_id_and_version_stage_that_disagree_are_an_invalid_request(sm):
     """"If you include both [VersionId and VersionStage] they must refer to the same version";
     AWS answers InvalidRequestException with its own text.
     https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_GetSecretValue.html"""
-    first = wire.create("pair/v", "a")["VersionId"]
-    wire.ok("PutSecretValue", {"SecretId": "pair/v", "SecretString": "b", "ClientRequestToken": token()})
-    answer = wire("GetSecretValue", {"SecretId": "pair/v", "VersionId": first, "VersionStage": "AWSCURRENT"})
+    first = sm.create("pair/v", "a")["VersionId"]
+    sm.ok("PutSecretValue", {"SecretId": "pair/v", "SecretString": "b", "ClientRequestToken": token()})
+    answer = sm("GetSecretValue", {"SecretId": "pair/v", "VersionId": first, "VersionStage": "AWSCURRENT"})
     assert_error(answer, "InvalidRequestException",
                  "You provided a VersionStage that is not associated to the provided VersionId.")
-    got = wire.ok("GetSecretValue", {"SecretId": "pair/v", "VersionId": first, "VersionStage": "AWSPREVIOUS"})
+    got = sm.ok("GetSecretValue", {"SecretId": "pair/v", "VersionId": first, "VersionStage": "AWSPREVIOUS"})
     assert got["SecretString"] == "a"
 
 
@@ -150,30 +151,30 @@ def test_version_id_and_version_stage_that_disagree_are_an_invalid_request(wire)
     ("TagResource", {"Tags": [{"Key": "team", "Value": "x"}]}),
     ("UntagResource", {"TagKeys": ["env"]}),
 ])
-def test_tagging_a_secret_scheduled_for_deletion_is_an_invalid_request(wire, operation, body):
+def test_tagging_a_secret_scheduled_for_deletion_is_an_invalid_request(sm, operation, body):
     """InvalidRequestException: "The secret is scheduled for deletion." — and the tags stay.
     https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_TagResource.html
     https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_UntagResource.html"""
-    wire.create("gone/soon", "v", Tags=[{"Key": "env", "Value": "prod"}])
-    wire.ok("DeleteSecret", {"SecretId": "gone/soon", "RecoveryWindowInDays": 7})
-    assert_error(wire(operation, {"SecretId": "gone/soon", **body}), "InvalidRequestException",
+    sm.create("gone/soon", "v", Tags=[{"Key": "env", "Value": "prod"}])
+    sm.ok("DeleteSecret", {"SecretId": "gone/soon", "RecoveryWindowInDays": 7})
+    assert_error(sm(operation, {"SecretId": "gone/soon", **body}), "InvalidRequestException",
                  "You can't perform this operation on the secret because it was marked for deletion.")
-    assert wire.ok("DescribeSecret", {"SecretId": "gone/soon"})["Tags"] == [{"Key": "env", "Value": "prod"}]
+    assert sm.ok("DescribeSecret", {"SecretId": "gone/soon"})["Tags"] == [{"Key": "env", "Value": "prod"}]
 
 
-def test_another_account_reading_a_secret_under_the_aws_managed_key_is_an_invalid_request(wire):
+def test_another_account_reading_a_secret_under_the_aws_managed_key_is_an_invalid_request(clocked):
     """"You can't use the AWS managed key (aws/secretsmanager) for cross-account access": even
     with a resource policy that lets the other account in, GetSecretValue is refused with AWS's
     InvalidRequestException text (DescribeSecret, which reads no value, still works).
     https://docs.aws.amazon.com/secretsmanager/latest/userguide/auth-and-access_examples_cross.html"""
     import json
     other = "222233334444"
-    arn = wire.create("shared/managed", "s3cr3t")["ARN"]
+    arn = clocked.create("shared/managed", "s3cr3t")["ARN"]
     policy = {"Version": "2012-10-17", "Statement": [{
         "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{other}:root"},
         "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"], "Resource": "*"}]}
-    wire.ok("PutResourcePolicy", {"SecretId": arn, "ResourcePolicy": json.dumps(policy)})
-    reader = wire.as_(Principal.root(other))
+    clocked.ok("PutResourcePolicy", {"SecretId": arn, "ResourcePolicy": json.dumps(policy)})
+    reader = clocked.as_(Principal.root(other))
     assert reader.ok("DescribeSecret", {"SecretId": arn})["ARN"] == arn
     answer = reader("GetSecretValue", {"SecretId": arn})
     assert_error(answer, "InvalidRequestException",

@@ -1,14 +1,15 @@
 """RotationRules ScheduleExpression cron() forms Secrets Manager documents — `L` and `W` in
-day-of-month, `#` and `L` in day-of-week — accepted over the wire and run when their window opens
+day-of-month, `#` and `L` in day-of-week — accepted over the clocked and run when their window opens
 (the clock is moved, never slept on)."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from sm_wire import assert_error, token
 
-ROTATOR = "python:sm_rotator:rotate"
+from .sm_wire import assert_error, token
+
+ROTATOR = "python:conformance.secretsmanager.sm_rotator:rotate"
 NOW = datetime(2026, 1, 15, 12, 0, tzinfo=timezone.utc)      # the clock fixture's start, a Thursday
 
 
@@ -35,7 +36,7 @@ def _window_end(start: float, hourly: bool) -> float:
     # hour increments reset each day: 4:00 AM and 4:00 PM
     ("cron(0 4/12 * * ? *)", _utc(2026, 1, 15, 16), _utc(2026, 1, 16, 4)),
 ])
-def test_documented_cron_forms_are_accepted_and_rotate_when_their_window_opens(wire, engine, clock,
+def test_documented_cron_forms_are_accepted_and_rotate_when_their_window_opens(clocked, engine, clock,
                                                                              expression, first, second):
     """cron(Minutes Hours Day-of-month Month Day-of-week Year): "The L wildcard in the Day-of-month
     or Day-of-week fields specifies the last day of the month or week ... The # wildcard in the
@@ -47,22 +48,22 @@ def test_documented_cron_forms_are_accepted_and_rotate_when_their_window_opens(w
     https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_RotationRulesType.html
     https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_DescribeSecret.html"""
     hourly = "/12" in expression
-    wire.create("sched/cron", "v1")
-    wire.ok("RotateSecret", {"SecretId": "sched/cron", "ClientRequestToken": token(), "RotationLambdaARN": ROTATOR,
+    clocked.create("sched/cron", "v1")
+    clocked.ok("RotateSecret", {"SecretId": "sched/cron", "ClientRequestToken": token(), "RotationLambdaARN": ROTATOR,
                              "RotationRules": {"ScheduleExpression": expression}, "RotateImmediately": False})
-    described = wire.ok("DescribeSecret", {"SecretId": "sched/cron"})
+    described = clocked.ok("DescribeSecret", {"SecretId": "sched/cron"})
     assert described["RotationRules"]["ScheduleExpression"] == expression
     assert described["NextRotationDate"] == _window_end(first, hourly)
 
     clock.advance(timedelta(seconds=first - NOW.timestamp() - 1))
     engine.run_due()
-    assert "LastRotatedDate" not in wire.ok("DescribeSecret", {"SecretId": "sched/cron"})
+    assert "LastRotatedDate" not in clocked.ok("DescribeSecret", {"SecretId": "sched/cron"})
     clock.advance(timedelta(seconds=1))
     engine.run_due()
-    described = wire.ok("DescribeSecret", {"SecretId": "sched/cron"})
+    described = clocked.ok("DescribeSecret", {"SecretId": "sched/cron"})
     assert described["LastRotatedDate"] == first
     assert described["NextRotationDate"] == _window_end(second, hourly)
-    assert wire.ok("GetSecretValue", {"SecretId": "sched/cron"})["SecretString"].startswith("rotated-")
+    assert clocked.ok("GetSecretValue", {"SecretId": "sched/cron"})["SecretString"].startswith("rotated-")
 
 
 @pytest.mark.parametrize("expression", [
@@ -73,39 +74,39 @@ def test_documented_cron_forms_are_accepted_and_rotate_when_their_window_opens(w
     "cron(0 16 32 * ? *)",
     "cron(0 16 * * ?)",            # five fields
 ])
-def test_cron_forms_aws_does_not_document_are_invalid_parameter(wire, expression):
+def test_cron_forms_aws_does_not_document_are_invalid_parameter(clocked, expression):
     """Only the fields and wildcards the guide lists are accepted; the secret's rotation is not
     turned on by a refused request.
     https://docs.aws.amazon.com/secretsmanager/latest/userguide/rotate-secrets_schedule.html"""
-    wire.create("sched/bad", "v1")
-    answer = wire("RotateSecret", {"SecretId": "sched/bad", "ClientRequestToken": token(), "RotationLambdaARN": ROTATOR,
+    clocked.create("sched/bad", "v1")
+    answer = clocked("RotateSecret", {"SecretId": "sched/bad", "ClientRequestToken": token(), "RotationLambdaARN": ROTATOR,
                                    "RotationRules": {"ScheduleExpression": expression}, "RotateImmediately": False})
     assert_error(answer, "InvalidParameterException")
-    assert "RotationEnabled" not in wire.ok("DescribeSecret", {"SecretId": "sched/bad"})
+    assert "RotationEnabled" not in clocked.ok("DescribeSecret", {"SecretId": "sched/bad"})
 
 
-def test_automatically_after_days_counts_from_the_last_write_and_reports_the_end_of_that_day(wire, clock):
+def test_automatically_after_days_counts_from_the_last_write_and_reports_the_end_of_that_day(clocked, clock):
     """AutomaticallyAfterDays: "Secrets Manager calculates the next rotation date based on the
     previous rotation. Manually updating the secret value by calling PutSecretValue or
     UpdateSecret is considered a valid rotation." The window of a schedule in days closes at the
     end of the UTC day, which DescribeSecret reports (23:59:59).
     https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_RotationRulesType.html
     https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_DescribeSecret.html"""
-    wire.create("sched/days", "v1")
-    wire.ok("RotateSecret", {"SecretId": "sched/days", "ClientRequestToken": token(), "RotationLambdaARN": ROTATOR,
+    clocked.create("sched/days", "v1")
+    clocked.ok("RotateSecret", {"SecretId": "sched/days", "ClientRequestToken": token(), "RotationLambdaARN": ROTATOR,
                              "RotationRules": {"AutomaticallyAfterDays": 30}, "RotateImmediately": False})
-    assert wire.ok("DescribeSecret", {"SecretId": "sched/days"})["NextRotationDate"] == _utc(2026, 2, 14, 23, 59, 59)
+    assert clocked.ok("DescribeSecret", {"SecretId": "sched/days"})["NextRotationDate"] == _utc(2026, 2, 14, 23, 59, 59)
     clock.advance(timedelta(days=1))
-    wire.ok("PutSecretValue", {"SecretId": "sched/days", "SecretString": "v2", "ClientRequestToken": token()})
-    assert wire.ok("DescribeSecret", {"SecretId": "sched/days"})["NextRotationDate"] == _utc(2026, 2, 15, 23, 59, 59)
+    clocked.ok("PutSecretValue", {"SecretId": "sched/days", "SecretString": "v2", "ClientRequestToken": token()})
+    assert clocked.ok("DescribeSecret", {"SecretId": "sched/days"})["NextRotationDate"] == _utc(2026, 2, 15, 23, 59, 59)
 
 
-def test_a_duration_sets_the_reported_end_of_the_window(wire):
+def test_a_duration_sets_the_reported_end_of_the_window(clocked):
     """Duration: "The length of the rotation window in hours ... The window starts according to the
     ScheduleExpression."
     https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_RotationRulesType.html"""
-    wire.create("sched/duration", "v1")
-    wire.ok("RotateSecret", {"SecretId": "sched/duration", "ClientRequestToken": token(), "RotationLambdaARN": ROTATOR,
+    clocked.create("sched/duration", "v1")
+    clocked.ok("RotateSecret", {"SecretId": "sched/duration", "ClientRequestToken": token(), "RotationLambdaARN": ROTATOR,
                              "RotationRules": {"ScheduleExpression": "cron(0 16 L * ? *)", "Duration": "3h"},
                              "RotateImmediately": False})
-    assert wire.ok("DescribeSecret", {"SecretId": "sched/duration"})["NextRotationDate"] == _utc(2026, 1, 31, 18, 59, 59)
+    assert clocked.ok("DescribeSecret", {"SecretId": "sched/duration"})["NextRotationDate"] == _utc(2026, 1, 31, 18, 59, 59)

@@ -67,7 +67,7 @@ def create_secret(call, p):
         if existing is not None:
             if existing.scheduled_for_deletion:
                 raise InvalidRequestException(
-                    f"You can't create this secret because a secret with this name is already "
+                    "You can't create this secret because a secret with this name is already "
                     "scheduled for deletion.")
             versions = load_versions(conn, existing.arn)
             same = any(v.version_id == token for v in versions)
