@@ -17,7 +17,7 @@ T = datetime(2026, 1, 15, 13, 30, tzinfo=timezone.utc)     # a Thursday
     ({"ScheduleExpression": "rate(4 hours)"}, datetime(2026, 1, 15, 16, tzinfo=timezone.utc)),
     ({"ScheduleExpression": "cron(0 16 1,15 * ? *)"}, datetime(2026, 1, 15, 16, tzinfo=timezone.utc)),
     ({"ScheduleExpression": "cron(0 8 ? * MON *)"}, datetime(2026, 1, 19, 8, tzinfo=timezone.utc)),
-    ({"ScheduleExpression": "cron(30 2 28 * ? *)"}, datetime(2026, 1, 28, 2, 30, tzinfo=timezone.utc)),
+    ({"ScheduleExpression": "cron(0 2 28 * ? *)"}, datetime(2026, 1, 28, 2, tzinfo=timezone.utc)),
 ])
 def test_next_window_starts_where_aws_opens_it(rules, expected):
     assert next_window(validate_rules(rules), T) == expected
@@ -31,6 +31,12 @@ def test_next_window_starts_where_aws_opens_it(rules, expected):
     {"ScheduleExpression": "cron(0 * * * ? *)"},
     {"ScheduleExpression": "cron(0 1,3 * * ? *)"},
     {"ScheduleExpression": "cron(0 1 1 * MON *)"},
+    # the guide: minutes "Must be 0" (windows open on the hour), year "Must be *"
+    # (https://docs.aws.amazon.com/secretsmanager/latest/userguide/rotate-secrets_schedule.html)
+    {"ScheduleExpression": "cron(30 2 28 * ? *)"},
+    {"ScheduleExpression": "cron(0 2 28 * ? 2027)"},
+    {"ScheduleExpression": "cron(0 16 L * ? *)", "Duration": "9h"},
+    {"ScheduleExpression": "rate(1000 days)"},
     {"ScheduleExpression": "rate(4 hours)", "Duration": "5h"},
     {"AutomaticallyAfterDays": 7, "Duration": "25h"},
 ])

@@ -181,3 +181,30 @@ def test_another_account_reading_a_secret_under_the_aws_managed_key_is_an_invali
                  "You can't access a secret from a different AWS account if you encrypt the secret "
                  "with the default KMS service key.")
     assert "s3cr3t" not in str(answer.body)
+
+
+def test_force_deleting_a_secret_that_does_not_exist_is_not_an_error(sm):
+    """"If you forcibly delete an already deleted or nonexistent secret, the operation does not
+    return ResourceNotFoundException." (The members of that answer are not documented.)
+    https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_DeleteSecret.html"""
+    answer = sm("DeleteSecret", {"SecretId": "never/was", "ForceDeleteWithoutRecovery": True})
+    assert answer.status == 200 and "__type" not in answer.body, answer.body
+    sm.create("was/once", "v")
+    sm.ok("DeleteSecret", {"SecretId": "was/once", "ForceDeleteWithoutRecovery": True})
+    again = sm("DeleteSecret", {"SecretId": "was/once", "ForceDeleteWithoutRecovery": True})
+    assert again.status == 200 and "__type" not in again.body, again.body
+    assert sm("DeleteSecret", {"SecretId": "never/was"}).code == "ResourceNotFoundException"
+
+
+def test_delete_secret_checks_the_secret_id_before_its_other_parameters(sm):
+    """A SecretId that cannot be a name is a ValidationException even when the recovery window is
+    also wrong: keyplane checks input validity (ValidationException, "The input fails to satisfy
+    the constraints") before the operation's own parameter rules. AWS does not document the order
+    of these two; this pins keyplane's.
+    https://docs.aws.amazon.com/secretsmanager/latest/apireference/CommonErrors.html
+    https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_DeleteSecret.html"""
+    answer = sm("DeleteSecret", {"SecretId": "no such;name", "RecoveryWindowInDays": 3})
+    assert_error(answer, "ValidationException", INVALID_NAME)
+    answer = sm("DeleteSecret", {"SecretId": "fine/name", "RecoveryWindowInDays": 3})
+    assert_error(answer, "InvalidParameterException",
+                 "The RecoveryWindowInDays value must be between 7 and 30 days (inclusive).")

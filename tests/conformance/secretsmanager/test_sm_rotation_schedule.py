@@ -73,8 +73,11 @@ def test_documented_cron_forms_are_accepted_and_rotate_when_their_window_opens(c
     "cron(0 16 ? * SUN#6 *)",      # there is no sixth Sunday
     "cron(0 16 32 * ? *)",
     "cron(0 16 * * ?)",            # five fields
+    "cron(30 16 L * ? *)",         # minutes "Must be 0": windows open on the hour
+    "cron(0 16 L * ? 2027)",       # year "Must be *"
+    "rate(1000 days)",             # "The maximum rotation period is 999 days"
 ])
-def test_cron_forms_aws_does_not_document_are_invalid_parameter(clocked, expression):
+def test_schedules_aws_does_not_document_are_invalid_parameter(clocked, expression):
     """Only the fields and wildcards the guide lists are accepted; the secret's rotation is not
     turned on by a refused request.
     https://docs.aws.amazon.com/secretsmanager/latest/userguide/rotate-secrets_schedule.html"""
@@ -110,3 +113,18 @@ def test_a_duration_sets_the_reported_end_of_the_window(clocked):
                              "RotationRules": {"ScheduleExpression": "cron(0 16 L * ? *)", "Duration": "3h"},
                              "RotateImmediately": False})
     assert clocked.ok("DescribeSecret", {"SecretId": "sched/duration"})["NextRotationDate"] == _utc(2026, 1, 31, 18, 59, 59)
+
+
+@pytest.mark.parametrize("rules", [
+    {"ScheduleExpression": "cron(0 16 L * ? *)", "Duration": "9h"},      # 16:00 + 9h is the next day
+    {"ScheduleExpression": "cron(0 4/12 * * ? *)", "Duration": "13h"},   # runs into the 16:00 window
+    {"ScheduleExpression": "rate(4 hours)", "Duration": "5h"},
+])
+def test_a_window_that_runs_into_the_next_day_or_window_is_invalid_parameter(clocked, rules):
+    """"The rotation window must not extend into the next rotation window or the next UTC day."
+    https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_RotationRulesType.html
+    https://docs.aws.amazon.com/secretsmanager/latest/userguide/rotate-secrets_schedule.html"""
+    clocked.create("sched/window", "v1")
+    answer = clocked("RotateSecret", {"SecretId": "sched/window", "ClientRequestToken": token(),
+                                      "RotationLambdaARN": ROTATOR, "RotationRules": rules, "RotateImmediately": False})
+    assert_error(answer, "InvalidParameterException")

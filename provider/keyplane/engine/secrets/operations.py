@@ -448,6 +448,7 @@ def list_secret_version_ids(call, p):
 
 @mutating("DeleteSecret")
 def delete_secret(call, p):
+    validate_secret_id(p["SecretId"])
     window, force = p.get("RecoveryWindowInDays"), bool(p.get("ForceDeleteWithoutRecovery"))
     if window is not None and force:
         raise InvalidParameterException(

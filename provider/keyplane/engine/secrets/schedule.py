@@ -110,18 +110,18 @@ class Cron:
             raise _invalid("In a cron() expression exactly one of day-of-month and day-of-week must be '?'.")
         if dom not in ("?", "*") and dow not in ("?", "*"):
             raise _invalid("In a cron() expression exactly one of day-of-month and day-of-week must be '?'.")
-        self.minutes = _field(minute, 0, 59)
+        # windows open on the hour, and schedules are never more than a year apart
+        if minute != "0":
+            raise _invalid("The minutes field of a cron() expression must be 0: rotation windows open on the hour.")
+        if year != "*":
+            raise _invalid("The year field of a cron() expression must be *.")
         self.hours = _field(hour, 0, 23)
-        self.years = _field(year, 1970, 2199)
-        if self.minutes is None or len(self.minutes) != 1:
-            raise _invalid("Secrets Manager rotation windows start on one minute of the hour.")
         if self.hours is None or len(self.hours) > 6:
             raise _invalid("The schedule expression must not rotate more often than every four hours.")
         hs = sorted(self.hours)
         if any(b - a < 4 for a, b in zip(hs, hs[1:])) or (len(hs) > 1 and hs[0] + 24 - hs[-1] < 4):
             raise _invalid("The schedule expression must not rotate more often than every four hours.")
-        self.classic = " ".join([str(next(iter(self.minutes))), hour, "*" if dom == "?" else dom, month,
-                                 _day_of_week(dow)])
+        self.classic = " ".join(["0", hour, "*" if dom == "?" else dom, month, _day_of_week(dow)])
         try:
             croniter(self.classic)
         except (CroniterError, ValueError, KeyError) as err:
@@ -130,16 +130,16 @@ class Cron:
     def next_after(self, after: datetime) -> datetime | None:
         """The first time after `after` the expression names; None if it names none (any more)."""
         try:
-            times = croniter(self.classic, after.astimezone(timezone.utc))
-            for _ in range(2000):
-                t = times.get_next(datetime)
-                if self.years is None or t.year in self.years:
-                    return t
-                if t.year > max(self.years):
-                    return None
+            return croniter(self.classic, after.astimezone(timezone.utc)).get_next(datetime)
         except CroniterError:
             return None
-        return None
+
+    def longest_window(self) -> int:
+        """Hours a window may last: to the end of the UTC day, or to the next window that day."""
+        hs = sorted(self.hours)
+        if len(hs) == 1:
+            return 24 - hs[0]
+        return min([b - a for a, b in zip(hs, hs[1:])] + [hs[0] + 24 - hs[-1]])
 
 
 def validate_rules(rules: dict) -> dict:
@@ -156,20 +156,20 @@ def validate_rules(rules: dict) -> dict:
             n, unit = int(m.group(1)), m.group(2)
             if n < 1 or (unit.startswith("hour") and n < 4):
                 raise _invalid("The schedule expression must not rotate more often than every four hours.")
-            if unit.startswith("day") and n > 1000:
-                raise _invalid("The rate() expression must be at most 1000 days.")
+            if unit.startswith("day") and n > 999:
+                raise _invalid("The rate() expression must be at most 999 days.")
             hours_window = n if unit.startswith("hour") else None
         else:
             c = CRON_RE.match(expr)
             if not c:
                 raise _invalid("Invalid ScheduleExpression: use rate(<n> hours|days) or cron(...).")
-            Cron(c.group(1))
+            hours_window = Cron(c.group(1)).longest_window()
     if duration is not None:
         m = DURATION_RE.match(duration)
         if not m or not 1 <= int(m.group(1)) <= 24:
             raise _invalid("The Duration must be between 1h and 24h.")
         if hours_window is not None and int(m.group(1)) > hours_window:
-            raise _invalid("The rotation window can't run into the next rotation window.")
+            raise _invalid("The rotation window can't extend into the next rotation window or the next UTC day.")
     return {k: v for k, v in rules.items() if v is not None}
 
 
