@@ -208,3 +208,14 @@ def test_delete_secret_checks_the_secret_id_before_its_other_parameters(sm):
     answer = sm("DeleteSecret", {"SecretId": "fine/name", "RecoveryWindowInDays": 3})
     assert_error(answer, "InvalidParameterException",
                  "The RecoveryWindowInDays value must be between 7 and 30 days (inclusive).")
+
+
+def test_put_secret_value_without_a_value_is_an_invalid_request(sm):
+    """PutSecretValue: "You must include SecretBinary or SecretString"; AWS answers a request with
+    neither with InvalidRequestException "You must provide either SecretString or SecretBinary."
+    (as quoted from AWS in public deployment reports), and writes no version.
+    https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_PutSecretValue.html"""
+    sm.create("put/none", "v1")
+    answer = sm("PutSecretValue", {"SecretId": "put/none", "ClientRequestToken": token()})
+    assert_error(answer, "InvalidRequestException", "You must provide either SecretString or SecretBinary.")
+    assert len(sm.ok("ListSecretVersionIds", {"SecretId": "put/none"})["Versions"]) == 1

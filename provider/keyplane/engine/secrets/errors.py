@@ -19,6 +19,7 @@ PreconditionNotMetException = error_type("PreconditionNotMetException")
 NOT_FOUND = "Secrets Manager can't find the specified secret."
 INVALID_NAME = ("Invalid name. Must be a valid name containing alphanumeric characters, or any of the "
                 "following: -/_+=.@!")
+VALUE_REQUIRED = "You must provide either SecretString or SecretBinary."
 TOKEN_REQUIRED = "You must provide a ClientRequestToken value. We recommend a UUID-type value."
 TOKEN_IN_USE = "You can't use ClientRequestToken {} because that value is already in use for a version of secret {}."
 STAGE_NOT_ON_VERSION = "You provided a VersionStage that is not associated to the provided VersionId."

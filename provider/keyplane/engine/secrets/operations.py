@@ -14,8 +14,9 @@ from ..registry import operation
 from ..scheduler import task
 from ..tagging import get_tags, remove_tags, set_tags
 from . import access, replication, search
-from .errors import (DEFAULT_KEY_CROSS_ACCOUNT, InvalidNextTokenException, InvalidParameterException,
-                     InvalidRequestException, ResourceExistsException, ResourceNotFoundException)
+from .errors import (DEFAULT_KEY_CROSS_ACCOUNT, VALUE_REQUIRED, InvalidNextTokenException,
+                     InvalidParameterException, InvalidRequestException, ResourceExistsException,
+                     ResourceNotFoundException)
 from .model import (CURRENT, Secret, all_secrets, as_output, attach_labels, changed, decrypt_version,
                     delete_secret_rows, dt, due, find_by_name, find_version, holder, insert_secret,
                     load_versions, mutating, put_version, require_not_deleted, require_primary, require_token,
@@ -269,7 +270,7 @@ def put_secret_value(call, p):
     require_primary(secret)
     value = value_of(p)
     if value is None:
-        raise InvalidParameterException("You must provide either SecretString or SecretBinary.")
+        raise InvalidRequestException(VALUE_REQUIRED)
     return _write_value(call, secret, token, value, p.get("VersionStages"))
 
 
