@@ -4,9 +4,8 @@ hostile strings - answers 200 or 4xx.
 
 The wire layer also refuses what the model cannot hold: a null inside a list is "Member must not
 be null" (as for a map value), a timestamp no calendar holds is a SerializationException.
-Secrets Manager is not driven here yet: today a ListSecrets filter without Key or Values and a
-CreateSecret tag without Key still fault in its engine (issue 14's Secrets Manager part); add
-"secretsmanager" to the parameters once they answer 4xx.
+Secrets Manager is not driven here yet: today a CreateSecret tag without Key still faults in its
+engine (KeyError in operations._tags_dict); add "secretsmanager" to the parameters once it answers 4xx.
 """
 import json
 import random
