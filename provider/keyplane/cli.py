@@ -5,6 +5,7 @@
     audit  -> the engine's audit trail and engine/audit_digests.py
     events -> engine/events.py (pending deliveries and the dead-letter list)
     bench  -> keyplane/bench/command.py (which names each bench mode)
+    identities -> keyplane/identities_command.py (identities kept in the store, engine/identity_store.py)
     serve  -> keyplane/startup.py (checks, seed, announcement), then keyplane/server.py in each worker
 
 This module only builds the command line and calls the modules above; server.py never imports it.
@@ -189,6 +190,11 @@ def _bench(p: argparse.ArgumentParser) -> None:
     p.set_defaults(run=command.run)
 
 
+def _identities(p: argparse.ArgumentParser) -> None:
+    from . import identities_command
+    identities_command.add_arguments(p)
+
+
 def _truthy(text: str) -> bool:
     return text.strip().lower() in ("1", "true", "yes", "on")
 
@@ -298,6 +304,8 @@ def build_parser() -> argparse.ArgumentParser:
     _audit(sub.add_parser("audit", help="list audit records, newest first"))
     _events(sub.add_parser("events", help="list, retry or drop undelivered events (and the dead-letter list)"))
     _bench(sub.add_parser("bench", help="measure Encrypt / Decrypt / GenerateDataKey throughput"))
+    _identities(sub.add_parser("identities", help="the identities every server on the store shares: import, "
+                                                  "export, add-user, add-key, deactivate-key"))
     _serve(sub.add_parser("serve", help="serve the AWS-compatible endpoint (KMS, SSM, Secrets Manager, STS)"))
     return parser
 

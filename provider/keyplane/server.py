@@ -418,6 +418,7 @@ class SchedulerLock:
 def build_app(config: ServeConfig) -> KeyplaneApp:
     from keyplane.engine.core import Engine
     from keyplane.engine.identity import Identities
+    from keyplane.engine.identity_store import StoredIdentities
     from keyplane.engine.sts.sessions import lookup_for
 
     from keyplane.engine import quotas
@@ -425,8 +426,13 @@ def build_app(config: ServeConfig) -> KeyplaneApp:
     # each worker process enforces its share, so N workers together allow the quota
     engine.quotas = quotas.load(config.quotas or ("off" if config.dev else "aws"), engine.clock,
                                 share=1 / max(1, config.workers))
-    identities = Identities.load(identities_path(config, engine.state_dir), sessions=lookup_for(engine),
-                                 clock=engine.clock, dev_account=config.dev_account if config.dev else None)
+    common = dict(sessions=lookup_for(engine), clock=engine.clock,
+                  dev_account=config.dev_account if config.dev else None)
+    stored = StoredIdentities.of(engine)
+    if stored.version() is not None:      # identities in the store win over a file beside the server
+        identities = Identities.from_store(stored, **common)
+    else:
+        identities = Identities.load(identities_path(config, engine.state_dir), **common)
     engine.identities = identities
     lock = SchedulerLock(engine) if config.scheduler else None
     return KeyplaneApp(engine, identities, dev=config.dev, scheduler_lock=lock, threads=config.threads,

@@ -49,19 +49,27 @@ def check_port_free(host: str, port: int) -> None:
             raise StartupError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
 
 
-def _identities(config: ServeConfig, state_dir: str, seed):
-    """The identities the server checks SigV4 against: the file, made in dev mode when missing,
-    with the seed's identities merged in. Returns (Identities, created by us)."""
+def _identities(config: ServeConfig, state_dir: str, seed, engine):
+    """The identities the server checks SigV4 against: the store's when it holds them (shared by
+    every server on it), else the file, made in dev mode when missing; the seed's identities merged
+    in. Returns (Identities, created by us)."""
     import yaml
 
     from keyplane.engine import seed as seeding
     from keyplane.engine.identity import Identities, write_private
+    from keyplane.engine.identity_store import StoredIdentities
+    stored = StoredIdentities.of(engine)
+    if stored.version() is not None:
+        if seed is not None and seed.data.get("identities"):
+            stored.change(lambda data: seeding.merge_identities(data, seed))
+        config.identities = None
+        return Identities.from_store(stored), False
     path = identities_path(config, state_dir)
     created = False
     if not os.path.exists(path):
         if not config.dev:
-            raise StartupError(f"no identities file at {path}; run `keyplane init` first "
-                               f"(or pass --identities FILE, or --dev)")
+            raise StartupError(f"no identities file at {path} and none in the store; run `keyplane init` "
+                               f"first (or pass --identities FILE, or --dev, or `keyplane identities import`)")
         Identities.create_default(path, account=config.dev_account)
         created = True
     if seed is not None and seed.data.get("identities"):
@@ -100,13 +108,14 @@ def _serve(config: ServeConfig, seed_file: str | None, out) -> int:
         config.state = dev_dir
     try:
         _, state_dir = resolve_state(config.state)
-        ids, created = _identities(config, state_dir, seed)
-
         # The parent opens the store once so migrations and the root key are settled before any
         # worker, and applies the seed.
-        account = config.dev_account if config.dev else next(iter(ids.accounts), None)
-        engine = Engine(config.state, **({"default_account": account} if account else {}))
+        engine = Engine(config.state)
         try:
+            ids, created = _identities(config, state_dir, seed, engine)
+            account = config.dev_account if config.dev else next(iter(ids.accounts), None)
+            if account:
+                engine.default_account = account
             if seed is not None:
                 done = seeding.apply(engine, seed)
                 print(f"seed {seed_file}: {len(done.created)} created, {len(done.kept)} already there", file=out)
@@ -125,7 +134,7 @@ def _serve(config: ServeConfig, seed_file: str | None, out) -> int:
             scheme = "https"
         shown_host = "127.0.0.1" if config.host in ("0.0.0.0", "", "::") else config.host
         endpoint = f"{scheme}://{shown_host}:{config.port}"
-        print(f"keyplane serving on {endpoint} (state: {state_dir or 'memory'}, identities: {config.identities}, "
+        print(f"keyplane serving on {endpoint} (state: {state_dir or 'memory'}, identities: {config.identities or 'the store'}, "
               f"workers: {config.workers}{', dev mode' if config.dev else ''})", file=out)
         if ca:
             print(f"TLS CA certificate: {ca}  (export AWS_CA_BUNDLE={ca})", file=out)

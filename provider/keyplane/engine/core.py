@@ -219,6 +219,10 @@ class Engine:
         self._open_store(self.url)
 
     # ---- stores ------------------------------------------------------------------------------
+    def default_store(self) -> Store:
+        """The store of Regions no region map names (where shared state such as identities lives)."""
+        return self._open_store(self.url)
+
     def store_for(self, region: str) -> Store:
         return self._open_store(self.region_urls.get(region, self.url))
 

@@ -329,16 +329,19 @@ class Identities:
 
     `sessions(access_key_id)` is the second source of keys (STS sessions in the store); it is
     consulted for ASIA keys only. The file is re-read when it changes on disk (checked at most once
-    a second), so an edit reaches every server process without a restart.
+    a second), so an edit reaches every server process without a restart. Identities kept in the
+    store (`stored`, an engine.identity_store.StoredIdentities) are re-read the same way, when the
+    store's version moves: every server on one database honours a change within a second.
     """
 
     RELOAD_INTERVAL = 1.0
 
     def __init__(self, data: dict, *, path: Path | None = None, sessions: SessionLookup | None = None,
-                 clock=None, dev_account: str | None = None):
+                 clock=None, dev_account: str | None = None, stored=None, version: int | None = None):
         validate_document(data)
         self.dev_account = dev_account        # set in dev mode only: unknown keys act as its root
         self.path = Path(path) if path else None
+        self.stored, self._version = stored, version
         self.sessions = sessions
         self.clock = clock
         self._lock = threading.Lock()
@@ -350,6 +353,11 @@ class Identities:
     @classmethod
     def load(cls, path, **kwargs) -> "Identities":
         return cls(cls._read(Path(path)), path=path, **kwargs)
+
+    @classmethod
+    def from_store(cls, stored, **kwargs) -> "Identities":
+        version, data = stored.load()
+        return cls(data, stored=stored, version=version, **kwargs)
 
     @staticmethod
     def _read(path: Path) -> dict:
@@ -425,13 +433,15 @@ class Identities:
             return None
 
     def refresh(self, force: bool = False) -> bool:
-        """Re-read the file if it changed; a broken edit keeps the last good version."""
-        if self.path is None:
+        """Re-read the file or the store if it changed; a broken edit keeps the last good version."""
+        if self.path is None and self.stored is None:
             return False
         now = time.monotonic()
         if not force and now - self._checked < self.RELOAD_INTERVAL:
             return False
         self._checked = now
+        if self.stored is not None:
+            return self._refresh_stored()
         stat = self._file_stat()
         if stat is None or stat == self._stat:
             return False
@@ -444,6 +454,23 @@ class Identities:
             return False
         self._install(data)
         self._stat = stat
+        return True
+
+    def _refresh_stored(self) -> bool:
+        # the store validated the document before writing it; only a newer version is read
+        try:
+            if self.stored.version() == self._version:
+                return False
+            found = self.stored.load()
+        except Exception:
+            # an unreachable store keeps the identities last read; the next check tries again
+            log.exception("identities: the store cannot be read; keeping the previous version")
+            return False
+        if found is None:
+            return False
+        version, data = found
+        self._install(data)
+        self._version = version
         return True
 
     # ---- lookups ------------------------------------------------------------------------------

@@ -46,3 +46,14 @@ audit_digests = sa.Table(
 )
 
 migration("core.0002_audit_digests")(create_tables(audit_digests))
+
+# the identities document every server on this store shares (see engine/identity_store.py): one
+# row, its `version` bumped by every change so a server notices one with a one-column read
+identities = sa.Table(
+    "identities", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("document", sa.Text, nullable=False),
+)
+
+migration("identity.0001_document")(create_tables(identities))
