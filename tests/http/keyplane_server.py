@@ -151,3 +151,20 @@ def start_server(tmp: Path, *extra: str, init: bool = True, roles: list | None =
     return Server(proc, endpoint, state, access_key, secret_key, log, ca)
 
 
+
+
+def start_servers(tmp: Path, store: str, count: int, *extra: str) -> list[Server]:
+    """`count` servers on one database `store`, sharing the root key and identities that one
+    `keyplane init` in `tmp` made (each process started in `tmp` finds them in `tmp/.keyplane`)."""
+    first = start_server(tmp, *extra, store=store)
+    servers = [first]
+    try:
+        for _ in range(count - 1):
+            other = start_server(tmp, *extra, store=store, init=False)
+            other.access_key, other.secret_key = first.access_key, first.secret_key
+            servers.append(other)
+    except Exception:
+        for s in servers:
+            s.stop()
+        raise
+    return servers
