@@ -117,7 +117,7 @@ def _audit(p: argparse.ArgumentParser) -> None:
     p.add_argument("--region", default="us-east-1")
     p.add_argument("--limit", type=int, default=50)
     p.add_argument("--json", action="store_true", help="full records as JSON lines")
-    p.add_argument("--verify", action="store_true", help="check the hash chain and the signed digests")
+    p.add_argument("--verify", action="store_true", help="check the hash chain, the signed digests and for missing records")
     p.add_argument("--digest", action="store_true", help="sign a digest of the records since the last one")
     p.add_argument("--public-key", action="store_true", help="print the PEM key that verifies digests")
 
@@ -138,8 +138,12 @@ def _audit(p: argparse.ArgumentParser) -> None:
             print(f"audit chain {'intact' if ok else 'BROKEN at seq ' + str(bad)}: {n} records verified")
             dok, dn, dbad = audit_digests.verify_digests(engine, store)
             print(f"signed digests {'intact' if dok else 'BROKEN at digest ' + str(dbad)}: {dn} digests verified")
+            gaps = engine.audit.gaps(store)
+            print(f"records of answered calls: {'complete' if not gaps else f'{len(gaps)} GAP(S)'}")
+            for gap in gaps:
+                print(f"  gap: {gap.describe()}")
             engine.close()
-            return 0 if ok and dok else 1
+            return 0 if ok and dok and not gaps else 1
         for rec in engine.audit.query(store, resource=args.key, event_name=args.operation, limit=args.limit):
             if args.json:
                 print(json.dumps(rec, sort_keys=True))

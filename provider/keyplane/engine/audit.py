@@ -7,6 +7,18 @@ Encrypt run at tens of thousands of calls per second. Each row carries the SHA-2
 row's hash and its own record, so deleting or editing a row breaks the chain (`verify`).
 Plaintext, ciphertext, data keys, secret values and tokens never enter a record: parameters pass
 through `apimodel.audit_view` first.
+
+Every caller's input is hostile, and one caller's record must never cost another theirs:
+- a record is always serialisable: what JSON cannot carry (lone surrogates, integers wider than 64
+  bits, non-string keys) is escaped or turned into text, and sizes are bounded (strings, list
+  lengths, nesting, and `requestParameters`/`responseElements` at CloudTrail's 100 KB);
+- a record that still cannot be built or written is replaced by a minimal one naming the call;
+- a failed flush puts its records back and says so in the log; the buffer is bounded
+  (`max_pending` records): a caller who finds it full writes it out itself (back-pressure), and
+  if that fails too the call fails rather than go unrecorded;
+- buffered records are numbered per writer (audit_writers.py), so `gaps` finds records of
+  answered calls that never arrived: a hole, or a writer killed with records in memory (at most
+  `max_pending` of them).
 """
 from __future__ import annotations
 
@@ -14,52 +26,90 @@ import atexit
 import hashlib
 import json
 import logging
+import os
 import threading
+import time
 import weakref
 
 import orjson
 import sqlalchemy as sa
 
+from . import audit_writers
 from .store.tables import audit as audit_table
 
 log = logging.getLogger("keyplane.audit")
 GENESIS = "0" * 64
 FLUSH_INTERVAL = 0.25
+# the most records of answered read-only calls held in memory per store (what kill -9 can lose)
+DEFAULT_MAX_PENDING = 1000
+MAX_PENDING_ENV = "KEYPLANE_AUDIT_MAX_PENDING"
+# CloudTrail: requestParameters and responseElements hold at most 100 KB
+# (https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-event-reference-record-contents.html)
+MAX_ELEMENTS_BYTES = 100 * 1024
+MAX_STRING = 32 * 1024          # a key policy (32 KB) stays whole
+MAX_ITEMS = 100
+MAX_DEPTH = 16
 _trails: "weakref.WeakSet[AuditTrail]" = weakref.WeakSet()
 
 
 _COLUMNS = ("event_time", "event_id", "request_id", "region", "account", "source", "event_name",
             "principal_arn", "resource", "error_code", "record", "prev_hash", "hash")
+# column widths (PostgreSQL enforces them: a long value must not fail a batch of other callers')
+_WIDTHS = {c.name: getattr(c.type, "length", None) for c in audit_table.columns}
 # a plain executemany: the audit insert is on every call's path, SQLAlchemy's per-row work is not
 _INSERT = f"INSERT INTO audit_events ({', '.join(_COLUMNS)}) VALUES ({{marks}})"
 
 
+class AuditUnavailable(Exception):
+    """The buffer is full and cannot be written: the call must not be answered unrecorded."""
+
+
 class AuditTrail:
-    def __init__(self):
-        self._buffers: dict = {}          # store -> [event]
+    def __init__(self, max_pending: int | None = None):
+        self.max_pending = max_pending or int(os.environ.get(MAX_PENDING_ENV) or DEFAULT_MAX_PENDING)
+        self._buffers: dict = {}          # store -> [(number, event or builder)]
+        self._writers: dict = {}          # store -> audit_writers.Writer
         self._lock = threading.Lock()
+        self._writer_lock = threading.Lock()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._closed = False
+        self.failed_flushes = 0
         _trails.add(self)
 
     # ---- writing -----------------------------------------------------------------------------
-    def record(self, store, event: dict) -> None:
+    def record(self, store, event) -> None:
         """Append an event: in the open write transaction if there is one, else buffered."""
         if store.in_write:
             with store.write() as conn:
-                self._append(conn, store, [event])
+                self._append(conn, store, [(None, event)])
             return
+        writer = self._writers.get(store) or self._writer(store)
+        if len(self._buffers.get(store, ())) >= self.max_pending:
+            self.flush(store)       # back-pressure: the caller who finds the buffer full writes it
+            if len(self._buffers.get(store, ())) >= self.max_pending:
+                raise AuditUnavailable("the audit trail cannot be written")
         with self._lock:
-            self._buffers.setdefault(store, []).append(event)
+            self._buffers.setdefault(store, []).append((writer.number(), event))
             if self._thread is None and not self._closed:
                 self._thread = threading.Thread(target=self._run, name="keyplane-audit", daemon=True)
                 self._thread.start()
 
+    def _writer(self, store) -> "audit_writers.Writer":
+        with self._writer_lock:
+            writer = self._writers.get(store)
+            if writer is None:
+                writer = audit_writers.Writer(store, time.time(), self.max_pending)
+                self._writers[store] = writer
+            return writer
+
     def _append(self, conn, store, events: list) -> None:
-        # the buffered records of this store go first so the chain keeps call order
+        # the buffered records of this store go first so the chain keeps call order; if the
+        # transaction rolls back they go back to the buffer, ahead of anything newer
         with self._lock:
             pending = self._buffers.pop(store, [])
+        if pending:
+            store.on_rollback(lambda: self._give_back(store, pending))
         events = pending + events
         if not events:
             return
@@ -67,22 +117,23 @@ class AuditTrail:
         prev = last[0] if last else GENESIS
         rows = []
         sha256 = hashlib.sha256
-        for event in events:
-            if callable(event):
-                event = event()
-            when = event.pop("_time")
-            raw = orjson.dumps(event, default=str)
-            body = raw.decode()
+        writer = self._writers.get(store)
+        last_number = None
+        for number, event in events:
+            event, raw = _serialised(event, writer.id if number is not None and writer else None, number)
+            if number is not None:
+                last_number = number
             digest = sha256(prev.encode() + raw).hexdigest()
-            resources = event.get("resources") or ()
-            rows.append((when, event["eventID"], event.get("requestID"), event["awsRegion"],
-                         event.get("recipientAccountId"), event["eventSource"], event["eventName"],
-                         (event.get("userIdentity") or {}).get("arn"),
-                         resources[0]["ARN"] if resources else None, event.get("errorCode"),
-                         body, prev, digest))
+            rows.append(_row(event, raw.decode(), prev, digest))
             prev = digest
         mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
         conn.exec_driver_sql(_INSERT.format(marks=", ".join([mark] * len(_COLUMNS))), rows)
+        if last_number is not None and writer is not None:
+            writer.wrote(conn, last_number)
+
+    def _give_back(self, store, pending: list) -> None:
+        with self._lock:
+            self._buffers[store] = pending + self._buffers.get(store, [])
 
     def flush(self, store=None) -> None:
         with self._lock:
@@ -94,8 +145,10 @@ class AuditTrail:
             try:
                 with s.write() as conn:
                     self._append(conn, s, [])
-            except Exception:  # a flush failure must never take a request down; it retries
-                log.exception("audit flush failed; will retry")
+            except Exception:  # the records went back to the buffer; the next flush retries them
+                self.failed_flushes += 1
+                log.exception("audit flush failed (%d records kept for the next attempt)",
+                              len(self._buffers.get(s, ())))
 
     def _run(self) -> None:
         while not self._closed:
@@ -107,6 +160,12 @@ class AuditTrail:
         self.flush()
         self._closed = True
         self._wake.set()
+        for store, writer in list(self._writers.items()):
+            try:
+                writer.close(clean=not self._buffers.get(store))
+            except Exception:
+                log.exception("could not close the audit writer of %s", store.url)
+        self._writers.clear()
 
     # ---- reading -----------------------------------------------------------------------------
     def query(self, store, *, resource: str | None = None, event_name: str | None = None,
@@ -134,11 +193,95 @@ class AuditTrail:
                 prev, n = digest, n + 1
         return True, n, None
 
+    def gaps(self, store) -> list["audit_writers.Gap"]:
+        """Records of answered calls missing from the trail (see audit_writers)."""
+        self.flush(store)
+        return audit_writers.gaps(store, {w.id for w in self._writers.values()})
+
+
+def _row(event: dict, body: str, prev: str, digest: str) -> tuple:
+    resources = event.get("resources") or ()
+    values = (event["_time"], event["eventID"], event.get("requestID"), event["awsRegion"],
+              event.get("recipientAccountId"), event["eventSource"], event["eventName"],
+              (event.get("userIdentity") or {}).get("arn"),
+              resources[0]["ARN"] if resources else None, event.get("errorCode"), body, prev, digest)
+    return tuple(v[:_WIDTHS[c]] if isinstance(v, str) and _WIDTHS.get(c) else v
+                 for c, v in zip(_COLUMNS, values))
+
+
+def _serialised(event, writer: str | None, number: int | None) -> tuple[dict, bytes]:
+    """(event, its JSON): never fails, never larger than the bounds, whatever the caller sent."""
+    try:
+        if callable(event):
+            event = event()
+        if number is not None:
+            event["auditSequence"] = {"writer": writer, "number": number}
+        when = event.pop("_time")
+        try:
+            raw = orjson.dumps(event, default=str)
+            if len(raw) <= MAX_ELEMENTS_BYTES:
+                event["_time"] = when
+                return event, raw
+        except (TypeError, orjson.JSONEncodeError):
+            pass
+        event = _bounded(event, 0)
+        for name in ("requestParameters", "responseElements", "additionalEventData"):
+            value = event.get(name)
+            if value is not None and len(orjson.dumps(value)) > MAX_ELEMENTS_BYTES:
+                event[name] = {"keyplaneTruncated": True}
+        raw = orjson.dumps(event)
+        event["_time"] = when
+        return event, raw
+    except Exception:  # noqa: BLE001 - the record of one call must never cost another theirs
+        log.exception("an audit record could not be built; writing a minimal one")
+        return _minimal(event, writer, number)
+
+
+def _minimal(event, writer, number) -> tuple[dict, bytes]:
+    source = event if isinstance(event, dict) else {}
+    keep = {k: _bounded(source.get(k), 0) for k in ("eventTime", "eventSource", "eventName", "awsRegion",
+                                                   "requestID", "userIdentity", "errorCode")}
+    minimal = {"eventVersion": "1.08", **keep, "eventID": str(source.get("eventID") or os.urandom(16).hex()),
+               "eventSource": keep["eventSource"] or "keyplane", "eventName": keep["eventName"] or "Unknown",
+               "awsRegion": keep["awsRegion"] or "unknown", "keyplaneRecordIncomplete": True}
+    if number is not None:
+        minimal["auditSequence"] = {"writer": writer, "number": number}
+    raw = orjson.dumps(minimal)
+    minimal["_time"] = source.get("_time") if isinstance(source.get("_time"), float) else time.time()
+    return minimal, raw
+
+
+def _bounded(value, depth: int):
+    """`value` made JSON-safe and bounded: escaped surrogates, wide integers as text, cut strings,
+    lists and maps, and no deeper than MAX_DEPTH."""
+    if isinstance(value, str):
+        if len(value) > MAX_STRING:
+            value = value[:MAX_STRING] + "..."
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            value = value.encode("utf-8", "backslashreplace").decode("utf-8")
+        return value
+    if isinstance(value, bool) or value is None or isinstance(value, float):
+        return value
+    if isinstance(value, int):
+        return value if -2**63 <= value < 2**64 else str(value)
+    if depth >= MAX_DEPTH:
+        return "..."
+    if isinstance(value, dict):
+        items = list(value.items())[:MAX_ITEMS]
+        return {_bounded(str(k), depth + 1): _bounded(v, depth + 1) for k, v in items}
+    if isinstance(value, (list, tuple)):
+        return [_bounded(v, depth + 1) for v in value[:MAX_ITEMS]]
+    return _bounded(str(value), depth + 1)
+
 
 @atexit.register
-def _flush_all() -> None:
+def _close_all() -> None:
+    # a process that exits without closing its engine still writes its records and closes its
+    # writers cleanly, so its exit is not mistaken for a crash
     for trail in list(_trails):
         try:
-            trail.flush()
+            trail.close()
         except Exception:
             pass

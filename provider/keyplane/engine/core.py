@@ -29,6 +29,9 @@ from .store.tables import meta
 log = logging.getLogger("keyplane.engine")
 DEFAULT_REGION = "us-east-1"
 DEFAULT_STATE_DIR = ".keyplane"
+# a buffered read-only record is built by the flusher, from the call's parameters; above this
+# request size it is built (and bounded) at once, so the buffer never holds large requests
+LAZY_AUDIT_MAX_REQUEST = 16 * 1024
 
 
 @dataclass
@@ -42,6 +45,7 @@ class RequestContext:
     via_service: str | None = None        # "ssm", "secretsmanager" when a service calls KMS for a user
     secure_transport: bool = False
     service_event: bool = False           # work the service does on its own (scheduler)
+    request_bytes: int = 0                # size of the request body, when it came over the wire
 
 
 class Call:
@@ -316,7 +320,7 @@ class Engine:
         audit_params = dict(call.audit_params) if call.audit_params else None
         extra = call.audit_extra or None
         args = (call.spec, call.ctx, call.params, result, err, when, resources, audit_params, extra)
-        if call.spec.readonly:
+        if call.spec.readonly and call.ctx.request_bytes <= LAZY_AUDIT_MAX_REQUEST:
             return lambda: _build_event(*args)
         return _build_event(*args)
 

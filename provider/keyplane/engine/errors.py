@@ -19,6 +19,7 @@ class AwsError(Exception):
     code = "InternalFailure"
 
     def __init__(self, message: str = "", *, code: str | None = None):
+        message = bounded(message)    # a message may quote the caller's input: never unbounded
         super().__init__(message)
         self.message = message
         if code is not None:
@@ -153,10 +154,20 @@ def internal_error(service: str, message: str = "An internal error occurred.") -
     return AwsError(message, code=table.internal if table else "InternalFailure")
 
 
+# A message names at most this many problems, each value cut to this length (AWS's newer services
+# leave the value out altogether: "Value at 'x' failed to satisfy constraint: ..."), so a hostile
+# request of a million bad elements gets an answer, and an audit record, of a few hundred bytes.
+MAX_LISTED_PROBLEMS = 10
+MAX_SHOWN_VALUE = 256
+MAX_MESSAGE = 4096
+
+
 def validation_message(problems: list[str]) -> str:
-    """AWS's (Coral) wording: '1 validation error detected: Value ... at ... failed to satisfy ...'."""
+    """AWS's (Coral) wording: '1 validation error detected: Value ... at ... failed to satisfy ...'.
+    The count is the real one; only the first few problems are spelled out."""
     n = len(problems)
-    return f"{n} validation error{'s' if n != 1 else ''} detected: " + "; ".join(problems)
+    return bounded(f"{n} validation error{'s' if n != 1 else ''} detected: "
+                   + "; ".join(problems[:MAX_LISTED_PROBLEMS]))
 
 
 class _Hidden:
@@ -172,11 +183,21 @@ HIDDEN = _Hidden()
 def constraint_problem(value, member: str, constraint: str) -> str:
     """One problem in AWS's (Coral) wording. A sensitive member's value is not shown at all:
     "Value at 'plaintext' failed to satisfy constraint: ..." (e.g. Encrypt with 4097 bytes,
-    https://github.com/adenot/hiera-eyaml-kms/issues/8 quotes AWS's answer)."""
+    https://github.com/adenot/hiera-eyaml-kms/issues/8 quotes AWS's answer), nor is a long one."""
+    member = bounded(member, MAX_SHOWN_VALUE)
     if value is HIDDEN:
         return f"Value at '{member}' failed to satisfy constraint: {constraint}"
-    shown = "null" if value is None else f"'{value}'"
-    return f"Value {shown} at '{member}' failed to satisfy constraint: {constraint}"
+    if value is None:
+        return f"Value null at '{member}' failed to satisfy constraint: {constraint}"
+    shown = str(value)
+    if len(shown) > MAX_SHOWN_VALUE:
+        return f"Value at '{member}' failed to satisfy constraint: {constraint}"
+    return f"Value '{shown}' at '{member}' failed to satisfy constraint: {constraint}"
+
+
+def bounded(text: str, limit: int = MAX_MESSAGE) -> str:
+    """`text` cut to `limit` characters (an ellipsis says it was cut)."""
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def invalid_value(value, member: str, constraint: str) -> AwsError:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
+import json
+import math
 from datetime import datetime, timezone
 
 import regex
@@ -101,10 +103,12 @@ def deserialize(shape: Shape, value, path: str, problems: list[str]):
                 value = int(value)
             else:
                 raise _type_error(value, shape)
+        if not _INT_RANGES[t][0] <= value <= _INT_RANGES[t][1]:   # a Java int or long, as AWS's
+            raise _type_error(value, shape)
         _check_range(shape, value, path, problems)
         return value
     if t in ("double", "float"):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise _type_error(value, shape)
         _check_range(shape, value, path, problems)
         return float(value)
@@ -122,20 +126,31 @@ def deserialize(shape: Shape, value, path: str, problems: list[str]):
         _check_length(shape, _byte_buffer(len(raw)), len(raw), path, problems)
         return raw
     if t == "timestamp":
-        if isinstance(value, bool):
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
             raise _type_error(value, shape)
-        if isinstance(value, (int, float)):
-            try:
-                return datetime.fromtimestamp(value, timezone.utc)
-            except (OverflowError, OSError, ValueError):  # out of range, NaN, infinity
-                raise SerializationException(f"Unable to parse date '{value}'") from None
-        if isinstance(value, str):
-            try:
-                return datetime.fromisoformat(value.replace("Z", "+00:00"))
-            except ValueError:
-                raise SerializationException(f"Unable to parse date '{value}'") from None
-        raise _type_error(value, shape)
+        return _timestamp(value)
     return value
+
+
+_INT_RANGES = {"integer": (-2**31, 2**31 - 1), "long": (-2**63, 2**63 - 1)}
+# instants the engine can compute with (add windows and periods to) without overflowing
+_EARLIEST = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_LATEST = datetime(9000, 1, 1, tzinfo=timezone.utc)
+
+
+def _timestamp(value) -> datetime:
+    try:
+        if isinstance(value, str):
+            when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            if when.tzinfo is None:
+                when = when.replace(tzinfo=timezone.utc)
+        else:
+            when = datetime.fromtimestamp(value, timezone.utc)
+        if _EARLIEST <= when < _LATEST:
+            return when
+    except (ValueError, OverflowError, OSError):
+        pass
+    raise SerializationException(f"Unable to parse date '{str(value)[:64]}'")
 
 
 def _join(path: str, name: str) -> str:
@@ -180,6 +195,33 @@ def _display(value):
     if isinstance(value, dict):
         return "{" + ", ".join(f"{k}={v}" for k, v in value.items()) + "}"
     return value
+
+
+_NOT_A_STRUCTURE = "Start of structure or map found where not expected."
+# JSON escapes of UTF-16 surrogates: only bodies holding one need the full check below
+_SURROGATE_ESCAPE = regex.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _no_constants(name: str):
+    raise ValueError(name)
+
+
+def parse_json(body: bytes | None) -> dict:
+    """The request body as a JSON object, or SerializationException: malformed JSON, nesting
+    deeper than the parser goes, NaN/Infinity (not JSON), and strings holding a lone UTF-16
+    surrogate (no UTF-8 form: it could reach neither the store nor a cipher nor the audit trail)."""
+    try:
+        raw = json.loads(body or b"{}", parse_constant=_no_constants)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise SerializationException(_NOT_A_STRUCTURE) from None
+    if not isinstance(raw, dict):
+        raise SerializationException(_NOT_A_STRUCTURE)
+    if body and _SURROGATE_ESCAPE.search(body):
+        try:
+            json.dumps(raw, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise SerializationException("Invalid UTF-16 surrogate in a string value.") from None
+    return raw
 
 
 def parse_input(shape: Shape | None, body: dict) -> dict:

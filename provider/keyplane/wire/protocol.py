@@ -48,6 +48,7 @@ def error_response(service: str | None, err: AwsError, request_id: str) -> Respo
 def handle_json(engine, *, target: str | None, body: bytes, ctx: RequestContext) -> Response:
     service, op_name = service_for_target(target)
     request_id = ctx.request_id
+    ctx.request_bytes = len(body or b"")
     try:
         if service is None:
             raise UnknownOperationException("The requested operation is not recognized by the service.")
@@ -55,12 +56,7 @@ def handle_json(engine, *, target: str | None, body: bytes, ctx: RequestContext)
         if op_name not in service_model.operation_names:
             raise UnknownOperationException(f"Operation {op_name} is not recognized by {service}.")
         op_model = apimodel.operation_model(service, op_name)
-        try:
-            raw = json.loads(body or b"{}")
-        except (ValueError, UnicodeDecodeError):
-            raise SerializationException("Start of structure or map found where not expected.") from None
-        if not isinstance(raw, dict):
-            raise SerializationException("Start of structure or map found where not expected.")
+        raw = model.parse_json(body)
         try:
             params = model.parse_input(op_model.input_shape, raw)
         except AwsError as err:

@@ -160,20 +160,28 @@ class Store:
             lock.acquire()
         try:
             self._local.after_commit = []
-            with self._writer.begin() as conn:
-                if self.dialect == "postgresql":
-                    conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7261000)")
-                self._local.write = conn
-                try:
-                    yield conn
-                finally:
-                    self._local.write = None
+            self._local.on_rollback = []
+            try:
+                with self._writer.begin() as conn:
+                    if self.dialect == "postgresql":
+                        conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7261000)")
+                    self._local.write = conn
+                    try:
+                        yield conn
+                    finally:
+                        self._local.write = None
+            except BaseException:
+                undo, self._local.on_rollback = self._local.on_rollback, []
+                for hook in undo:
+                    hook()
+                raise
             hooks = self._local.after_commit
             self._local.after_commit = []
             for hook in hooks:
                 hook()
         finally:
             self._local.after_commit = []
+            self._local.on_rollback = []
             if lock:
                 lock.release()
 
@@ -183,6 +191,11 @@ class Store:
             fn()
         else:
             self._local.after_commit.append(fn)
+
+    def on_rollback(self, fn: Callable[[], None]) -> None:
+        """Run `fn` if the current write transaction rolls back (e.g. give back what it took)."""
+        if getattr(self._local, "write", None) is not None:
+            self._local.on_rollback.append(fn)
 
     @contextmanager
     def read(self) -> Iterator[Connection]:

@@ -1,4 +1,4 @@
-"""Tables every service shares: store metadata, tags, the audit trail and its signed digests."""
+"""Tables every service shares: store metadata, tags, the audit trail, its writers and its signed digests."""
 import sqlalchemy as sa
 
 from .base import create_tables, metadata, migration
@@ -57,3 +57,15 @@ identities = sa.Table(
 )
 
 migration("identity.0001_document")(create_tables(identities))
+
+# processes that buffer audit records, how far each got and whether it closed (engine/audit_writers.py)
+audit_writers = sa.Table(
+    "audit_writers", metadata,
+    sa.Column("writer", sa.String(36), primary_key=True),
+    sa.Column("started", sa.Float, nullable=False),
+    sa.Column("written", sa.Integer, nullable=False),      # last record number written
+    sa.Column("max_pending", sa.Integer, nullable=False),  # the most an unclean stop can lose
+    sa.Column("closed", sa.Boolean, nullable=False),
+)
+
+migration("core.0003_audit_writers")(create_tables(audit_writers))
