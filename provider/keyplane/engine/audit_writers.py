@@ -5,7 +5,7 @@ process killed with -9 loses the records of calls it had already answered. Each 
 buffers records for a store is a *writer*: it has a row in `audit_writers` and numbers its buffered
 records 1, 2, 3... in the order the calls were answered. The number travels inside the record (so the
 hash chain covers it), the row keeps the last number written and whether the writer closed cleanly,
-and the writer holds a lease (an flock beside a SQLite file, an advisory lock on PostgreSQL) for as
+and the writer holds a lease (an flock on a file beside a SQLite store, an advisory lock on PostgreSQL) for as
 long as it lives. `gaps` then finds both kinds of loss:
 
 - a hole in a writer's numbers: those records were lost (the count is exact);
@@ -47,8 +47,9 @@ def _lock_key(writer: str) -> int:
     return int.from_bytes(hashlib.sha256(writer.encode()).digest()[:4], "big", signed=True)
 
 
-def _lease_folder(store) -> str:
-    return os.path.join(os.path.dirname(os.path.abspath(store.path)), "audit-writers")
+def _lease_file(store, writer: str) -> str:
+    # beside the store's file, so it goes wherever the store goes
+    return f"{os.path.abspath(store.path)}-audit-writer-{writer}.lock"
 
 
 class Writer:
@@ -72,9 +73,7 @@ class Writer:
             self._conn.exec_driver_sql(f"SELECT pg_advisory_lock({_LEASE_SPACE}, {_lock_key(self.id)})")
             self._conn.commit()
         elif self.store.path:
-            folder = _lease_folder(self.store)
-            os.makedirs(folder, mode=0o700, exist_ok=True)
-            self._fd = os.open(os.path.join(folder, self.id), os.O_RDWR | os.O_CREAT, 0o600)
+            self._fd = os.open(_lease_file(self.store, self.id), os.O_RDWR | os.O_CREAT, 0o600)
             fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
 
     def number(self) -> int:
@@ -94,7 +93,10 @@ class Writer:
             self._conn = None
         if self._fd is not None:
             if clean:
-                os.unlink(os.path.join(_lease_folder(self.store), self.id))
+                try:
+                    os.unlink(_lease_file(self.store, self.id))
+                except FileNotFoundError:
+                    pass
             os.close(self._fd)
             self._fd = None
 
@@ -113,7 +115,7 @@ def _alive(store, writer: str, own: set) -> bool:
     if not store.path:
         return False
     try:
-        fd = os.open(os.path.join(_lease_folder(store), writer), os.O_RDWR)
+        fd = os.open(_lease_file(store, writer), os.O_RDWR)
     except FileNotFoundError:
         return False
     try:

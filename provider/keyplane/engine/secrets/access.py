@@ -55,23 +55,26 @@ def authorize_secret(call, action: str, secret, extra: dict | None = None, tags:
     if call.ctx.service_event:
         return
     request = AuthzRequest(call.principal, action, secret.arn, request_context(call, secret, extra, tags))
+    # refusals name the secret without the suffix its ARN got at creation, exactly as a refusal
+    # for a name that exists nowhere does: the answer must not tell which names exist
+    shown = _unsuffixed(call, secret.name, secret.account, secret.region)
     resource = decide(parse_policy(secret.policy, "secret"), request) if secret.policy else None
     if resource is not None and resource.denied:
-        raise access_denied(call, action, secret.arn, "with an explicit deny in a resource-based policy")
+        raise access_denied(call, action, shown, "with an explicit deny in a resource-based policy")
     identity = identity_decision(call, request)
     if identity == "Deny":
-        raise access_denied(call, action, secret.arn, "with an explicit deny in an identity-based policy")
+        raise access_denied(call, action, shown, "with an explicit deny in an identity-based policy")
     resource_allows = resource is not None and resource.allowed
     # a role session scoped down by AssumeRole's Policy can do at most what that policy allows
-    check_session_policy(call, request, secret.arn)
+    check_session_policy(call, request, shown)
     if call.principal.account == secret.account:
         if identity == ALLOW or resource_allows:
             return
-        raise access_denied(call, action, secret.arn, "no identity-based policy allows")
+        raise access_denied(call, action, shown, "no identity-based policy allows")
     if not resource_allows:
         raise access_denied(call, action, secret.arn)
     if identity != ALLOW:
-        raise access_denied(call, action, secret.arn, "no identity-based policy allows")
+        raise access_denied(call, action, shown, "no identity-based policy allows")
 
 
 def authorize_account(call, action: str, resource: str = "*", extra: dict | None = None) -> None:
@@ -85,6 +88,27 @@ def authorize_account(call, action: str, resource: str = "*", extra: dict | None
     if identity != ALLOW:
         raise access_denied(call, action, resource, "no identity-based policy allows")
     check_session_policy(call, request, resource)
+
+
+def _unsuffixed(call, name: str, account: str, region: str) -> str:
+    return f"arn:aws:secretsmanager:{region}:{account}:secret:{name}"
+
+
+def deny_unknown_unless_allowed(call, action: str, secret_id: str) -> None:
+    """For a SecretId that names no secret: AccessDeniedException unless the caller's identity
+    policies would allow `action` on it. IAM decides before the secret is looked up, so a caller
+    without the permission learns nothing about which secrets exist (AccessDenied either way);
+    only one who could act on it is told it is not there."""
+    if call.ctx.service_event:
+        return
+    arn = secret_id if secret_id.startswith("arn:") else _unsuffixed(call, secret_id, call.account, call.region)
+    request = AuthzRequest(call.principal, action, arn, request_context(call, None))
+    identity = identity_decision(call, request)
+    if identity == "Deny":
+        raise access_denied(call, action, arn, "with an explicit deny in an identity-based policy")
+    if identity != ALLOW:
+        raise access_denied(call, action, arn, "no identity-based policy allows")
+    check_session_policy(call, request, arn)
 
 
 def broad_access_statements(policy_text: str) -> list[str]:

@@ -209,8 +209,9 @@ def validate_secret_id(secret_id: str) -> None:
         raise ValidationException(INVALID_NAME)
 
 
-def resolve_secret(call, secret_id: str, conn=None) -> Secret:
-    """The secret a SecretId names, in the caller's Region, or ResourceNotFoundException."""
+def resolve_secret(call, secret_id: str, conn=None, action: str | None = None) -> Secret:
+    """The secret a SecretId names, in the caller's Region, or ResourceNotFoundException, which
+    only a caller allowed `action` (default: the operation's own) on that id gets to see."""
     validate_secret_id(secret_id)
     def find(c) -> Secret | None:
         m = ARN_RE.match(secret_id)
@@ -232,8 +233,22 @@ def resolve_secret(call, secret_id: str, conn=None) -> Secret:
         with call.store.read() as c:
             secret = find(c)
     if secret is None:
+        from . import access
+        access.deny_unknown_unless_allowed(call, action or f"secretsmanager:{call.spec.name}", secret_id)
         raise ResourceNotFoundException(NOT_FOUND)
     return secret
+
+
+def required_members(items, path: str, *names: str) -> list:
+    """`items` (a list member), each of which must carry `names`: members the model leaves
+    optional but without which the element means nothing (a tag without a key, a filter without
+    values, a replica without a Region)."""
+    for i, item in enumerate(items or [], 1):
+        for name in names:
+            if item.get(name) is None:
+                raise InvalidParameterException(
+                    f"You must specify {name} for each element of {path} (element {i} has none).")
+    return items or []
 
 
 def require_not_deleted(secret: Secret, action: str) -> None:

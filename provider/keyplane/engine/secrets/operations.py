@@ -20,7 +20,8 @@ from .errors import (DEFAULT_KEY_CROSS_ACCOUNT, VALUE_REQUIRED, InvalidNextToken
 from .model import (CURRENT, Secret, all_secrets, as_output, attach_labels, changed, decrypt_version,
                     delete_secret_rows, dt, due, find_by_name, find_version, holder, insert_secret,
                     load_versions, mutating, put_version, require_not_deleted, require_primary, require_token,
-                    resolve_secret, save_secret, save_stages, secret_arn, tags_out, ts, validate_name,
+                    required_members, resolve_secret, save_secret, save_stages, secret_arn, tags_out, ts,
+                    validate_name,
                     validate_secret_id, value_of, view)
 from .schedule import window_end
 from .tables import secrets as secrets_table
@@ -29,7 +30,7 @@ DEFAULT_RECOVERY_DAYS = 30
 
 
 def _tags_dict(tags) -> dict:
-    return {t["Key"]: t.get("Value", "") for t in tags or []}
+    return {t["Key"]: t.get("Value", "") for t in required_members(tags, "Tags", "Key")}
 
 
 def _touch_changed(call, secret: Secret) -> None:
@@ -57,6 +58,7 @@ def create_secret(call, p):
     token = require_token(p)
     value = value_of(p)
     tags = _tags_dict(p.get("Tags"))
+    required_members(p.get("AddReplicaRegions"), "AddReplicaRegions", "Region")
     access.authorize_account(call, "secretsmanager:CreateSecret",
                              extra={"secretsmanager:Name": name,
                                     **{f"aws:RequestTag/{k}": v for k, v in tags.items()},
@@ -200,6 +202,9 @@ def get_secret_value(call, p):
 
 @operation("secretsmanager", "BatchGetSecretValue", readonly=True)
 def batch_get_secret_value(call, p):
+    # https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_BatchGetSecretValue.html:
+    # secretsmanager:BatchGetSecretValue, then GetSecretValue for each secret (ListSecrets with filters)
+    access.authorize_account(call, "secretsmanager:BatchGetSecretValue")
     ids, filters = p.get("SecretIdList"), p.get("Filters")
     if ids and filters:
         raise InvalidParameterException("Either 'SecretIdList' or 'Filters' must be provided, but not both.")
@@ -213,7 +218,7 @@ def batch_get_secret_value(call, p):
     if ids:
         for secret_id in ids:
             try:
-                secret = resolve_secret(call, secret_id)
+                secret = resolve_secret(call, secret_id, action="secretsmanager:GetSecretValue")
                 access.authorize_secret(call, "secretsmanager:GetSecretValue", secret)
                 require_not_deleted(secret, "GetSecretValue")
                 values.append(read_value(call, secret))

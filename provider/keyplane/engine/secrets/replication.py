@@ -20,7 +20,8 @@ from . import access
 from .errors import InvalidParameterException, InvalidRequestException
 from .model import (Secret, Version, arn_in_region, changed, decrypt_version, delete_secret_rows,
                     encrypt_value, find_by_name, insert_secret, insert_version, listed_key, load_secret,
-                    load_versions, mutating, require_not_deleted, resolve_secret, save_secret, save_stages)
+                    load_versions, mutating, require_not_deleted, required_members, resolve_secret,
+                    save_secret, save_stages)
 
 _SPEC = OperationSpec("secretsmanager", "ReplicateSecretVersion", None, False)
 
@@ -101,6 +102,7 @@ def _save_statuses(call, secret: Secret, statuses: list[dict]) -> None:
 
 
 def add_replicas(call, secret: Secret, regions: list[dict], force: bool) -> list[dict]:
+    regions = required_members(regions, "AddReplicaRegions", "Region")
     statuses = {s["Region"]: s for s in secret.replica_list()}
     for r in regions:
         region = r["Region"]
@@ -153,7 +155,7 @@ def sync_stored(engine, store, arn: str) -> None:
 def replicate_secret_to_regions(call, p):
     secret = resolve_secret(call, p["SecretId"])
     call.resource(secret.arn, "AWS::SecretsManager::Secret", secret.account)
-    regions = p["AddReplicaRegions"]
+    regions = required_members(p["AddReplicaRegions"], "AddReplicaRegions", "Region")
     access.authorize_secret(call, "secretsmanager:ReplicateSecretToRegions", secret,
                             {"secretsmanager:AddReplicaRegions": [r["Region"] for r in regions],
                              "secretsmanager:ForceOverwriteReplicaSecret": bool(p.get("ForceOverwriteReplicaSecret"))})

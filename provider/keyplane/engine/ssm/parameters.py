@@ -9,10 +9,9 @@ from __future__ import annotations
 import json
 import re
 
-import regex
 import sqlalchemy as sa
 
-from .. import tagging
+from .. import patterns, tagging
 from ..authz import authorize
 from ..errors import ValidationException, invalid_value
 from ..registry import operation
@@ -108,10 +107,13 @@ def put_parameter(call, p):
                                           "(ami-12345678 or ami-1234567890abcdef0).")
         if pattern:
             try:
-                compiled = regex.compile(pattern)
-            except regex.error as exc:
+                matched = patterns.fullmatch(pattern, value)
+            except patterns.PatternError as exc:
                 raise InvalidAllowedPatternException(f"The allowed pattern {pattern} is not valid: {exc}.") from None
-            if not compiled.fullmatch(value):
+            except patterns.PatternTimeout:
+                raise InvalidAllowedPatternException(
+                    f"The allowed pattern {pattern} could not be evaluated: matching it takes too long.") from None
+            if not matched:
                 raise ParameterPatternMismatchException(
                     f"Parameter value, cannot be validated against allowedPattern: {pattern}")
         # policies: new ones replace all; an update without Policies keeps them
