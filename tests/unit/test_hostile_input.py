@@ -81,3 +81,32 @@ def test_a_timestamp_out_of_range_or_not_a_number_is_a_4xx(call, value):
 def test_a_number_wider_than_its_java_type_is_a_serialization_exception(call, target, body):
     status, err, _ = call(target, body)
     assert status == 400 and err["__type"] == "SerializationException"
+
+
+@pytest.mark.parametrize("target,body,code", [
+    ("secretsmanager.CreateSecret", {"Name": "t", "Tags": [{}]}, "InvalidParameterException"),
+    ("secretsmanager.CreateSecret", {"Name": "t", "Tags": [{"Value": "v"}]}, "InvalidParameterException"),
+    ("secretsmanager.CreateSecret", {"Name": "t", "AddReplicaRegions": [{}]}, "InvalidParameterException"),
+    ("secretsmanager.TagResource", {"SecretId": "fuzz", "Tags": [{}]}, "InvalidParameterException"),
+    ("secretsmanager.ListSecrets", {"Filters": [{}]}, "InvalidParameterException"),
+    ("secretsmanager.ListSecrets", {"Filters": [{"Key": "name"}]}, "InvalidParameterException"),
+    ("secretsmanager.BatchGetSecretValue", {"Filters": [{"Values": ["a"]}]}, "InvalidParameterException"),
+    ("secretsmanager.ReplicateSecretToRegions", {"SecretId": "fuzz", "AddReplicaRegions": [{}]},
+     "InvalidParameterException"),
+    ("TrentService.ListRetirableGrants", {}, "ValidationException"),
+    ("TrentService.CreateGrant", {"KeyId": "alias/x", "Operations": ["Encrypt"]}, "ValidationException"),
+    ("AmazonSSM.PutParameter", {"Name": "/p", "Value": "v", "Type": "String", "Tags": [{}]}, "ValidationException"),
+    ("AmazonSSM.DescribeParameters", {"ParameterFilters": [{}]}, "ValidationException"),
+])
+def test_members_the_model_leaves_optional_but_an_element_needs_are_a_4xx(engine, call, target, body, code):
+    """Secrets Manager's Tag, Filter and RegionType leave every member optional in the model, yet an
+    element without them means nothing; these were KeyErrors (500). The service's documented error
+    for a bad parameter is InvalidParameterException ("The parameter name or value is invalid",
+    https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_TagResource.html); members
+    the model requires are the wire's ValidationException. Nothing is created."""
+    import keyplane
+    keyplane.connect(engine=engine).client("secretsmanager").create_secret(Name="fuzz", SecretString="x")
+    status, err, _ = call(target, body)
+    assert status == 400 and err["__type"] == code, err
+    names = [s["Name"] for s in keyplane.connect(engine=engine).client("secretsmanager").list_secrets()["SecretList"]]
+    assert names == ["fuzz"]

@@ -66,7 +66,11 @@ class AuditUnavailable(Exception):
 
 class AuditTrail:
     def __init__(self, max_pending: int | None = None):
-        self.max_pending = max_pending or int(os.environ.get(MAX_PENDING_ENV) or DEFAULT_MAX_PENDING)
+        if max_pending is None:
+            max_pending = int(os.environ.get(MAX_PENDING_ENV) or DEFAULT_MAX_PENDING)
+        # 0: no call is answered before its record is committed (group commit across threads)
+        self.max_pending = max_pending
+        self._written = threading.Condition()
         self._buffers: dict = {}          # store -> [(number, event or builder)]
         self._writers: dict = {}          # store -> audit_writers.Writer
         self._lock = threading.Lock()
@@ -85,6 +89,9 @@ class AuditTrail:
                 self._append(conn, store, [(None, event)])
             return
         writer = self._writers.get(store) or self._writer(store)
+        if self.max_pending == 0:
+            self._record_durably(store, writer, event)
+            return
         if len(self._buffers.get(store, ())) >= self.max_pending:
             self.flush(store)       # back-pressure: the caller who finds the buffer full writes it
             if len(self._buffers.get(store, ())) >= self.max_pending:
@@ -94,6 +101,28 @@ class AuditTrail:
             if self._thread is None and not self._closed:
                 self._thread = threading.Thread(target=self._run, name="keyplane-audit", daemon=True)
                 self._thread.start()
+
+    def _record_durably(self, store, writer, event) -> None:
+        """Buffer the record, then return only once it is committed: whoever finds records waiting
+        writes all of them in one transaction, so concurrent callers share one commit."""
+        with self._lock:
+            number = writer.number()
+            self._buffers.setdefault(store, []).append((number, event))
+        while True:
+            with self._written:
+                if writer.written >= number:
+                    return
+            with self._lock:
+                waiting = any(n == number for n, _ in self._buffers.get(store, ()))
+            if waiting:
+                self.flush(store)
+                with self._lock:
+                    if any(n == number for n, _ in self._buffers.get(store, ())):
+                        raise AuditUnavailable("the audit trail cannot be written")
+            else:               # another caller's transaction holds it: wait for its commit
+                with self._written:
+                    if writer.written < number:
+                        self._written.wait(0.05)
 
     def _writer(self, store) -> "audit_writers.Writer":
         with self._writer_lock:
@@ -130,10 +159,18 @@ class AuditTrail:
         conn.exec_driver_sql(_INSERT.format(marks=", ".join([mark] * len(_COLUMNS))), rows)
         if last_number is not None and writer is not None:
             writer.wrote(conn, last_number)
+            store.after_commit(lambda: self._committed(writer, last_number))
+
+    def _committed(self, writer, last: int) -> None:
+        with self._written:
+            writer.written = max(writer.written, last)
+            self._written.notify_all()
 
     def _give_back(self, store, pending: list) -> None:
         with self._lock:
             self._buffers[store] = pending + self._buffers.get(store, [])
+        with self._written:
+            self._written.notify_all()
 
     def flush(self, store=None) -> None:
         with self._lock:

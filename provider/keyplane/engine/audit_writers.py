@@ -145,6 +145,7 @@ def gaps(store, own: set) -> list[Gap]:
             if n > expected:
                 found.append(Gap(row.writer, expected - 1, n - expected, True))
             expected = max(expected, n + 1)
-        if not row.closed and not _alive(store, row.writer, own):
+        # a writer that committed every record before answering (max_pending 0) can lose none
+        if not row.closed and row.max_pending and not _alive(store, row.writer, own):
             found.append(Gap(row.writer, expected - 1, row.max_pending, False))
     return found
