@@ -94,6 +94,8 @@ def test_a_number_wider_than_its_java_type_is_a_serialization_exception(call, ta
     ("secretsmanager.ReplicateSecretToRegions", {"SecretId": "fuzz", "AddReplicaRegions": [{}]},
      "InvalidParameterException"),
     ("TrentService.ListRetirableGrants", {}, "ValidationException"),
+    ("TrentService.DescribeKey", {"KeyId": "alias/x", "GrantTokens": [None]}, "ValidationException"),
+    ("secretsmanager.BatchGetSecretValue", {"SecretIdList": [None]}, "ValidationException"),
     ("TrentService.CreateGrant", {"KeyId": "alias/x", "Operations": ["Encrypt"]}, "ValidationException"),
     ("AmazonSSM.PutParameter", {"Name": "/p", "Value": "v", "Type": "String", "Tags": [{}]}, "ValidationException"),
     ("AmazonSSM.DescribeParameters", {"ParameterFilters": [{}]}, "ValidationException"),
