@@ -211,3 +211,49 @@ def test_a_hole_in_a_writers_numbers_is_an_exact_gap(engine, kms):
     kms.encrypt(KeyId=key, Plaintext=b"x")
     gaps = engine.audit.gaps(store)
     assert [(g.after, g.missing, g.exact) for g in gaps] == [(1, 1, True)]
+
+
+_CRASHING_PG_CLIENT = textwrap.dedent("""
+    import os, signal, sys
+    import keyplane
+    from keyplane.engine.core import Engine
+    from keyplane.engine.sealing import RootKey
+    eng = Engine(sys.argv[1], root_key=RootKey(bytes.fromhex(sys.argv[2]), "test"))
+    kms = keyplane.connect(engine=eng).client("kms")
+    key = kms.create_key()["KeyMetadata"]["KeyId"]
+    for _ in range(20):
+        kms.encrypt(KeyId=key, Plaintext=b"x")
+    print("answered", flush=True)
+    if sys.argv[3] == "kill":
+        os.kill(os.getpid(), signal.SIGKILL)
+    sys.stdin.read()          # alive (holding its lease) until the test closes stdin
+""")
+
+
+def test_on_postgresql_a_live_writer_is_no_gap_and_a_killed_one_is(postgres_url):
+    """On PostgreSQL a writer's lease is an advisory lock: a server still running is not mistaken
+    for a crash; one killed with -9 is reported."""
+    from keyplane.engine.sealing import RootKey
+    root = os.urandom(32)
+    env = {**os.environ, "PYTHONPATH": PROVIDER}
+    live = subprocess.Popen([sys.executable, "-c", _CRASHING_PG_CLIENT, postgres_url, root.hex(), "live"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        assert live.stdout.readline().strip() == "answered"
+        eng = Engine(postgres_url, root_key=RootKey(root, "test"))
+        try:
+            assert eng.audit.gaps(eng.store_for("us-east-1")) == []
+        finally:
+            eng.close()
+    finally:
+        live.stdin.close()
+        live.wait(60)
+    killed = subprocess.run([sys.executable, "-c", _CRASHING_PG_CLIENT, postgres_url, root.hex(), "kill"],
+                            capture_output=True, text=True, env=env, timeout=120)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    eng = Engine(postgres_url, root_key=RootKey(root, "test"))
+    try:
+        gaps = eng.audit.gaps(eng.store_for("us-east-1"))
+        assert [(g.exact, g.missing) for g in gaps] == [(False, 1000)]
+    finally:
+        eng.close()
