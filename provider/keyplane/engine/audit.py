@@ -104,7 +104,13 @@ class AuditTrail:
 
     def _record_durably(self, store, writer, event) -> None:
         """Buffer the record, then return only once it is committed: whoever finds records waiting
-        writes all of them in one transaction, so concurrent callers share one commit."""
+        writes all of them in one transaction, so concurrent callers share one commit. Records
+        of calls that failed for want of a commit stay queued (the work was done), but never more
+        than DEFAULT_MAX_PENDING of them."""
+        if len(self._buffers.get(store, ())) >= DEFAULT_MAX_PENDING:
+            self.flush(store)
+            if len(self._buffers.get(store, ())) >= DEFAULT_MAX_PENDING:
+                raise AuditUnavailable("the audit trail cannot be written")
         with self._lock:
             number = writer.number()
             self._buffers.setdefault(store, []).append((number, event))
