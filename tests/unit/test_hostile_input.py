@@ -83,10 +83,13 @@ def test_a_number_wider_than_its_java_type_is_a_serialization_exception(call, ta
     assert status == 400 and err["__type"] == "SerializationException"
 
 
+TOKEN = "0123456789abcdef0123456789abcdef"
+
+
 @pytest.mark.parametrize("target,body,code", [
-    ("secretsmanager.CreateSecret", {"Name": "t", "Tags": [{}]}, "InvalidParameterException"),
-    ("secretsmanager.CreateSecret", {"Name": "t", "Tags": [{"Value": "v"}]}, "InvalidParameterException"),
-    ("secretsmanager.CreateSecret", {"Name": "t", "AddReplicaRegions": [{}]}, "InvalidParameterException"),
+    ("secretsmanager.CreateSecret", {"Name": "t", "ClientRequestToken": TOKEN, "Tags": [{}]}, "InvalidParameterException"),
+    ("secretsmanager.CreateSecret", {"Name": "t", "ClientRequestToken": TOKEN, "Tags": [{"Value": "v"}]}, "InvalidParameterException"),
+    ("secretsmanager.CreateSecret", {"Name": "t", "ClientRequestToken": TOKEN, "AddReplicaRegions": [{}]}, "InvalidParameterException"),
     ("secretsmanager.TagResource", {"SecretId": "fuzz", "Tags": [{}]}, "InvalidParameterException"),
     ("secretsmanager.ListSecrets", {"Filters": [{}]}, "InvalidParameterException"),
     ("secretsmanager.ListSecrets", {"Filters": [{"Key": "name"}]}, "InvalidParameterException"),
