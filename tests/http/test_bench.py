@@ -71,3 +71,33 @@ def test_bench_in_process_reports_the_client_floor_beside_keyplanes_client():
     assert len(layers) == 3, out.stdout
     ratio = re.search(r"^encrypt: boto3 in-process / no-op client = ([\d.]+) \(CPU per call\)", out.stdout, re.M)
     assert ratio and float(ratio.group(1)) > 0, out.stdout
+
+
+def test_bench_scale_runs_one_two_and_three_servers_on_one_postgresql(postgres_url):
+    """`keyplane bench --scale`: Encrypt and PutParameter through 1, 2 and 3 servers on one
+    PostgreSQL database, each with server CPU per call, and the run's database dropped after."""
+    import sqlalchemy as sa
+
+    from keyplane.engine.store.base import normalise_url
+
+    def bench_databases() -> int:
+        db = sa.create_engine(normalise_url(postgres_url))
+        with db.connect() as conn:
+            n = conn.execute(sa.text("SELECT count(*) FROM pg_database WHERE datname LIKE :p"),
+                             {"p": "keyplane_bench_%"}).scalar()
+        db.dispose()
+        return n
+    before = bench_databases()
+    out = subprocess.run([sys.executable, "-m", "keyplane.cli", "bench", "--scale", postgres_url,
+                          "--seconds", "0.3"], env=keyplane_env(), capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr + out.stdout
+    text = out.stdout
+    for count in (1, 2, 3):
+        for op in ("encrypt", "put-parameter"):
+            found = re.search(rf"{count} server\(s\): {op}\s+([\d,]+) ops/s.*server CPU\s+(\d+) µs/op(.*)", text)
+            assert found, text
+            assert int(found.group(1).replace(",", "")) > 0 and int(found.group(2)) > 0, text
+            assert "errors" not in found.group(3), text
+    for op in ("encrypt", "put-parameter"):
+        assert re.search(rf"{op}: 3 servers / 1 = [\d.]+ \(calls/s\), [\d.]+ \(server CPU per call\)", text), text
+    assert bench_databases() == before

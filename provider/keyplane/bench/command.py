@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from . import kms, over_http, policy, secrets, sign, ssm
+from . import kms, over_http, policy, scale, secrets, sign, ssm
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -12,12 +12,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--state", default=None, help="store to bench on (default: a temporary folder)")
     over_http.add_arguments(p)
     policy.add_arguments(p)
+    scale.add_arguments(p)
     secrets.add_arguments(p)
     sign.add_arguments(p)
     ssm.add_arguments(p)
 
 
 def run(args) -> int:
+    if args.scale is not None:
+        return scale.run(args)
     if args.endpoint is not None:
         return over_http.run(args)
     if args.floor or args.compare:

@@ -39,17 +39,16 @@ def add_arguments(p) -> None:
 
 # ---- a client process -----------------------------------------------------------------------------
 
-def _client(endpoint: str, region: str, creds: dict, ca):
+def client(endpoint: str, region: str, creds: dict, ca, service: str = "kms"):
     import boto3
     import botocore.config
     return boto3.session.Session(**creds).client(
-        "kms", region_name=region, endpoint_url=endpoint, verify=ca,
+        service, region_name=region, endpoint_url=endpoint, verify=ca,
         config=botocore.config.Config(retries={"total_max_attempts": 1}, max_pool_connections=2))
 
 
-def _worker(endpoint, region, creds, ca, op, args, seconds, ready, go, results):
-    client = _client(endpoint, region, creds, ca)
-    call = getattr(client, CALLS[op])
+def _worker(endpoint, region, creds, ca, service, method, args, seconds, ready, go, results):
+    call = getattr(client(endpoint, region, creds, ca, service), method)
     for _ in range(20):  # warm the connection and botocore's caches
         call(**args)
     ready.put(os.getpid())
@@ -71,12 +70,15 @@ def _worker(endpoint, region, creds, ca, op, args, seconds, ready, go, results):
     results.put((samples, errors, time.process_time() - cpu0))
 
 
-def run_clients(endpoint: str, region: str, creds: dict, ca, op: str, args: dict, seconds: float,
-                clients: int, server_pids: list[int] | None = None) -> dict:
+def run_clients(endpoints: list[str], region: str, creds: dict, ca, call: tuple[str, str], args: dict,
+                seconds: float, clients: int, server_pids: list[int] | None = None) -> dict:
+    """`clients` processes calling `call` (service, boto3 method) with `args`, client i on
+    endpoints[i % len(endpoints)], as a load balancer spreads them."""
     ctx = multiprocessing.get_context("spawn")
     results, ready, go = ctx.Queue(), ctx.Queue(), ctx.Event()
-    procs = [ctx.Process(target=_worker, args=(endpoint, region, creds, ca, op, args, seconds, ready, go, results))
-             for _ in range(clients)]
+    procs = [ctx.Process(target=_worker, args=(endpoints[i % len(endpoints)], region, creds, ca, *call, args,
+                                               seconds, ready, go, results))
+             for i in range(clients)]
     for p in procs:
         p.start()
     for _ in procs:
@@ -122,10 +124,10 @@ def _credentials() -> dict:
 
 def _prepare(endpoint: str, region: str, creds: dict, ca, key_id: str | None) -> dict:
     """Per-op call arguments for one endpoint (a key, and a ciphertext for Decrypt)."""
-    client = _client(endpoint, region, creds, ca)
-    key = key_id or client.create_key(Description="keyplane bench")["KeyMetadata"]["Arn"]
+    kms = client(endpoint, region, creds, ca)
+    key = key_id or kms.create_key(Description="keyplane bench")["KeyMetadata"]["Arn"]
     plaintext = os.urandom(100)
-    blob = client.encrypt(KeyId=key, Plaintext=plaintext)["CiphertextBlob"]
+    blob = kms.encrypt(KeyId=key, Plaintext=plaintext)["CiphertextBlob"]
     return {"encrypt": {"KeyId": key, "Plaintext": plaintext},
             "decrypt": {"CiphertextBlob": blob},
             "generate-data-key": {"KeyId": key, "KeySpec": "AES_256"}}
@@ -155,11 +157,11 @@ def over_http(args, out=print) -> dict:
         for op in ops:
             for name, url, pids in targets:
                 ca = args.ca_bundle if url.startswith("https") else None
-                r = run_clients(url, args.region, creds, ca, op, prepared[name][op], args.seconds, args.clients,
-                                pids)
+                r = run_clients([url], args.region, creds, ca, ("kms", CALLS[op]), prepared[name][op], args.seconds,
+                                args.clients, pids)
                 results.setdefault(op, {})[name] = r
                 errs = f"   errors {r['errors']}" if r["errors"] else ""
-                out(_line(f"{op}: {name} ({url})", r) + errs)
+                out(line(f"{op}: {name} ({url})", r) + errs)
             mine = results[op]["keyplane"]
             for name in ("compare", "floor"):
                 other = results[op].get(name)
@@ -175,7 +177,7 @@ def over_http(args, out=print) -> dict:
     return results
 
 
-def _line(label: str, r: dict) -> str:
+def line(label: str, r: dict) -> str:
     # the client's own CPU per call: what the machine spends before any server work
     text = (f"{label:<52} {r['ops']:>8,.0f} ops/s   p50 {r['p50']:>8.1f} µs   p99 {r['p99']:>8.1f} µs"
             f"   client CPU {r['client_cpu_us']:>6.0f} µs/op")
