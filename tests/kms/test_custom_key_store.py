@@ -281,3 +281,16 @@ def test_root_key_uri_without_a_pin_is_refused_clearly(softhsm, tmp_path):
     from keyplane.engine.sealing import RootKeyError
     with pytest.raises(RootKeyError, match="PIN"):
         load_root_key(f"pkcs11:module-path={MODULE};token={softhsm.new_token()}", None)
+
+
+def test_root_key_variable_may_name_the_token_every_server_shares(softhsm, monkeypatch):
+    """KEYPLANE_ROOT_KEY=pkcs11:...: servers on one database reach one token with no key file."""
+    from keyplane.engine.root_keys import load_root_key
+    monkeypatch.setenv("KP_TEST_PIN", PIN)
+    uri = f"pkcs11:module-path={MODULE};token={softhsm.new_token()};object=kp-shared?pin-source=env:KP_TEST_PIN"
+    direct = load_root_key(uri, None)
+    monkeypatch.setenv("KEYPLANE_ROOT_KEY", uri)
+    shared = load_root_key(None, None)
+    assert shared.check_value == direct.check_value and shared.source.startswith("pkcs11:")
+    sealed = shared.seal(b"material", b"aad")
+    assert direct.unseal(sealed, b"aad") == b"material"

@@ -11,7 +11,8 @@ from .sealing import ROOT_KEY_ENV, RootKey, RootKeyError, write_private, create_
 
 def load_root_key(source: str | None, default_file: str | None, create: bool = True) -> RootKey:
     """Resolve a root key. `source` may be `env:VAR`, `file:PATH`, a plain path, `pkcs11:...`, or None
-    (then KEYPLANE_ROOT_KEY, then `default_file`, created on first use when `create`)."""
+    (then KEYPLANE_ROOT_KEY, base64 of the key or a `pkcs11:` URI, then `default_file`, created on
+    first use when `create`)."""
     if source and source.startswith("pkcs11:"):
         key = hsm.root_key_from_uri(source)
         if default_file and create and not os.path.exists(default_file):
@@ -28,7 +29,10 @@ def load_root_key(source: str | None, default_file: str | None, create: bool = T
         path = source[5:] if source.startswith("file:") else source
         return _from_key_file(path)
     if os.environ.get(ROOT_KEY_ENV):
-        return RootKey(base64.b64decode(os.environ[ROOT_KEY_ENV]), f"env:{ROOT_KEY_ENV}")
+        value = os.environ[ROOT_KEY_ENV]
+        if value.startswith("pkcs11:"):     # a token every server reaches: no key file on any of them
+            return hsm.root_key_from_uri(value)
+        return RootKey(base64.b64decode(value), f"env:{ROOT_KEY_ENV}")
     if default_file is None:
         raise RootKeyError("no root key: set KEYPLANE_ROOT_KEY or run `keyplane init`")
     if os.path.exists(default_file):

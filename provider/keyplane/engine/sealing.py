@@ -3,7 +3,7 @@
 Key material never touches a store in plaintext: it is sealed under the store's root key with
 AES-256-GCM, the associated data binding the key ARN and the material id, so a sealed blob cannot
 be swapped onto another key or material version. The root key comes from (first match):
-`KEYPLANE_ROOT_KEY` (base64 of 32 bytes), or a key file created by `keyplane init` with mode 0600.
+`KEYPLANE_ROOT_KEY` (base64 of 32 bytes, or a `pkcs11:` URI), or a key file created by `keyplane init` with mode 0600.
 A PKCS#11 token can hold it instead (`pkcs11:` sources, hsm.py); root_keys.py picks the source. Each store records a
 key-check value, so opening a store with the wrong root key fails loudly instead of corrupting it.
 """
