@@ -92,3 +92,40 @@ def test_concurrent_create_alias_of_one_name_through_two_servers_exactly_one_suc
     finally:
         for s in servers:
             s.stop()
+
+
+def test_state_written_through_one_server_is_seen_through_another_within_a_second(postgres_url, tmp_path):
+    """With the default --cache-ttl (0.5 s) a server may serve what it read before for at most that
+    long: a parameter overwritten and a key disabled through one server are seen through the other
+    within a second (README "Several servers on one PostgreSQL"). AWS documents a brief delay for
+    such changes to apply everywhere (eventual consistency of KMS key state:
+    https://docs.aws.amazon.com/kms/latest/developerguide/programming-eventual-consistency.html)."""
+    import time
+    bound, slack = 1.0, 2.0     # the documented second; a loaded 2-core machine on top
+    servers = start_servers(tmp_path, postgres_url, 2)
+    try:
+        a_ssm, b_ssm = (s.client("ssm") for s in servers)
+        a_kms, b_kms = (s.client("kms") for s in servers)
+        a_ssm.put_parameter(Name="/seen/p", Value="old", Type="String")
+        key = a_kms.create_key()["KeyMetadata"]["KeyId"]
+        assert b_ssm.get_parameter(Name="/seen/p")["Parameter"]["Value"] == "old"     # B has read it
+        b_kms.encrypt(KeyId=key, Plaintext=b"x")                                         # and the key
+
+        a_ssm.put_parameter(Name="/seen/p", Value="new", Type="String", Overwrite=True)
+        a_kms.disable_key(KeyId=key)
+        start = time.monotonic()
+        seen_value = seen_disabled = None
+        while time.monotonic() < start + bound + slack and (seen_value is None or seen_disabled is None):
+            if seen_value is None and b_ssm.get_parameter(Name="/seen/p")["Parameter"]["Value"] == "new":
+                seen_value = time.monotonic() - start
+            if seen_disabled is None:
+                try:
+                    b_kms.encrypt(KeyId=key, Plaintext=b"x")
+                except ClientError as e:
+                    assert e.response["Error"]["Code"] == "DisabledException", e.response
+                    seen_disabled = time.monotonic() - start
+        assert seen_value is not None and seen_disabled is not None, (seen_value, seen_disabled)
+        print(f"seen through the other server after {seen_value:.2f}s (parameter), {seen_disabled:.2f}s (key)")
+    finally:
+        for s in servers:
+            s.stop()
