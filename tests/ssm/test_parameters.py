@@ -53,7 +53,11 @@ def test_name_with_and_without_leading_slash_is_one_parameter(ssm):
     with pytest.raises(ClientError) as e:
         put(ssm, "/TestParam1", "y")
     assert code(e) == "ParameterAlreadyExists"
-    assert ssm.get_parameter(Name="/TestParam1")["Parameter"]["Name"] == "TestParam1"
+    # GetParameter echoes the name as asked; DescribeParameters shows AWS's one-level form (no slash):
+    # https://github.com/hashicorp/terraform-provider-aws/pull/49339
+    assert ssm.get_parameter(Name="/TestParam1")["Parameter"]["Name"] == "/TestParam1"
+    assert ssm.get_parameter(Name="TestParam1")["Parameter"]["Name"] == "TestParam1"
+    assert [d["Name"] for d in ssm.describe_parameters()["Parameters"]] == ["TestParam1"]
 
 
 def test_type_is_required_on_create(ssm):

@@ -18,8 +18,11 @@ class AwsError(Exception):
 
     code = "InternalFailure"
 
-    def __init__(self, message: str = "", *, code: str | None = None):
-        message = bounded(message)    # a message may quote the caller's input: never unbounded
+    def __init__(self, message: str | None = "", *, code: str | None = None):
+        """`message` None: this answer has no message member at all, where AWS sends a code alone
+        for one case of a code that elsewhere carries text (SSM's ParameterNotFound)."""
+        if message is not None:
+            message = bounded(message)    # a message may quote the caller's input: never unbounded
         super().__init__(message)
         self.message = message
         if code is not None:
@@ -95,7 +98,7 @@ def wire_error(service: str | None, err: AwsError) -> tuple[int, dict]:
     """(HTTP status, JSON body) of `err` as `service` answers it."""
     table = SERVICES.get(service or "")
     body = {"__type": err.code}
-    silent = table is not None and err.code in table.silent
+    silent = (table is not None and err.code in table.silent) or err.message is None
     if not silent:
         body[table.message_member if table else "message"] = err.message
     return http_status(err.code, service), body

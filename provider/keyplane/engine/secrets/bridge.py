@@ -26,12 +26,22 @@ def resolve(call, secret_id: str, selector: str | None) -> dict | None:
         raise
     value = out["SecretString"] if out.get("SecretString") is not None else \
         base64.b64encode(out["SecretBinary"]).decode()
-    name = f"{references.PREFIX}secretsmanager/{secret_id}" + (f":{selector}" if selector else "")
-    source = {"ARN": out["ARN"], "Name": out["Name"], "VersionId": out["VersionId"],
-              "VersionStages": out["VersionStages"], "CreatedDate": out["CreatedDate"].isoformat()}
-    return {"Name": name, "Type": "SecureString", "Value": value, "Version": 0,
-            "SourceResult": json.dumps(source), "LastModifiedDate": out["CreatedDate"], "ARN": out["ARN"],
-            "DataType": "text"}
+    # The answer as AWS documents it: the reference's name without the selector, the selector apart,
+    # the secret's ARN, and SourceResult = Secrets Manager's GetSecretValue answer as JSON text, with
+    # CreatedDate in epoch seconds and no Version member
+    # (https://docs.aws.amazon.com/systems-manager/latest/userguide/integration-ps-secretsmanager.html)
+    source = {"CreatedDate": out["CreatedDate"].timestamp(), "Name": out["Name"], "VersionId": out["VersionId"]}
+    if out.get("SecretString") is not None:
+        source["SecretString"] = out["SecretString"]
+    else:
+        source["SecretBinary"] = value
+    source.update(VersionStages=out["VersionStages"], ARN=out["ARN"])
+    found = {"Name": f"{references.PREFIX}secretsmanager/{secret_id}", "Type": "SecureString", "Value": value,
+             "SourceResult": json.dumps(source), "LastModifiedDate": out["CreatedDate"], "ARN": out["ARN"],
+             "DataType": "text"}
+    if selector:
+        found["Selector"] = f":{selector}"
+    return found
 
 
 references.RESOLVERS["secretsmanager"] = resolve

@@ -10,6 +10,7 @@ import re
 
 from ..registry import operation
 from .errors import ParameterVersionLabelLimitExceeded, ParameterVersionNotFound
+from .names import aws_name
 from .records import emit_change, resolve
 from .tables import versions as versions_table
 
@@ -34,7 +35,7 @@ def _save(conn, row, version: int, labels: list) -> None:
 
 
 def _not_found(row, version) -> ParameterVersionNotFound:
-    return ParameterVersionNotFound(f"Systems Manager could not find version {version} of {row.display_name}. "
+    return ParameterVersionNotFound(f"Systems Manager could not find version {version} of {aws_name(row.name)}. "
                                     "Verify the version and try again.")
 
 

@@ -12,9 +12,10 @@ from ..authz import authorize
 from ..errors import ValidationException
 from ..registry import operation
 from . import policies as policy_rules
+from . import public
 from .errors import (HierarchyLevelLimitExceededException, InvalidFilterKey, InvalidFilterOption,
                      InvalidFilterValue, InvalidNextToken)
-from .names import MAX_DEPTH, NAME_CHARS, NAME_RULES, canonical, parameter_arn, to_dt
+from .names import MAX_DEPTH, NAME_CHARS, PATH_RULES, RESERVED, aws_name, canonical, parameter_arn, to_dt
 from .records import load_versions, parameter_shape, parameter_where, resolve
 from .securestring import shown_value
 from .tables import parameters as params_table
@@ -39,9 +40,14 @@ def decode_token(token: str | None, query: str) -> str | None:
 
 def _filters(raw: list[dict] | None, allowed: dict[str, tuple]) -> list[tuple[str, str, list]]:
     """ParameterFilters as (key, option, values), each checked against `allowed` {key: options}."""
-    out = []
+    out, seen = [], set()
     for f in raw or []:
         k = f["Key"]
+        if k in seen:
+            # AWS refuses a repeated key; its code and wording are not published, these are keyplane's
+            raise InvalidFilterKey(f"The filter key {k} appears more than once in the request. Each filter "
+                                   "key can be used once per request.")
+        seen.add(k)
         base = "tag" if k.startswith("tag:") else k
         if base not in allowed:
             raise InvalidFilterKey(f"The following filter key is not valid: {k}. Valid filter keys include: "
@@ -82,15 +88,23 @@ def _path_condition(path: str, recursive: bool):
 
 
 def _normal_path(raw: str) -> str:
+    """A hierarchy as GetParametersByPath and the Path filter take it (a trailing slash is allowed)."""
     path = raw.strip()
-    if not path.startswith("/"):
-        raise ValidationException('The parameter doesn\'t meet the parameter name requirements. The parameter name '
-                                  'must begin with a forward slash "/".')
+    if not path.startswith("/") or not NAME_CHARS.match(path) or "//" in path:
+        raise ValidationException(PATH_RULES)
     path = path.rstrip("/") or "/"
-    if path != "/" and (not NAME_CHARS.match(path) or "//" in path):
-        raise ValidationException(NAME_RULES)
     if path.count("/") > MAX_DEPTH:
         raise HierarchyLevelLimitExceededException("A hierarchy can have a maximum of 15 levels.")
+    return path
+
+
+def _account_path(raw: str) -> str:
+    """A Path filter value of DescribeParameters, which lists only the account's own parameters: a
+    path under the reserved /aws or /ssm is refused (AWS's wording for this is not published)."""
+    path = _normal_path(raw)
+    if path.lstrip("/").lower().startswith(RESERVED):
+        raise InvalidFilterValue('The Path filter value can\'t be prefixed with "aws" or "ssm" (case-insensitive): '
+                                 f"{raw.strip()}.")
     return path
 
 
@@ -123,12 +137,18 @@ def get_parameters_by_path(call, p):
     with_decryption = bool(p.get("WithDecryption"))
     filters = _filters(p.get("ParameterFilters"), BY_PATH_FILTERS)
     # authorised on the path, not on each parameter (as AWS does)
-    path_arn = parameter_arn(call.region, call.account, path) if path != "/" else \
-        f"arn:aws:ssm:{call.region}:{call.account}:parameter/"
+    if public.covers(path):
+        path_arn = public.arn(call.region, path)
+    elif path == "/":
+        path_arn = f"arn:aws:ssm:{call.region}:{call.account}:parameter/"
+    else:
+        path_arn = parameter_arn(call.region, call.account, path)
     authorize(call, "ssm:GetParametersByPath", resource=path_arn)
     limit = p.get("MaxResults") or 10
     query = json.dumps([path, recursive, p.get("ParameterFilters") or []], sort_keys=True)
     after = decode_token(p.get("NextToken"), query)
+    if public.covers(path):
+        return _public_page(call, path, recursive, filters, after, limit, query)
     conds = [_path_condition(path, recursive)]
     labels = []
     for k, option, values in filters:
@@ -161,6 +181,19 @@ def get_parameters_by_path(call, p):
 
 
 
+
+def _public_page(call, path: str, recursive: bool, filters, after: str | None, limit: int, query: str) -> dict:
+    """GetParametersByPath under /aws: AWS's public parameters (all of Type String, with no key and
+    no labels, so a KeyId or Label filter matches none)."""
+    for k, option, values in filters:
+        if k != "Type" or not any("String" == v if option == "Equals" else "String".startswith(v) for v in values):
+            return {"Parameters": []}
+    names = public.under(path, recursive, after, limit + 1)
+    out = {"Parameters": [public.shape(call.region, n) for n in names[:limit]]}
+    if len(names) > limit:
+        out["NextToken"] = encode_token(query, names[limit - 1])
+    return out
+
 # ---- DescribeParameters ----------------------------------------------------------------------
 DESCRIBE_FILTERS = {"Name": ("Equals", "BeginsWith", "Contains"), "Type": ("Equals", "BeginsWith"),
                     "KeyId": ("Equals", "BeginsWith"), "Path": ("Recursive", "OneLevel"),
@@ -170,7 +203,7 @@ LEGACY_FILTERS = {"Name": "Name", "Type": "Type", "KeyId": "KeyId"}
 
 def metadata_shape(row) -> dict:
     policies = json.loads(row.policies)
-    out = {"Name": row.display_name, "ARN": row.arn, "Type": row.type,
+    out = {"Name": aws_name(row.name), "ARN": row.arn, "Type": row.type,
            "LastModifiedDate": to_dt(row.last_modified), "LastModifiedUser": row.last_modified_user,
            "Version": row.version, "Tier": row.tier, "DataType": row.data_type,
            "Policies": policy_rules.described(policies, json.loads(row.policy_state), row.last_modified)}
@@ -213,7 +246,7 @@ def describe_parameters(call, p):
                 conds.append(sa.or_(_column_condition(params_table.c.name, option, names),
                                     _column_condition(params_table.c.display_name, option, values)))
         elif k == "Path":
-            conds.append(sa.or_(*[_path_condition(_normal_path(v), option == "Recursive") for v in values]))
+            conds.append(sa.or_(*[_path_condition(_account_path(v), option == "Recursive") for v in values]))
         elif k in ("Type", "Tier", "DataType", "KeyId"):
             column = {"Type": params_table.c.type, "Tier": params_table.c.tier,
                       "DataType": params_table.c.data_type, "KeyId": params_table.c.key_id}[k]
@@ -266,7 +299,7 @@ def get_parameter_history(call, p):
     versions = versions[:limit]
     items = []
     for v in versions:
-        item = {"Name": row.display_name, "Type": v.type, "LastModifiedDate": to_dt(v.last_modified),
+        item = {"Name": aws_name(row.name), "Type": v.type, "LastModifiedDate": to_dt(v.last_modified),
                 "LastModifiedUser": v.last_modified_user, "Value": shown_value(call, v, with_decryption),
                 "Version": v.version, "Labels": json.loads(v.labels), "Tier": v.tier, "DataType": v.data_type,
                 "Policies": policy_rules.described(

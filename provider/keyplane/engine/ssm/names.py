@@ -1,7 +1,9 @@
 """A parameter's name: AWS's name rules, the canonical form, the ARN, and how reads name a version.
 
-Names are stored canonically with a leading `/` (`p` and `/p` are one parameter) and shown as they
-were created.
+Names are stored canonically with a leading `/` (`p` and `/p` are one parameter). AWS keeps a
+one-level name without the slash (`/p` becomes `p`) and shows that form in DescribeParameters and the
+paged reads, while GetParameter(s) echo the name as the request wrote it
+(https://github.com/hashicorp/terraform-provider-aws/pull/49339, observed against the API).
 """
 from __future__ import annotations
 
@@ -18,9 +20,18 @@ NAME_CHARS = re.compile(r"^[a-zA-Z0-9_.\-/]+$")
 RESERVED = ("aws", "ssm")
 PARAMETER_ARN = re.compile(r"^arn:aws[a-z-]*:ssm:([a-z0-9-]+):(\d{12}):parameter/(.+)$")
 
-NAME_RULES = ('Parameter name: can\'t be prefixed with "aws" or "ssm" (case-insensitive). If formed as a '
+# AWS's wording, as its answers are quoted (it names only "ssm" whatever the fault): e.g.
+# https://github.com/aws/aws-sdk-php/issues/1952, https://github.com/aws/aws-sdk-js-v3/issues/5005
+NAME_RULES = ('Parameter name: can\'t be prefixed with "ssm" (case-insensitive). If formed as a '
               "path, it can consist of sub-paths divided by slash symbol; each sub-path can be formed as a "
               "mix of letters, numbers and the following 3 symbols .-_")
+# a path (GetParametersByPath, a Path filter) that breaks the rules; the backslashes are AWS's own
+# (https://github.com/aws/copilot-cli/issues/66, https://github.com/aws/aws-sdk-js-v3/issues/5928)
+PATH_RULES = ('The parameter doesn\'t meet the parameter name requirements. The parameter name must begin '
+              'with a forward slash "/". It can\'t be prefixed with \\"aws\\" or \\"ssm\\" (case-insensitive). '
+              "It must use only letters, numbers, or the following symbols: . (period), - (hyphen), "
+              '_ (underscore). Special characters are not allowed. All sub-paths, if specified, must use the '
+              'forward slash symbol "/". Valid example: /get/parameters2-/by1./path0_.')
 
 
 # ---- the record ------------------------------------------------------------------------------
@@ -49,6 +60,12 @@ class Version:
 
 def canonical(name: str) -> str:
     return name if name.startswith("/") else "/" + name
+
+
+def aws_name(name: str) -> str:
+    """The name as AWS keeps it: a one-level name without its leading slash, a path with it."""
+    key = canonical(name)
+    return key[1:] if key.count("/") == 1 else key
 
 
 def parent_path(name: str) -> str:
@@ -102,6 +119,13 @@ class Ref:
     selector: str | None
 
     @property
+    def written(self) -> str | None:
+        """The name as the request wrote it (without a selector); None when it came as an ARN."""
+        if PARAMETER_ARN.match(self.given):
+            return None
+        return self.given.rsplit(":", 1)[0] if self.selector is not None else self.given
+
+    @property
     def shown_selector(self) -> str | None:
         return ":" + self.selector if self.selector is not None else None
 
@@ -115,7 +139,7 @@ def parse_ref(call, raw: str, *, selectors: bool = True) -> Ref:
     if m:
         region, account, rest = m.groups()
         if region != call.region:
-            raise ParameterNotFound(f"Parameter {given} not found.")
+            raise ParameterNotFound(None)      # as records.not_found
         text = "/" + rest if "/" in rest else rest
     selector = None
     if ":" in text:
@@ -124,7 +148,10 @@ def parse_ref(call, raw: str, *, selectors: bool = True) -> Ref:
         text, selector = text.rsplit(":", 1)
         if not selector:
             raise ValidationException(NAME_RULES)
-    if not text or not NAME_CHARS.match(text):
+    if not text or not NAME_CHARS.match(text) or "//" in text:
+        raise ValidationException(NAME_RULES)
+    if "/" in text and not text.startswith("/"):
+        # a path must be fully qualified to be read, as to be created
         raise ValidationException(NAME_RULES)
     return Ref(account, canonical(text), given, selector)
 

@@ -16,13 +16,13 @@ from ..authz import authorize
 from ..errors import ValidationException, invalid_value
 from ..registry import operation
 from . import policies as policy_rules
-from . import references
+from . import public, references
 from .errors import (HierarchyTypeMismatchException, InvalidAllowedPatternException, ParameterAlreadyExists,
                      ParameterLimitExceeded, ParameterMaxVersionLimitExceeded, ParameterNotFound,
                      ParameterPatternMismatchException, ParameterVersionNotFound, TooManyTagsError)
-from .names import canonical, parameter_arn, parent_path, validate_name
-from .records import (cache_key, delete_parameter_rows, emit_change, forget, load, parameter_shape, resolve,
-                      parameter_where)
+from .names import aws_name, canonical, parameter_arn, parent_path, validate_name
+from .records import (cache_key, delete_parameter_rows, emit_change, forget, load, not_found, parameter_shape,
+                      parameter_where, resolve)
 from .securestring import encrypt_value
 from .tables import parameters as params_table
 from .tables import versions as versions_table
@@ -196,22 +196,34 @@ def _make_room(conn, cur) -> None:
     oldest = conn.execute(versions_table.select().where(*where).order_by(versions_table.c.version).limit(1)).first()
     if json.loads(oldest.labels):
         raise ParameterMaxVersionLimitExceeded(
-            f"You attempted to create a new version of {cur.display_name} by calling the PutParameter API with "
+            f"You attempted to create a new version of {aws_name(cur.name)} by calling the PutParameter API with "
             f"the overwrite flag. Version {oldest.version}, the oldest version, can't be deleted because it has "
             "a label associated with it. Move the label to another version of the parameter, and try again.")
     conn.execute(versions_table.delete().where(*where, versions_table.c.version == oldest.version))
 
 
 # ---- reads -----------------------------------------------------------------------------------
+def _public(call, raw: str, action: str) -> dict | None:
+    """The `Parameter` of one of AWS's public parameters (None when `raw` names none of them)."""
+    name = raw.strip()
+    if not public.is_public(name):
+        return None
+    authorize(call, action, resource=public.arn(call.region, name))
+    found = public.lookup(call.region, name)
+    if found is None:
+        raise not_found(name)
+    return found
+
+
 @operation("ssm", "GetParameter", readonly=True)
 def get_parameter(call, p):
     with_decryption = bool(p.get("WithDecryption"))
-    hit = references.lookup(call, p["Name"], with_decryption)
+    hit = _public(call, p["Name"], "ssm:GetParameter") or references.lookup(call, p["Name"], with_decryption)
     if hit is not None:
         return {"Parameter": hit}
     row, version, ref = resolve(call, None, p["Name"], "ssm:GetParameter")
     call.resource(row.arn, "AWS::SSM::Parameter")
-    return {"Parameter": parameter_shape(call, row, version, with_decryption, ref.shown_selector)}
+    return {"Parameter": parameter_shape(call, row, version, with_decryption, ref.shown_selector, ref.written)}
 
 
 @operation("ssm", "GetParameters", readonly=True)
@@ -223,7 +235,7 @@ def get_parameters(call, p):
             continue
         seen.add(raw)
         try:
-            hit = references.lookup(call, raw, with_decryption)
+            hit = _public(call, raw, "ssm:GetParameters") or references.lookup(call, raw, with_decryption)
             if hit is not None:
                 found.append(hit)
                 continue
@@ -231,7 +243,7 @@ def get_parameters(call, p):
         except (ParameterNotFound, ParameterVersionNotFound, ValidationException):
             invalid.append(raw)
             continue
-        found.append(parameter_shape(call, row, version, with_decryption, ref.shown_selector))
+        found.append(parameter_shape(call, row, version, with_decryption, ref.shown_selector, ref.written))
         call.resource(row.arn, "AWS::SSM::Parameter")
     found.sort(key=lambda x: x["Name"])
     return {"Parameters": found, "InvalidParameters": invalid}

@@ -8,7 +8,7 @@ from .. import events, tagging
 from ..authz import authorize
 from . import policies as policy_rules
 from .errors import ParameterNotFound, ParameterVersionNotFound
-from .names import parameter_arn, parse_ref, to_dt
+from .names import aws_name, parameter_arn, parse_ref, to_dt
 from .securestring import shown_value
 from .tables import parameters as params_table
 from .tables import versions as versions_table
@@ -40,7 +40,7 @@ def find_version(conn, row, selector: str | None):
         v = next((v for v in load_versions(conn, row) if selector in json.loads(v.labels)), None)
     if v is None:
         raise ParameterVersionNotFound(f"Systems Manager could not find version {selector} of "
-                                       f"{row.display_name}. Verify the version and try again.")
+                                       f"{aws_name(row.name)}. Verify the version and try again.")
     return v
 
 
@@ -51,7 +51,11 @@ def delete_parameter_rows(conn, row) -> None:
 
 
 def not_found(name: str) -> ParameterNotFound:
-    return ParameterNotFound(f"Parameter {name} not found.")
+    """AWS answers a missing parameter with the code alone, no message (botocore shows "An error
+    occurred (ParameterNotFound) when calling the GetParameter operation: ", the JavaScript SDK
+    message null): https://github.com/awslabs/aws-simple-cicd/issues/10,
+    https://github.com/vandium-io/aws-param-store/pull/8, https://github.com/mattclay/aws-terminator/issues/113."""
+    return ParameterNotFound(None)
 
 
 def cache_key(account: str, region: str, name: str) -> tuple:
@@ -98,8 +102,11 @@ def resolve(call, conn, raw: str, action: str, *, selectors: bool = True):
     return row, find_version(conn, row, ref.selector), ref
 
 
-def parameter_shape(call, row, version, with_decryption: bool, selector: str | None = None) -> dict:
-    out = {"Name": row.display_name, "Type": version.type,
+def parameter_shape(call, row, version, with_decryption: bool, selector: str | None = None,
+                    name: str | None = None) -> dict:
+    """A `Parameter`: named as the request wrote it when one did (GetParameter/GetParameters echo it),
+    else as AWS keeps the name."""
+    out = {"Name": name or aws_name(row.name), "Type": version.type,
            "Value": shown_value(call, version, with_decryption), "Version": version.version,
            "LastModifiedDate": to_dt(version.last_modified), "ARN": row.arn, "DataType": version.data_type}
     if selector is not None:

@@ -23,14 +23,17 @@ def lookup(call, raw: str, with_decryption: bool) -> dict | None:
         return None
     service, _, rest = name[len(PREFIX):].partition("/")
     if not rest:
-        raise ParameterNotFound(f"Parameter {name} not found.")
+        raise ParameterNotFound(None)       # the code alone, as for any missing parameter
     if service == "secretsmanager" and not with_decryption:
         raise ValidationException("WithDecryption flag must be True for retrieving a Secret Manager secret.")
     selector = None
     if ":" in rest:
         rest, selector = rest.split(":", 1)
     resolver = RESOLVERS.get(service)
-    found = resolver(call, rest, selector) if resolver is not None else None
+    if resolver is None:
+        raise ParameterNotFound(None)
+    found = resolver(call, rest, selector)
     if found is None:
-        raise ParameterNotFound(f"Parameter {name} not found.")
+        # AWS answers a missing secret in Secrets Manager's terms (issue 14's recorded answers)
+        raise ParameterNotFound(f"Secret {rest} not found.")
     return found
