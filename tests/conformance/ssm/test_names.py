@@ -127,3 +127,19 @@ def test_a_missing_parameter_is_400_parameter_not_found_with_no_message(wire):
         assert json.loads(r.raw) == {"__type": "ParameterNotFound"}, op
     r = wire.call("ssm", "GetParameters", {"Names": ["/nope"]})
     assert r.status == 200 and r.body == {"Parameters": [], "InvalidParameters": ["/nope"]}
+
+
+def test_a_missing_version_is_parameter_version_not_found_naming_the_parameter_as_asked(wire):
+    """ParameterVersionNotFound, HTTP 400, for a version or label the parameter doesn't have
+    (https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_GetParameter.html#API_GetParameter_Errors,
+    https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_LabelParameterVersion.html#API_LabelParameterVersion_Errors);
+    the message names the parameter as the request did."""
+    _put(wire, "/one")
+    for name in ("/one", "one"):
+        r = wire.call("ssm", "GetParameter", {"Name": f"{name}:7"})
+        assert r.status == 400 and r.error_type == "ParameterVersionNotFound"
+        assert f" of {name}. " in r.body["message"]
+    r = wire.call("ssm", "LabelParameterVersion", {"Name": "/one", "ParameterVersion": 9, "Labels": ["x"]})
+    assert r.status == 400 and r.error_type == "ParameterVersionNotFound" and " of /one. " in r.body["message"]
+    r = wire.call("ssm", "LabelParameterVersion", {"Name": "/missing", "Labels": ["x"]})
+    assert r.status == 400 and r.body == {"__type": "ParameterNotFound"}

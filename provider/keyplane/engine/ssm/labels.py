@@ -9,9 +9,9 @@ import json
 import re
 
 from ..registry import operation
-from .errors import ParameterVersionLabelLimitExceeded, ParameterVersionNotFound
+from .errors import ParameterVersionLabelLimitExceeded
 from .names import aws_name
-from .records import emit_change, resolve
+from .records import emit_change, resolve, version_not_found
 from .tables import versions as versions_table
 
 MAX_LABELS_PER_VERSION = 10
@@ -34,19 +34,14 @@ def _save(conn, row, version: int, labels: list) -> None:
         versions_table.c.name == row.name, versions_table.c.version == version).values(labels=json.dumps(labels)))
 
 
-def _not_found(row, version) -> ParameterVersionNotFound:
-    return ParameterVersionNotFound(f"Systems Manager could not find version {version} of {aws_name(row.name)}. "
-                                    "Verify the version and try again.")
-
-
 @operation("ssm", "LabelParameterVersion")
 def label_parameter_version(call, p):
     with call.store.write() as conn:
-        row, _, _ = resolve(call, conn, p["Name"], "ssm:LabelParameterVersion", selectors=False)
+        row, _, ref = resolve(call, conn, p["Name"], "ssm:LabelParameterVersion", selectors=False)
         number = p.get("ParameterVersion") or row.version
         versions = {v.version: json.loads(v.labels) for v in _versions(conn, row)}
         if number not in versions:
-            raise _not_found(row, number)
+            raise version_not_found(ref.written or aws_name(row.name), number)
         asked = list(dict.fromkeys(p["Labels"]))
         invalid = [lb for lb in asked if not valid_label(lb)]
         good = [lb for lb in asked if valid_label(lb)]
@@ -68,11 +63,11 @@ def label_parameter_version(call, p):
 @operation("ssm", "UnlabelParameterVersion")
 def unlabel_parameter_version(call, p):
     with call.store.write() as conn:
-        row, _, _ = resolve(call, conn, p["Name"], "ssm:UnlabelParameterVersion", selectors=False)
+        row, _, ref = resolve(call, conn, p["Name"], "ssm:UnlabelParameterVersion", selectors=False)
         number = p["ParameterVersion"]
         versions = {v.version: json.loads(v.labels) for v in _versions(conn, row)}
         if number not in versions:
-            raise _not_found(row, number)
+            raise version_not_found(ref.written or aws_name(row.name), number)
         asked = list(dict.fromkeys(p["Labels"]))
         removed = [lb for lb in asked if lb in versions[number]]
         invalid = [lb for lb in asked if lb not in versions[number]]

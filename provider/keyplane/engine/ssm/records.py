@@ -28,8 +28,14 @@ def load_versions(conn, row) -> list:
                         .order_by(versions_table.c.version)).all()
 
 
-def find_version(conn, row, selector: str | None):
-    """The row of the version a selector names (the current one without a selector)."""
+def version_not_found(name: str, version) -> ParameterVersionNotFound:
+    return ParameterVersionNotFound(f"Systems Manager could not find version {version} of {name}. "
+                                    "Verify the version and try again.")
+
+
+def find_version(conn, row, selector: str | None, name: str | None = None):
+    """The row of the version a selector names (the current one without a selector); `name` is the
+    parameter as the request named it, for the error."""
     if selector is None:
         return row
     if selector.isdigit():
@@ -39,8 +45,7 @@ def find_version(conn, row, selector: str | None):
     else:
         v = next((v for v in load_versions(conn, row) if selector in json.loads(v.labels)), None)
     if v is None:
-        raise ParameterVersionNotFound(f"Systems Manager could not find version {selector} of "
-                                       f"{aws_name(row.name)}. Verify the version and try again.")
+        raise version_not_found(name or aws_name(row.name), selector)
     return v
 
 
@@ -98,8 +103,8 @@ def resolve(call, conn, raw: str, action: str, *, selectors: bool = True):
         return row, row, ref
     if conn is None:
         with call.store.read() as c:
-            return row, find_version(c, row, ref.selector), ref
-    return row, find_version(conn, row, ref.selector), ref
+            return row, find_version(c, row, ref.selector, ref.written), ref
+    return row, find_version(conn, row, ref.selector, ref.written), ref
 
 
 def parameter_shape(call, row, version, with_decryption: bool, selector: str | None = None,
