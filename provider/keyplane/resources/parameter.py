@@ -92,7 +92,10 @@ class ParameterProvider(base.Provider):
         live_policies = [json.loads(p["PolicyText"]) for p in meta.get("Policies", [])]
         declared = inputs.get("policies")
         outs = {
-            "name": meta["Name"], "type": meta["Type"], "value": current["Value"],
+            # GetParameter's Name is the name as asked; DescribeParameters drops the slash of a
+            # one-level name (/adv -> adv), which would read as a rename
+            # (https://github.com/hashicorp/terraform-provider-aws/pull/49339)
+            "name": current["Name"], "type": meta["Type"], "value": current["Value"],
             "arn": meta["ARN"], "version": meta["Version"],
             "tier": meta["Tier"], "description": meta.get("Description", ""),
             "data_type": meta.get("DataType", "text"),
