@@ -219,3 +219,31 @@ def test_put_secret_value_without_a_value_is_an_invalid_request(sm):
     answer = sm("PutSecretValue", {"SecretId": "put/none", "ClientRequestToken": token()})
     assert_error(answer, "InvalidRequestException", "You must provide either SecretString or SecretBinary.")
     assert len(sm.ok("ListSecretVersionIds", {"SecretId": "put/none"})["Versions"]) == 1
+
+
+def test_a_refused_update_secret_changes_nothing(sm):
+    """A request refused for its token changes nothing it named: the description stays, the
+    version keeps its value, AWSCURRENT stays where it was.
+    https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_UpdateSecret.html"""
+    sm.create("refused/update", "v1", Description="before")
+    t = token()
+    sm.ok("PutSecretValue", {"SecretId": "refused/update", "SecretString": "v2", "ClientRequestToken": t})
+    answer = sm("UpdateSecret", {"SecretId": "refused/update", "Description": "after", "SecretString": "other",
+                                 "ClientRequestToken": t})
+    assert_error(answer, "ResourceExistsException")
+    described = sm.ok("DescribeSecret", {"SecretId": "refused/update"})
+    assert described["Description"] == "before"
+    assert described["VersionIdsToStages"][t] == ["AWSCURRENT"]
+    assert sm.ok("GetSecretValue", {"SecretId": "refused/update"})["SecretString"] == "v2"
+
+
+def test_create_secret_refused_for_its_key_creates_nothing(sm):
+    """A CreateSecret whose KMS key cannot be used fails (EncryptionFailure: "Secrets Manager can't
+    encrypt the protected secret text using the provided KMS key") and leaves no secret behind, so
+    the name is free for a retry.
+    https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_CreateSecret.html"""
+    answer = sm("CreateSecret", {"Name": "refused/key", "SecretString": "v", "ClientRequestToken": token(),
+                                 "KmsKeyId": "alias/no-such-key", "Tags": [{"Key": "a", "Value": "b"}]})
+    assert_error(answer, "EncryptionFailure")
+    assert sm.ok("ListSecrets", {"IncludePlannedDeletion": True})["SecretList"] == []
+    sm.create("refused/key", "v")
