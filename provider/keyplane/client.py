@@ -8,26 +8,11 @@ from __future__ import annotations
 
 import threading
 
-import boto3
-import botocore.config
-import botocore.loaders
-import botocore.session
-from botocore import UNSIGNED
-from botocore.awsrequest import AWSResponse
-
-from .engine.core import DEFAULT_REGION, Engine, RequestContext, resolve_state
+from .connection import Connection
+from .engine.core import DEFAULT_REGION, Engine, resolve_state
 from .engine.identity import Principal
 
 _engines: dict = {}
-# one model loader for every connection: botocore caches parsed service models per loader, and
-# re-reading the large SSM and KMS models for each new session costs ~0.4 s per client
-_loader = botocore.loaders.create_loader()
-
-
-def _boto_session() -> boto3.session.Session:
-    core = botocore.session.get_session()
-    core.register_component("data_loader", _loader)
-    return boto3.session.Session(botocore_session=core)
 _engines_lock = threading.Lock()
 
 
@@ -41,63 +26,6 @@ def shared_engine(state: str | None = None, **kwargs) -> Engine:
         if engine is None:
             engine = _engines[url] = Engine(state)
         return engine
-
-
-class _Body:
-    def __init__(self, data: bytes):
-        self._data = data
-
-    def stream(self, **_):
-        yield self._data
-
-
-class Connection:
-    """Who you are and where keyplane is; `client(service, region)` gives boto3 clients."""
-
-    def __init__(self, engine: Engine | None = None, *, endpoint: str | None = None,
-                 principal: Principal | None = None, region: str = DEFAULT_REGION,
-                 access_key: str | None = None, secret_key: str | None = None,
-                 session_token: str | None = None, verify=None):
-        self.engine = engine
-        self.endpoint = endpoint
-        self.principal = principal
-        self.region = region
-        self._credentials = (access_key, secret_key, session_token)
-        self._verify = verify
-        self._session = _boto_session()
-
-    def client(self, service: str, region: str | None = None, **config):
-        region = region or self.region
-        if self.engine is not None and region not in self.engine.regions:
-            raise ValueError(f"{region!r} is not an AWS Region (botocore's partitions) nor one of regions.yaml")
-        cfg = botocore.config.Config(retries={"total_max_attempts": 1 if self.endpoint is None else 3},
-                                     **config)
-        if self.endpoint is not None:
-            access, secret, token = self._credentials
-            return self._session.client(service, region_name=region, endpoint_url=self.endpoint,
-                                        aws_access_key_id=access, aws_secret_access_key=secret,
-                                        aws_session_token=token, verify=self._verify, config=cfg)
-        cfg = cfg.merge(botocore.config.Config(signature_version=UNSIGNED))
-        client = self._session.client(service, region_name=region, config=cfg,
-                                      endpoint_url=f"https://{service}.{region}.keyplane.internal")
-        client.meta.events.register("before-send", self._in_process(service, region))
-        return client
-
-    def _in_process(self, service: str, region: str):
-        from .wire import dispatch
-        engine, principal = self.engine, self.principal
-
-        def send(request, **_):
-            body = request.body or b""
-            if isinstance(body, str):
-                body = body.encode()
-            elif hasattr(body, "read"):
-                body = body.read()
-            headers = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in request.headers.items()}
-            ctx = RequestContext(principal=principal, region=region, user_agent=headers.get("User-Agent"))
-            resp = dispatch(engine, service, headers, body, ctx)
-            return AWSResponse(request.url, resp.status, resp.headers, _Body(resp.body))
-        return send
 
 
 def connect(state: str | None = None, *, account: str | None = None, principal: str | Principal | None = None,

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import keyplane
-from keyplane.engine import apimodel, registry
+from keyplane.engine import apimodel, services
 from keyplane.engine.clock import ManualClock
 from keyplane.engine.core import Engine
 from keyplane.engine.identity import Principal
@@ -39,7 +39,7 @@ def _operations() -> list[tuple[str, str]]:
     ops = []
     for service in TARGETS:
         for name in apimodel.service_model(service).operation_names:
-            if registry.lookup(service, name) is not None:
+            if services.lookup(service, name) is not None:
                 ops.append((service, name))
     return ops
 

@@ -34,9 +34,9 @@ def test_unexpected_fault_is_the_services_internal_error_with_the_request_id_log
         raise RuntimeError("disk on fire at /secret/path")
     from dataclasses import replace
 
-    from keyplane.engine import registry
-    spec = registry.lookup("kms", "ListKeys")
-    monkeypatch.setitem(registry._OPERATIONS, ("kms", "ListKeys"), replace(spec, fn=broken))
+    from keyplane.engine import services
+    spec = services.lookup("kms", "ListKeys")
+    monkeypatch.setitem(services.OPERATIONS, ("kms", "ListKeys"), replace(spec, fn=broken))
     scope, body = _scope_and_body(akid, secret, "TrentService.ListKeys")
     with caplog.at_level(logging.ERROR):
         status, headers, payload = app.handle(scope, body, "req-123")

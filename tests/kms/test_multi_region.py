@@ -621,8 +621,8 @@ def test_asymmetric_and_hmac_multi_region_keys_work_across_regions(regional):
 
 
 def _offers(*operations):
-    from keyplane.engine import registry
-    missing = [op for op in operations if registry.lookup("kms", op) is None]
+    from keyplane.engine import services
+    missing = [op for op in operations if services.lookup("kms", op) is None]
     return pytest.mark.skipif(bool(missing), reason=f"the engine does not offer {', '.join(missing)} yet")
 
 

@@ -11,6 +11,7 @@ from keyplane.engine.core import Engine
 from keyplane.engine.kms.tables import keys as keys_table
 from keyplane.engine.kms.tables import materials
 from keyplane.engine.sealing import RootKeyError, material_aad
+from keyplane.engine import services
 from keyplane.engine.store import base as store_base
 from keyplane.engine.store import add_column
 
@@ -31,8 +32,8 @@ def test_a_database_made_by_an_older_version_upgrades_when_opened(tmp_path, monk
                                          origin="AWS_KMS", key_manager="CUSTOMER", state="Enabled",
                                          creation_date=0, multi_region=False, rotation_enabled=False))
     eng.dispose()
-    monkeypatch.setitem(store_base._MIGRATIONS, "kms.0002_attrs", add_column(keys_table, "attrs"))
-    store = store_base.Store(f"sqlite:///{path}")
+    migrations = {**services.MIGRATIONS, "kms.0002_attrs": add_column(keys_table, "attrs")}
+    store = store_base.Store(f"sqlite:///{path}", migrations)
     applied = store.applied_migrations()
     assert "kms.0002_attrs" in applied and "core.0001_meta_tags_audit" in applied
     with store.read() as conn:
@@ -40,7 +41,7 @@ def test_a_database_made_by_an_older_version_upgrades_when_opened(tmp_path, monk
     assert row.description == "legacy" and row.attrs == "{}"
     store.dispose()
     # opening again applies nothing new
-    assert store_base.Store(f"sqlite:///{path}").migrate() == []
+    assert store_base.Store(f"sqlite:///{path}", migrations).migrate() == []
 
 
 def test_key_material_and_plaintext_never_reach_the_disk(tmp_path):

@@ -87,8 +87,9 @@ def test_an_unexpected_fault_is_the_internal_error_code_without_traceback(engine
     from keyplane.engine.kms import keys
     monkeypatch.setattr(keys, "authorize", lambda *a, **k: 1 / 0)
     import keyplane.engine.registry as registry
-    spec = registry.lookup("kms", "ListKeys")
-    monkeypatch.setitem(registry._OPERATIONS, ("kms", "ListKeys"),
+    import keyplane.engine.services as services
+    spec = services.lookup("kms", "ListKeys")
+    monkeypatch.setitem(services.OPERATIONS, ("kms", "ListKeys"),
                         registry.OperationSpec("kms", "ListKeys", lambda call, p: 1 / 0, True))
     status, body, headers = call("TrentService.ListKeys", {})
     assert status == 500 and body["__type"] == "KMSInternalException"

@@ -20,7 +20,6 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from .scheduler import task
 from .store.tables import audit as audit_table
 from .store.tables import audit_digests as digests
 from .store.tables import meta
@@ -114,7 +113,6 @@ def verify_digests(engine, store) -> tuple[bool, int, int | None]:
     return True, n, None
 
 
-@task("audit.digest")
 def hourly_digest(engine, store, now) -> int:
     with store.read() as conn:
         last = conn.execute(sa.select(sa.func.max(digests.c.created))).scalar()

@@ -1,6 +1,6 @@
 """The engine: stores per Region, root keys, clock, audit, and `invoke`, the one way in.
 
-`Engine.invoke(service, operation, params, ctx)` runs an operation registered in `registry` for the
+`Engine.invoke(service, operation, params, ctx)` runs an operation of services.OPERATIONS for the
 caller in `ctx`: in a write transaction (state-changing operations, audit record included) or a
 plain read (read-only ones, audit record buffered), and turns any unexpected failure into the
 service's internal-error code so no traceback ever reaches a client.
@@ -12,12 +12,12 @@ import os
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from . import apimodel, crypto, registry, scheduler
 from .regions import known_regions
 from .audit import AuditTrail
+from .calls import DEFAULT_REGION, Call, RequestContext  # noqa: F401  (RequestContext: part of the engine's API)
 from .clock import Clock
 from .errors import AwsError, UnknownOperationException, internal_error
 from .identity import DEFAULT_ACCOUNT, Principal
@@ -27,82 +27,18 @@ from .store import Store
 from .store.tables import meta
 
 log = logging.getLogger("keyplane.engine")
-DEFAULT_REGION = "us-east-1"
+
+
+def _services():
+    """services.py, imported when an engine first needs it rather than with this module, so
+    `import keyplane` stays light for applications that only talk to a remote endpoint."""
+    from . import services
+    return services
+
 DEFAULT_STATE_DIR = ".keyplane"
 # a buffered read-only record is built by the flusher, from the call's parameters; above this
 # request size it is built (and bounded) at once, so the buffer never holds large requests
 LAZY_AUDIT_MAX_REQUEST = 16 * 1024
-
-
-@dataclass
-class RequestContext:
-    """Who calls, from where, in which Region; and on whose behalf if a service calls for them."""
-    principal: Principal
-    region: str = DEFAULT_REGION
-    request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    source_ip: str | None = None
-    user_agent: str | None = None
-    via_service: str | None = None        # "ssm", "secretsmanager" when a service calls KMS for a user
-    secure_transport: bool = False
-    service_event: bool = False           # work the service does on its own (scheduler)
-    request_bytes: int = 0                # size of the request body, when it came over the wire
-
-
-class Call:
-    """One operation in progress: its context, store and what its audit record will say."""
-
-    def __init__(self, engine: "Engine", ctx: RequestContext, spec, store: Store, params: dict):
-        self.engine = engine
-        self.ctx = ctx
-        self.spec = spec
-        self.store = store
-        self.params = params
-        self.resources: list[tuple[str, str, str]] = []   # (type, arn, account)
-        self.audit_params: dict = {}
-        self.audit_extra: dict = {}
-        self.request_alias: str | None = None
-        self._now: datetime | None = None
-
-    @property
-    def principal(self) -> Principal:
-        return self.ctx.principal
-
-    @property
-    def account(self) -> str:
-        return self.ctx.principal.account
-
-    @property
-    def region(self) -> str:
-        return self.ctx.region
-
-    @property
-    def now(self) -> datetime:
-        if self._now is None:
-            self._now = self.engine.clock.now()
-        return self._now
-
-    @property
-    def root_key(self) -> RootKey:
-        return self.engine.root_key_for(self.store)
-
-    def resource(self, arn: str, type_: str, account: str | None = None) -> None:
-        """Name a resource this call touched (audit `resources`, filtering by key)."""
-        entry = (type_, arn, account or self.account)
-        if entry not in self.resources:
-            self.resources.append(entry)
-
-    def invalidate(self, cache_key) -> None:
-        self.engine.cache.pop(cache_key)
-        self.store.after_commit(lambda: self.engine.cache.pop(cache_key))
-
-    def invoke(self, service: str, operation: str, params: dict, *, via: bool = True) -> dict:
-        """Call another operation for the same caller; `via` marks it as made by this service
-        (kms:ViaService), as Parameter Store and Secrets Manager do when they call KMS."""
-        ctx = replace(self.ctx, via_service=self.spec.service if via else self.ctx.via_service)
-        return self.engine.invoke(service, operation, params, ctx)
-
-    def kms(self, operation: str, params: dict) -> dict:
-        return self.invoke("kms", operation, params)
 
 
 CACHE_TTL_ENV = "KEYPLANE_CACHE_TTL"
@@ -192,6 +128,8 @@ class Engine:
                  root_key: str | RootKey | None = None, clock: Clock | None = None,
                  identities=None, default_account: str = DEFAULT_ACCOUNT, cache_ttl: float | None = None):
         self.url, self.state_dir = resolve_state(state)
+        # what this engine serves: operations, scheduled tasks, the migrations its stores get
+        self.services = _services()
         self.clock = clock or Clock()
         self.default_account = default_account
         self.identities = identities
@@ -236,7 +174,7 @@ class Engine:
             with self._lock:
                 store = self._stores.get(url)
                 if store is None:
-                    store = Store(url)
+                    store = Store(url, self.services.MIGRATIONS)
                     self._root_keys[id(store)] = self._open_root_key(store)
                     self._stores[url] = store
         return store
@@ -276,7 +214,7 @@ class Engine:
 
     # ---- operations --------------------------------------------------------------------------
     def invoke(self, service: str, operation: str, params: dict, ctx: RequestContext) -> dict:
-        spec = registry.lookup(service, operation)
+        spec = self.services.OPERATIONS.get((service, operation))
         if spec is None:
             raise UnknownOperationException(f"Operation {operation} is not supported by keyplane's {service}.")
         store = self.store_for(ctx.region)
@@ -370,7 +308,7 @@ class Engine:
 
     # ---- time-driven work --------------------------------------------------------------------
     def run_due(self, now: datetime | None = None) -> dict[str, int]:
-        return scheduler.run_due(self, now)
+        return scheduler.run_due(self, self.services.TASKS, now)
 
     def context(self, principal: Principal | str | None = None, region: str = DEFAULT_REGION,
                 **kwargs) -> RequestContext:

@@ -30,33 +30,10 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from .scheduler import task
-from .store import add_column, create_tables, metadata, migration
+from .store.tables import deliveries, outbox
 
 log = logging.getLogger("keyplane.events")
 
-outbox = sa.Table(
-    "event_outbox", metadata,
-    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("event_id", sa.String(36), nullable=False),
-    sa.Column("created", sa.Float, nullable=False),
-    sa.Column("detail_type", sa.String(128), nullable=False),
-    sa.Column("body", sa.Text, nullable=False),
-)
-
-deliveries = sa.Table(
-    "event_deliveries", metadata,
-    sa.Column("seq", sa.Integer, primary_key=True),
-    sa.Column("sink", sa.String(2048), primary_key=True),
-    sa.Column("attempts", sa.Integer, nullable=False, default=0),
-    sa.Column("next_attempt_at", sa.Float, nullable=False),
-    sa.Column("last_error", sa.Text),
-    sa.Column("dead_at", sa.Float),      # set: given up on (the dead-letter list)
-    sa.Index("ix_event_deliveries_due", "next_attempt_at"),
-)
-
-migration("events.0001_outbox_deliveries")(create_tables(outbox, deliveries))
-migration("events.0002_dead_letters")(add_column(deliveries, "dead_at"))
 
 BACKOFF_FIRST_SECONDS = 5.0
 BACKOFF_MAX_SECONDS = 900.0
@@ -291,8 +268,5 @@ def drop(store, *, seqs=None, sink: str | None = None, dead_only: bool = True) -
     return n
 
 
-# "~" sorts after every service's task name, so events emitted by other tasks in a tick (expiry,
-# rotation) go out in that same tick
-@task("~events.deliver")
-def _deliver_task(engine, store, now) -> int:
+def deliver_task(engine, store, now) -> int:
     return deliver_due(engine, store, now)

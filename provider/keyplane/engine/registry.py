@@ -1,13 +1,12 @@
-"""The list of operations the engine serves, by service and AWS operation name.
+"""How a function declares that it is an AWS operation.
 
-A service module declares an operation with `@operation("kms", "Encrypt", readonly=True)`; the
-function takes `(call, params)` (params already validated and deserialised from the botocore
-model) and returns the AWS-shaped output dict. Read-only operations run without a write lock.
+`@operation("kms", "Encrypt", readonly=True)` marks a function that takes `(call, params)` (params
+already validated and deserialised from the botocore model) and returns the AWS-shaped output
+dict. Read-only operations run without a write lock. The mark is all this does: which modules the
+engine serves is listed in services.py, which builds the operation table from their marks.
 """
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from dataclasses import dataclass
 from typing import Callable
 
@@ -20,33 +19,23 @@ class OperationSpec:
     readonly: bool
 
 
-_OPERATIONS: dict[tuple[str, str], OperationSpec] = {}
-_loaded = False
-
-
 def operation(service: str, name: str, *, readonly: bool = False):
-    def register(fn: Callable) -> Callable:
-        _OPERATIONS[(service, name)] = OperationSpec(service, name, fn, readonly)
+    def mark(fn: Callable) -> Callable:
+        fn.operation_spec = OperationSpec(service, name, fn, readonly)
         return fn
-    return register
+    return mark
 
 
-def load_services() -> None:
-    """Import every service package under keyplane.engine (kms, ssm, secrets, sts, ...)."""
-    global _loaded
-    if _loaded:
-        return
-    import keyplane.engine as engine_pkg
-    for mod in pkgutil.walk_packages(engine_pkg.__path__, engine_pkg.__name__ + "."):
-        importlib.import_module(mod.name)
-    _loaded = True
-
-
-def lookup(service: str, name: str) -> OperationSpec | None:
-    load_services()
-    return _OPERATIONS.get((service, name))
-
-
-def operations(service: str | None = None) -> list[OperationSpec]:
-    load_services()
-    return [s for (svc, _), s in sorted(_OPERATIONS.items()) if service in (None, svc)]
+def operations_of(modules) -> dict[tuple[str, str], OperationSpec]:
+    """(service, name) -> OperationSpec for every operation the modules define."""
+    table: dict[tuple[str, str], OperationSpec] = {}
+    for module in modules:
+        for value in vars(module).values():
+            spec = getattr(value, "operation_spec", None)
+            if not isinstance(spec, OperationSpec):
+                continue
+            key = (spec.service, spec.name)
+            if key in table and table[key] != spec:
+                raise RuntimeError(f"operation {spec.service}.{spec.name} is defined twice")
+            table[key] = spec
+    return table

@@ -22,7 +22,7 @@ import yaml
 from cryptography.hazmat.primitives import serialization
 
 from . import registry
-from .core import Call
+from .calls import Call
 from .errors import AwsError
 from .identity import Principal
 from .kms import specs
@@ -96,7 +96,6 @@ def parse(text: str, source: str = "<seed>") -> Seed:
 
 def _validate(seed: Seed) -> None:
     from keyplane.schemas import validator
-    registry.load_services()      # every key spec known
     errors = sorted(validator("seed").iter_errors(seed.data), key=lambda e: list(e.absolute_path))
     if errors:
         e = errors[0]

@@ -261,10 +261,8 @@ def _public_key_pem(api, key_id) -> str:
 
 def _served_specs() -> frozenset:
     """The key specs keyplane's engine can make (SM2 and ML-DSA are in the model, not here)."""
-    from keyplane.engine import registry
     from keyplane.engine.kms import specs
 
-    registry.load_services()  # spec modules register themselves on import
     return frozenset(specs.SPECS)
 
 

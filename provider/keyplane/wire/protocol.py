@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass, field
 
 from ..engine import apimodel, quotas
-from ..engine.core import RequestContext
+from ..engine.calls import RequestContext
 from ..engine.errors import (AwsError, SerializationException, UnknownOperationException,
                              internal_error, wire_error)
 from . import model

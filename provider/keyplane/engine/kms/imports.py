@@ -30,7 +30,6 @@ from ..errors import (ExpiredImportTokenException, IncorrectKeyMaterialException
                       InvalidImportTokenException, KMSInvalidStateException, UnsupportedOperationException,
                       ValidationException)
 from ..registry import operation
-from ..scheduler import task
 from ..sealing import material_aad
 from . import specs
 from .model import Key, add_material, get_key, require_state, resolve_key, save_key, ts
@@ -282,7 +281,6 @@ def delete_imported_key_material(call, p):
     return {"KeyId": key.arn, "KeyMaterialId": material.material_id}
 
 
-@task("kms.expire-key-material")
 def expire_key_material(engine, store, now) -> int:
     t = now.timestamp()
     with store.read() as conn:
@@ -309,7 +307,6 @@ def expire_key_material(engine, store, now) -> int:
 EXPIRED_PARAMETERS_KEPT = timedelta(days=7)
 
 
-@task("kms.expire-import-parameters")
 def expire_import_parameters(engine, store, now) -> int:
     """Wrapping private keys are useless once their 24 hours are over: do not keep them long."""
     cutoff = (now - EXPIRED_PARAMETERS_KEPT).timestamp()

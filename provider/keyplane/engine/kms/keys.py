@@ -11,7 +11,6 @@ from ..authz import authorize
 from ..errors import KMSInvalidStateException, UnsupportedOperationException, ValidationException, invalid_value
 from ..policy import default_key_policy
 from ..registry import operation
-from ..scheduler import task
 from . import custom_key_stores, imports, messages, multi_region, policies, specs
 from .model import (Key, add_material, delete_key_everywhere, dt, insert_key, key_arn, new_key_id,
                     require_not_pending_deletion, require_state, resolve_key, save_key, ts)
@@ -193,7 +192,6 @@ def cancel_key_deletion(call, p):
     return {"KeyId": key.arn}
 
 
-@task("kms.delete-keys")
 def delete_due_keys(engine, store, now) -> int:
     with store.read() as conn:
         due = list(conn.execute(sa.select(keys_table.c.arn, keys_table.c.account, keys_table.c.region,

@@ -54,7 +54,7 @@ import sqlalchemy as sa
 
 from .. import registry, tagging
 from ..authz import authorize
-from ..core import Call
+from ..calls import Call
 from ..errors import AlreadyExistsException, NotFoundException, UnsupportedOperationException
 from ..policy import default_key_policy
 from ..registry import operation
@@ -71,9 +71,10 @@ log = logging.getLogger("keyplane.kms.multi_region")
 
 # ---- helpers: other Regions' stores --------------------------------------------------------------
 def _region_call(call, region: str, operation_name: str, params: dict) -> Call:
-    """The same caller, acting in another Region (its store, its root key)."""
-    sub = Call(call.engine, replace(call.ctx, region=region), registry.lookup("kms", operation_name),
-               call.engine.store_for(region), params)
+    """The same caller, acting in another Region (its store, its root key), for a state-changing
+    operation (CreateKey, UpdatePrimaryRegion) its audit record there names."""
+    spec = registry.OperationSpec("kms", operation_name, None, False)
+    sub = Call(call.engine, replace(call.ctx, region=region), spec, call.engine.store_for(region), params)
     sub._now = call.now
     return sub
 

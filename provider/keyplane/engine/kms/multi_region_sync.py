@@ -13,9 +13,8 @@ from datetime import timedelta
 import sqlalchemy as sa
 
 from .. import registry
-from ..core import Call
+from ..calls import Call
 from ..identity import Principal
-from ..scheduler import task
 from ..sealing import material_aad
 from .records import EPOCH, REPLICAS, Key, is_primary, key_arn, list_materials, replica_regions, ts
 from .tables import keys as keys_table
@@ -307,7 +306,6 @@ RETRY_EVERY = 60.0
 SWEEP_EVERY = 3600.0
 
 
-@task("kms.multi-region")
 def synchronize_due(engine, store, now) -> int:
     """Finish keys a crash left Creating/Updating; retry failed pushes; sweep every primary."""
     with store.read() as conn:

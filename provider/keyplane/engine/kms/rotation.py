@@ -23,7 +23,6 @@ from ..authz import authorize
 from ..errors import (ConflictException, KMSInvalidStateException, LimitExceededException,
                       UnsupportedOperationException)
 from ..registry import operation
-from ..scheduler import task
 from . import specs
 from .paging import page
 from .model import Key, add_material, dt, get_key, list_materials, require_state, resolve_key, save_key, ts
@@ -265,7 +264,6 @@ def promote(call, key: Key, material_id: str, rotation_type: str) -> None:
                               {"keyId": key.key_id, "rotationType": rotation_type, "keyMaterialId": material_id})
 
 
-@task("kms.rotate-keys")
 def rotate_due_keys(engine, store, now) -> int:
     """Automatic rotation of every Enabled key whose rotation date has come (AWS managed keys a
     year after creation or their last rotation). Disabled keys wait: rotation resumes once they

@@ -1,7 +1,7 @@
 """KMS tables: keys, their key material (sealed), aliases."""
 import sqlalchemy as sa
 
-from ..store import create_tables, metadata, migration
+from ..store import create_tables, metadata
 
 keys = sa.Table(
     "kms_keys", metadata,
@@ -61,7 +61,6 @@ aliases = sa.Table(
     sa.Index("ix_kms_aliases_target", "account", "region", "target_key_id"),
 )
 
-migration("kms.0001_keys_materials_aliases")(create_tables(keys, materials, aliases))
 
 # Grants (engine/kms/grants.py). Looked up by key on the authorisation path, by retiring principal
 # for ListRetirableGrants.
@@ -80,7 +79,6 @@ grants = sa.Table(
     sa.Index("ix_kms_grants_retiring", "retiring_principal"),
 )
 
-migration("kms.0002_grants")(create_tables(grants))
 
 # GetParametersForImport: each wrapping key pair, its private half sealed, valid 24 hours
 import_parameters = sa.Table(
@@ -95,7 +93,6 @@ import_parameters = sa.Table(
     sa.Index("ix_kms_import_parameters_key", "key_arn"),
 )
 
-migration("kms.0100_import_parameters")(create_tables(import_parameters))
 
 # Custom key stores (AWS_CLOUDHSM semantics on a PKCS#11 token); the PIN sealed
 custom_key_stores = sa.Table(
@@ -115,4 +112,10 @@ custom_key_stores = sa.Table(
     sa.Index("ix_kms_custom_key_stores_account", "account", "region", "name"),
 )
 
-migration("kms.0101_custom_key_stores")(create_tables(custom_key_stores))
+# name -> migration, applied once per database in name order (store/base.py)
+MIGRATIONS = {
+    "kms.0001_keys_materials_aliases": create_tables(keys, materials, aliases),
+    "kms.0002_grants": create_tables(grants),
+    "kms.0100_import_parameters": create_tables(import_parameters),
+    "kms.0101_custom_key_stores": create_tables(custom_key_stores),
+}

@@ -9,9 +9,9 @@ import json
 import re
 
 from ..errors import AwsError
-from ..ssm import references
 
 _VERSION_ID = re.compile(r"^[0-9A-Za-z-]{32,64}$")
+REFERENCE_PREFIX = "/aws/reference/secretsmanager/"
 
 
 def resolve(call, secret_id: str, selector: str | None) -> dict | None:
@@ -36,12 +36,9 @@ def resolve(call, secret_id: str, selector: str | None) -> dict | None:
     else:
         source["SecretBinary"] = value
     source.update(VersionStages=out["VersionStages"], ARN=out["ARN"])
-    found = {"Name": f"{references.PREFIX}secretsmanager/{secret_id}", "Type": "SecureString", "Value": value,
+    found = {"Name": f"{REFERENCE_PREFIX}{secret_id}", "Type": "SecureString", "Value": value,
              "SourceResult": json.dumps(source), "LastModifiedDate": out["CreatedDate"], "ARN": out["ARN"],
              "DataType": "text"}
     if selector:
         found["Selector"] = f":{selector}"
     return found
-
-
-references.RESOLVERS["secretsmanager"] = resolve

@@ -11,7 +11,6 @@ import json
 from datetime import timedelta
 
 from ..registry import operation
-from ..scheduler import task
 from ..tagging import get_tags, remove_tags, set_tags
 from . import access, replication, search
 from .errors import (DEFAULT_KEY_CROSS_ACCOUNT, VALUE_REQUIRED, InvalidNextTokenException,
@@ -508,7 +507,6 @@ def restore_secret(call, p):
     return {"ARN": secret.arn, "Name": secret.name}
 
 
-@task("secretsmanager.delete-secrets")
 def delete_due_secrets(engine, store, now) -> int:
     """Secrets whose recovery window has passed are removed for good, versions and tags too."""
     done = 0

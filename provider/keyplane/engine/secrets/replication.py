@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 
-from ..core import Call, RequestContext
+from ..calls import Call, RequestContext
 from ..identity import Principal
 from ..registry import OperationSpec
 from ..tagging import delete_all, get_tags, set_tags

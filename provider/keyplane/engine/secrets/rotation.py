@@ -17,7 +17,6 @@ import threading
 import uuid
 from datetime import datetime
 
-from ..scheduler import task
 from . import access, replication
 from .errors import InvalidParameterException, InvalidRequestException
 from .model import (CURRENT, PENDING, Secret, changed, holder, load_secret, load_versions, mutating,
@@ -123,7 +122,7 @@ def check_rotation(engine, store, region: str, arn: str, token: str) -> bool:
     with store.read() as conn:
         secret = load_secret(conn, arn)
     ctx = service_context(secret, region)
-    from keyplane.client import Connection
+    from keyplane.connection import Connection
     sm = Connection(engine, principal=ctx.principal, region=region).client("secretsmanager")
     rotator = None
     try:
@@ -270,7 +269,6 @@ def failure_metadata(secret: Secret) -> list[dict]:
     return [{"Key": FAILURE_KEY, "Value": text[:2048]}]
 
 
-@task("secretsmanager.rotate-secrets")
 def rotate_due_secrets(engine, store, now: datetime) -> int:
     """Run every rotation whose window has begun (and retry the ones that failed)."""
     with store.read() as conn:

@@ -16,7 +16,7 @@ class LambdaContext:
         self.aws_request_id = ctx.request_id
 
     def client(self, service: str = "secretsmanager"):
-        from keyplane.client import Connection
+        from keyplane.connection import Connection
         return Connection(self._engine, principal=self._ctx.principal, region=self._ctx.region).client(service)
 
 

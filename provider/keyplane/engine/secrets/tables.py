@@ -2,7 +2,7 @@
 (each value envelope-encrypted: a KMS-wrapped data key beside the AES-GCM ciphertext)."""
 import sqlalchemy as sa
 
-from ..store import create_tables, metadata, migration
+from ..store import create_tables, metadata
 
 secrets = sa.Table(
     "sm_secrets", metadata,
@@ -43,4 +43,7 @@ versions = sa.Table(
     sa.Column("last_accessed", sa.Float),
 )
 
-migration("secretsmanager.0001_secrets_versions")(create_tables(secrets, versions))
+# name -> migration, applied once per database in name order (store/base.py)
+MIGRATIONS = {
+    "secretsmanager.0001_secrets_versions": create_tables(secrets, versions),
+}

@@ -18,7 +18,6 @@ import sqlalchemy as sa
 
 from .. import events, tagging
 from ..errors import ValidationException
-from ..scheduler import task
 from .errors import (IncompatiblePolicyException, InvalidPolicyAttributeException,
                      InvalidPolicyTypeException, PoliciesLimitExceededException)
 from .tables import parameters as params_table
@@ -169,7 +168,6 @@ def _act(engine, store, conn, row, now: datetime) -> None:
     store.after_commit(lambda: engine.cache.pop(("ssm-parameter", row.account, row.region, row.name)))
 
 
-@task("ssm.parameter-policies")
 def enforce_policies(engine, store, now) -> int:
     """Act on every parameter whose next policy moment has come."""
     at = now.timestamp()

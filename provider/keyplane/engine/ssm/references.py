@@ -1,19 +1,17 @@
 """`/aws/reference/<service>/<id>`: parameters that are really another service's values.
 
 `GetParameter(Name="/aws/reference/secretsmanager/<secret>", WithDecryption=True)` answers with the
-secret. Parameter Store does not know secrets: the Secrets Manager package fills `RESOLVERS`
-("secretsmanager" -> fn(call, secret_id, selector) -> the `Parameter` dict, or None when there is no
-such secret). Until a resolver is there, a reference is simply a parameter that does not exist.
+secret, through the Secrets Manager bridge (secrets/bridge.py), which reads it with GetSecretValue.
 """
 from __future__ import annotations
 
-from typing import Callable
-
 from ..errors import ValidationException
+from ..secrets import bridge
 from .errors import ParameterNotFound
 
 PREFIX = "/aws/reference/"
-RESOLVERS: dict[str, Callable] = {}
+# service -> fn(call, id, selector) -> the `Parameter` dict, or None when there is no such resource
+RESOLVERS = {"secretsmanager": bridge.resolve}
 
 
 def lookup(call, raw: str, with_decryption: bool) -> dict | None:

@@ -7,8 +7,7 @@ store (the table is clustered on that key in SQLite). `next_policy_at` is the ea
 """
 import sqlalchemy as sa
 
-from .. import events  # noqa: F401  (the outbox tables: migrations register before a store opens)
-from ..store import create_tables, metadata, migration
+from ..store import create_tables, metadata
 
 
 def _path_text() -> sa.types.TypeEngine:
@@ -66,7 +65,6 @@ versions = sa.Table(
     sqlite_with_rowid=False,
 )
 
-migration("ssm.0001_parameters_versions")(create_tables(parameters, versions))
 
 service_settings = sa.Table(
     "ssm_service_settings", metadata,
@@ -78,4 +76,8 @@ service_settings = sa.Table(
     sa.Column("last_modified_user", sa.String(2048), nullable=False),
 )
 
-migration("ssm.0002_service_settings")(create_tables(service_settings))
+# name -> migration, applied once per database in name order (store/base.py)
+MIGRATIONS = {
+    "ssm.0001_parameters_versions": create_tables(parameters, versions),
+    "ssm.0002_service_settings": create_tables(service_settings),
+}

@@ -1,9 +1,10 @@
 """The store: SQLAlchemy Core over SQLite (embedded default) or PostgreSQL (shared deployments).
 
 Services use SQLAlchemy Core against the tables they declare in their own `tables.py`; this package
-owns connections, transactions and the named, versioned migrations. Every state change runs in one
+owns connections, transactions and applying the named, versioned migrations (services.py lists
+the table modules, each names its migrations). Every state change runs in one
 write transaction (`Store.write()`), audit record included. Write transactions are serialised
 (SQLite: BEGIN IMMEDIATE; PostgreSQL: a transaction-scoped advisory lock), so services can read,
 decide and write without lost updates, on one server or many.
 """
-from .base import Store, add_column, create_tables, metadata, migration, open_store  # noqa: F401
+from .base import Store, add_column, create_tables, metadata, open_store  # noqa: F401

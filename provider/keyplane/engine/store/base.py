@@ -1,9 +1,7 @@
 """Store connections, re-entrant per-thread transactions and named migrations."""
 from __future__ import annotations
 
-import importlib
 import os
-import pkgutil
 import threading
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -17,26 +15,11 @@ from .. import extras
 
 metadata = sa.MetaData()
 
-# name -> function(conn). Names sort into the order they are applied ("<area>.<NNNN>_<what>"), so
-# each service adds migrations in its own namespace without colliding with another's.
-_MIGRATIONS: dict[str, Callable[[Connection], None]] = {}
-
 migrations_table = sa.Table(
     "keyplane_migrations", metadata,
     sa.Column("name", sa.String(200), primary_key=True),
     sa.Column("applied_at", sa.Float, nullable=False),
 )
-
-
-def migration(name: str):
-    """Register a schema migration. Applied once per database, in name order, each in its own
-    transaction, when a store is opened; a database made by an older keyplane upgrades itself."""
-    def register(fn: Callable[[Connection], None]):
-        if name in _MIGRATIONS and _MIGRATIONS[name] is not fn:
-            raise RuntimeError(f"duplicate migration {name}")
-        _MIGRATIONS[name] = fn
-        return fn
-    return register
 
 
 def create_tables(*tables: sa.Table) -> Callable[[Connection], None]:
@@ -66,14 +49,6 @@ def add_column(table: sa.Table, column_name: str) -> Callable[[Connection], None
     return run
 
 
-def _load_all_tables() -> None:
-    """Import every `tables` module under keyplane.engine so all migrations are registered."""
-    import keyplane.engine as engine_pkg
-    for mod in pkgutil.walk_packages(engine_pkg.__path__, engine_pkg.__name__ + "."):
-        if mod.name.rsplit(".", 1)[-1] == "tables":
-            importlib.import_module(mod.name)
-
-
 def normalise_url(url: str) -> str:
     if url.startswith("postgresql://") or url.startswith("postgres://"):
         return "postgresql+psycopg://" + url.split("://", 1)[1]
@@ -96,8 +71,12 @@ class Store:
     """One database. `write()` and `read()` are re-entrant within a thread: a service operation that
     calls another (SSM calling KMS, say) shares the caller's transaction instead of deadlocking."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, migrations: dict[str, Callable[[Connection], None]]):
+        """Open the database at `url` and apply what it lacks of `migrations`: name -> function(conn).
+        Names sort into the order they are applied ("<area>.<NNNN>_<what>"), each once per database,
+        in its own transaction, so a database made by an older keyplane upgrades itself."""
         self.url = url
+        self._migrations = dict(migrations)
         self.dialect = "postgresql" if url.startswith(("postgresql", "postgres")) else "sqlite"
         self.path: str | None = None
         self._local = threading.local()
@@ -224,12 +203,11 @@ class Store:
 
     # ---- migrations --------------------------------------------------------------------------
     def migrate(self) -> list[str]:
-        _load_all_tables()
         applied_now = []
         with self.write() as conn:
             migrations_table.create(conn, checkfirst=True)
             done = {r[0] for r in conn.execute(sa.select(migrations_table.c.name))}
-        for name in sorted(_MIGRATIONS):
+        for name in sorted(self._migrations):
             if name in done:
                 continue
             with self.write() as conn:
@@ -237,7 +215,7 @@ class Store:
                 if conn.execute(sa.select(migrations_table.c.name).where(
                         migrations_table.c.name == name)).first():
                     continue
-                _MIGRATIONS[name](conn)
+                self._migrations[name](conn)
                 conn.execute(migrations_table.insert().values(
                     name=name, applied_at=datetime.now(timezone.utc).timestamp()))
                 applied_now.append(name)
@@ -253,5 +231,5 @@ class Store:
             self._reader.dispose()
 
 
-def open_store(url: str) -> Store:
-    return Store(url)
+def open_store(url: str, migrations: dict) -> Store:
+    return Store(url, migrations)

@@ -1,7 +1,8 @@
-"""Tables every service shares: store metadata, tags, the audit trail, its writers and its signed digests."""
+"""Tables every service shares: store metadata, tags, the audit trail, its writers and its signed
+digests, the identities document, and the event outbox."""
 import sqlalchemy as sa
 
-from .base import create_tables, metadata, migration
+from .base import add_column, create_tables, metadata
 
 meta = sa.Table(
     "keyplane_meta", metadata,
@@ -34,7 +35,6 @@ audit = sa.Table(
     sa.Column("hash", sa.String(64), nullable=False),
 )
 
-migration("core.0001_meta_tags_audit")(create_tables(meta, tags, audit))
 
 # signed digests of the audit trail (see engine/audit_digests.py)
 audit_digests = sa.Table(
@@ -45,7 +45,27 @@ audit_digests = sa.Table(
     sa.Column("signature", sa.String(1024), nullable=False),
 )
 
-migration("core.0002_audit_digests")(create_tables(audit_digests))
+
+# the event outbox and its pending deliveries, per sink (see engine/events.py)
+outbox = sa.Table(
+    "event_outbox", metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("event_id", sa.String(36), nullable=False),
+    sa.Column("created", sa.Float, nullable=False),
+    sa.Column("detail_type", sa.String(128), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+)
+
+deliveries = sa.Table(
+    "event_deliveries", metadata,
+    sa.Column("seq", sa.Integer, primary_key=True),
+    sa.Column("sink", sa.String(2048), primary_key=True),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("next_attempt_at", sa.Float, nullable=False),
+    sa.Column("last_error", sa.Text),
+    sa.Column("dead_at", sa.Float),      # set: given up on (the dead-letter list)
+    sa.Index("ix_event_deliveries_due", "next_attempt_at"),
+)
 
 # the identities document every server on this store shares (see engine/identity_store.py): one
 # row, its `version` bumped by every change so a server notices one with a one-column read
@@ -55,8 +75,6 @@ identities = sa.Table(
     sa.Column("version", sa.Integer, nullable=False),
     sa.Column("document", sa.Text, nullable=False),
 )
-
-migration("identity.0001_document")(create_tables(identities))
 
 # processes that buffer audit records, how far each got and whether it closed (engine/audit_writers.py)
 audit_writers = sa.Table(
@@ -68,4 +86,12 @@ audit_writers = sa.Table(
     sa.Column("closed", sa.Boolean, nullable=False),
 )
 
-migration("core.0003_audit_writers")(create_tables(audit_writers))
+# name -> migration, applied once per database in name order (store/base.py)
+MIGRATIONS = {
+    "core.0001_meta_tags_audit": create_tables(meta, tags, audit),
+    "core.0002_audit_digests": create_tables(audit_digests),
+    "core.0003_audit_writers": create_tables(audit_writers),
+    "events.0001_outbox_deliveries": create_tables(outbox, deliveries),
+    "events.0002_dead_letters": add_column(deliveries, "dead_at"),
+    "identity.0001_document": create_tables(identities),
+}

@@ -11,7 +11,6 @@ from datetime import datetime, timedelta, timezone
 
 
 from ..identity import TemporaryCredentials, new_access_key_id, new_secret_access_key, new_session_token
-from ..scheduler import task
 from .tables import sessions
 
 # A session seen once is remembered briefly: SigV4 looks it up on every request of that session.
@@ -70,7 +69,6 @@ def lookup_for(engine):
     return lookup
 
 
-@task("sts.purge-expired-sessions")
 def purge_expired(engine, store, now) -> int:
     # a day's grace: a client whose session just expired still gets ExpiredToken, not InvalidClientTokenId
     cutoff = (now - timedelta(days=1)).timestamp()

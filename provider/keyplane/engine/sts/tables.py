@@ -1,7 +1,7 @@
 """STS tables: role sessions (temporary credentials) issued by AssumeRole."""
 import sqlalchemy as sa
 
-from ..store import create_tables, metadata, migration
+from ..store import create_tables, metadata
 
 sessions = sa.Table(
     "sts_sessions", metadata,
@@ -17,4 +17,7 @@ sessions = sa.Table(
     sa.Column("created", sa.Float, nullable=False),
 )
 
-migration("sts.0001_sessions")(create_tables(sessions))
+# name -> migration, applied once per database in name order (store/base.py)
+MIGRATIONS = {
+    "sts.0001_sessions": create_tables(sessions),
+}
