@@ -1,6 +1,8 @@
-"""AWS KMS: keys, aliases, tags, the cryptographic operations (and, as they land, policies,
-grants, rotation, import, custom key stores, multi-Region keys, asymmetric and HMAC keys).
+"""AWS KMS: keys, aliases, tags, policies, grants, rotation, imported material, custom key stores,
+multi-Region keys, the symmetric, asymmetric and HMAC cryptographic operations.
 
-Each module declares its operations with `@operation("kms", "<AWS name>")`; `model.py` holds the
-key record, key lookup by id / ARN / alias, the key-state rules and the key cache they share.
+Each operation module declares its operations with `@operation("kms", "<AWS name>")` and is listed
+in engine/services.py. `records.py` holds the key record and the key cache; `model.py` the rules
+every operation shares (key lookup by id / ARN / alias, saving a change, the key-state rules);
+`keys.py` CreateKey and deletion, which call the other features' steps by name.
 """
