@@ -109,7 +109,9 @@ def connect(settings: Settings, account: Optional[str] = None):
     with the access key pair) with an endpoint. Remote, a resource in another account than the
     credentials' is managed through that account's `keyplane:accountRole` (AssumeRole), as
     pulumi-aws reaches member accounts with `assumeRole`."""
-    import keyplane  # deferred: keeps module import free of side effects
+    # deferred: keeps module import free of side effects. The client module, not the keyplane
+    # package: the package's lazy exports import the resources, which import this module.
+    from keyplane import client
 
     given = {
         "endpoint": settings.endpoint,
@@ -120,11 +122,11 @@ def connect(settings: Settings, account: Optional[str] = None):
     }
     if settings.endpoint:  # the account is the one of the access key, as in AWS
         given.pop("account")
-    connection = keyplane.connect(settings.state, **{k: v for k, v in given.items() if v is not None})
+    connection = client.connect(settings.state, **{k: v for k, v in given.items() if v is not None})
     if settings.endpoint and account:
         mine = connection.client("sts").get_caller_identity()["Account"]
         if mine != account:
-            connection = _assume_account_role(keyplane, connection, settings, account, mine)
+            connection = _assume_account_role(client, connection, settings, account, mine)
     engine = getattr(connection, "engine", None)
     if engine is not None:
         # The engine caches state for up to half a second; a provider must see what others
@@ -133,7 +135,7 @@ def connect(settings: Settings, account: Optional[str] = None):
     return connection
 
 
-def _assume_account_role(keyplane, connection, settings: Settings, account: str, mine: str):
+def _assume_account_role(client, connection, settings: Settings, account: str, mine: str):
     role = f"arn:aws:iam::{account}:role/{settings.account_role or DEFAULT_ACCOUNT_ROLE}"
     try:
         creds = connection.client("sts").assume_role(
@@ -143,9 +145,9 @@ def _assume_account_role(keyplane, connection, settings: Settings, account: str,
             f"account {account}: keyplane:accessKey belongs to account {mine}, and assuming {role} "
             f"failed ({one_line(exc)}); give account {account} that role, trusting {mine}, in "
             "identities.yaml, or name another with keyplane:accountRole") from None
-    return keyplane.connect(endpoint=settings.endpoint, region=connection.region,
-                            access_key=creds["AccessKeyId"], secret_key=creds["SecretAccessKey"],
-                            session_token=creds["SessionToken"])
+    return client.connect(endpoint=settings.endpoint, region=connection.region,
+                          access_key=creds["AccessKeyId"], secret_key=creds["SecretAccessKey"],
+                          session_token=creds["SessionToken"])
 
 
 def _in_plugin_server() -> bool:
