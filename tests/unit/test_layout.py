@@ -200,3 +200,30 @@ def test_every_module_imports_on_its_own():
                          cwd=SOURCE_ROOT, env={"PYTHONPATH": str(SOURCE_ROOT), "PATH": "/usr/bin:/bin"},
                          timeout=600)
     assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_every_operation_and_table_module_is_listed_in_services():
+    """services.py is the list the engine serves: a module with operations it does not name would
+    be silently unserved, a table module it does not name would never be created."""
+    import importlib
+    import pkgutil
+
+    import keyplane.engine as engine_pkg
+    from keyplane.engine import services
+
+    listed = {m.__name__ for modules in services.SERVICES.values() for m in modules}
+    tables = {m.__name__ for m in services.TABLE_MODULES}
+    unlisted, unlisted_tables = [], []
+    for info in pkgutil.walk_packages(engine_pkg.__path__, engine_pkg.__name__ + "."):
+        module = importlib.import_module(info.name)
+        defines = any(getattr(v, "operation_spec", None) is not None and getattr(v, "__module__", None) == info.name
+                      for v in vars(module).values())
+        if defines and info.name not in listed:
+            unlisted.append(info.name)
+        if (isinstance(getattr(module, "MIGRATIONS", None), dict) and info.name not in tables
+                and module is not services):
+            unlisted_tables.append(info.name)
+    assert not unlisted and not unlisted_tables, (unlisted, unlisted_tables)
+    assert len(services.OPERATIONS) == sum(
+        1 for modules in services.SERVICES.values() for m in modules for v in vars(m).values()
+        if getattr(v, "operation_spec", None) is not None and v.__module__ == m.__name__)
