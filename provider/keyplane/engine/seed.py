@@ -237,16 +237,24 @@ def _create_key(engine, call: Call, entry: dict, spec, material: bytes | None, a
                              {"seeded": True, "keyId": key.key_id})
 
 
+def _exists(engine, seed: Seed, path: list, service: str, operation: str, params: dict, missing: str,
+            account: str, region: str) -> bool:
+    """Whether the entry at `path` is already there: `operation` answers, or fails with `missing`."""
+    try:
+        engine.invoke(service, operation, params, engine.context(Principal.root(account), region))
+        return True
+    except AwsError as err:
+        if err.code != missing:
+            raise SeedError(f"{seed.where(path)}: {operation}: {err.code}: {err.message}") from None
+        return False
+
+
 def _apply_parameter(engine, seed: Seed, i: int, entry: dict, done: Applied) -> None:
     account, region = _account(seed, entry, engine), _region(seed, entry)
-    ctx = engine.context(Principal.root(account), region)
-    try:
-        engine.invoke("ssm", "GetParameter", {"Name": entry["name"]}, ctx)
+    if _exists(engine, seed, ["parameters", i, "name"], "ssm", "GetParameter", {"Name": entry["name"]},
+               "ParameterNotFound", account, region):
         done.kept.append(("parameter", entry["name"]))
         return
-    except AwsError as err:
-        if err.code != "ParameterNotFound":
-            raise SeedError(f"{seed.where(['parameters', i, 'name'])}: GetParameter: {err.code}: {err.message}") from None
     params = {"Name": entry["name"], "Value": entry["value"], "Type": entry.get("type", "String")}
     for name, member in (("key_id", "KeyId"), ("description", "Description"), ("tier", "Tier"),
                          ("allowed_pattern", "AllowedPattern"), ("data_type", "DataType")):
@@ -260,14 +268,10 @@ def _apply_parameter(engine, seed: Seed, i: int, entry: dict, done: Applied) -> 
 
 def _apply_secret(engine, seed: Seed, i: int, entry: dict, done: Applied) -> None:
     account, region = _account(seed, entry, engine), _region(seed, entry)
-    ctx = engine.context(Principal.root(account), region)
-    try:
-        engine.invoke("secretsmanager", "DescribeSecret", {"SecretId": entry["name"]}, ctx)
+    if _exists(engine, seed, ["secrets", i, "name"], "secretsmanager", "DescribeSecret", {"SecretId": entry["name"]},
+               "ResourceNotFoundException", account, region):
         done.kept.append(("secret", entry["name"]))
         return
-    except AwsError as err:
-        if err.code != "ResourceNotFoundException":
-            raise SeedError(f"{seed.where(['secrets', i, 'name'])}: DescribeSecret: {err.code}: {err.message}") from None
     # a fixed token: the secret's first version has the same id at every start
     params = {"Name": entry["name"], "ClientRequestToken": str(uuid.uuid5(_SEED_NAMESPACE, f"{account}/{region}/{entry['name']}"))}
     if "secret_string" in entry:
