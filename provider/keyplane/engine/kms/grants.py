@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from ..authz import access_denied, authorize
 from ..errors import (DryRunOperationException, InvalidGrantIdException, InvalidGrantTokenException,
-                      LimitExceededException, NotFoundException, ValidationException)
+                      LimitExceededException, NotFoundException, ValidationException, invalid_value)
 from ..policy import NO_MATCH
 from ..registry import operation
 from . import messages
@@ -94,10 +94,14 @@ def _at_least_as_strict(child: dict | None, parent: dict | None) -> bool:
 
 @operation("kms", "CreateGrant")
 def create_grant(call, p):
+    if p.get("GranteePrincipal") is None and p.get("GranteeServicePrincipal") is None:
+        # botocore 1.40+ leaves GranteePrincipal optional (GranteeServicePrincipal may take its
+        # place), so the model's own null check no longer catches a grant with no grantee.
+        raise invalid_value(None, "granteePrincipal", "Member must not be null")
     key = resolve_key(call, p["KeyId"], aliases=False, managed=False)
     operations = list(dict.fromkeys(p.get("Operations") or []))
-    grantee = p.get("GranteePrincipal")
-    retiring = p.get("RetiringPrincipal")
+    grantee = p.get("GranteePrincipal") or p.get("GranteeServicePrincipal")
+    retiring = p.get("RetiringPrincipal") or p.get("RetiringServicePrincipal")
     if not operations:
         raise ValidationException("1 validation error detected: Value '[]' at 'operations' failed to satisfy "
                                   "constraint: Member must have length greater than or equal to 1")
@@ -244,8 +248,10 @@ def _order(g: Grant) -> str:
 
 @operation("kms", "ListRetirableGrants", readonly=True)
 def list_retirable_grants(call, p):
+    retiring = p.get("RetiringPrincipal") or p.get("RetiringServicePrincipal")
+    if retiring is None:
+        raise invalid_value(None, "retiringPrincipal", "Member must not be null")
     authorize(call, "kms:ListRetirableGrants", resource="*")
-    retiring = p["RetiringPrincipal"]
     with call.store.read() as conn:
         rows = conn.execute(grants_table.select().where(grants_table.c.retiring_principal == retiring)).fetchall()
     grants = sorted((Grant(r) for r in rows), key=_order)
