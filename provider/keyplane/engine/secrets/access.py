@@ -58,13 +58,14 @@ def authorize_secret(call, action: str, secret, extra: dict | None = None, tags:
     # refusals name the secret without the suffix its ARN got at creation, exactly as a refusal
     # for a name that exists nowhere does: the answer must not tell which names exist
     shown = _unsuffixed(call, secret.name, secret.account, secret.region)
-    resource = decide(parse_policy(secret.policy, "secret"), request) if secret.policy else None
-    if resource is not None and resource.denied:
+    # every policy attached to the secret counts: a Deny in any wins, an Allow in any allows
+    resource = [decide(parse_policy(text, "secret"), request) for text in secret.resource_policies().values()]
+    if any(d.denied for d in resource):
         raise access_denied(call, action, shown, "with an explicit deny in a resource-based policy")
     identity = identity_decision(call, request)
     if identity == "Deny":
         raise access_denied(call, action, shown, "with an explicit deny in an identity-based policy")
-    resource_allows = resource is not None and resource.allowed
+    resource_allows = any(d.allowed for d in resource)
     # a role session scoped down by AssumeRole's Policy can do at most what that policy allows
     check_session_policy(call, request, shown)
     if call.principal.account == secret.account:

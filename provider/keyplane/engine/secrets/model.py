@@ -10,6 +10,7 @@
 """
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -40,6 +41,7 @@ SUFFIX_CHARS = string.ascii_letters + string.digits
 MAX_VERSIONS = 100
 MIN_DEPRECATED_AGE = 24 * 3600
 MAX_LABELS_PER_VERSION = 20
+DEFAULT_POLICY = "default"
 
 
 def ts(value: datetime | None) -> float | None:
@@ -115,6 +117,14 @@ class Secret:
 
     def rules(self) -> dict | None:
         return json.loads(self.rotation_rules) if self.rotation_rules else None
+
+    def resource_policies(self) -> dict[str, str]:
+        """Every resource policy attached to the secret, by name: `default`, the one callers
+        manage with Put/Get/DeleteResourcePolicy, and those Secrets Manager attaches itself
+        (`cross-account-replication` on a cross-account replica). All of them are evaluated."""
+        named = {DEFAULT_POLICY: self.policy} if self.policy else {}
+        named.update(self.get_attrs().get("managed_policies") or {})
+        return named
 
 
 @dataclass
@@ -464,6 +474,24 @@ def put_version(call, conn, secret: Secret, version_id: str, value: bytes, kind:
     save_stages(conn, [x for x in versions if x is not v])
     prune_versions(conn, secret, versions, ts(call.now))
     return v, True
+
+
+def decode_token(token: str | None) -> int:
+    """The offset a NextToken this service handed out stands for (0 for none)."""
+    if not token:
+        return 0
+    try:
+        offset = json.loads(base64.urlsafe_b64decode(token.encode()))["o"]
+    except Exception:
+        offset = None
+    if not isinstance(offset, int) or offset < 0:
+        from .errors import InvalidNextTokenException
+        raise InvalidNextTokenException("The NextToken value is invalid.")
+    return offset
+
+
+def encode_token(offset: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"o": offset}).encode()).decode()
 
 
 def validate_name(name: str) -> None:

@@ -6,22 +6,18 @@ idempotent ClientRequestToken) and is then pushed to the secret's Region replica
 """
 from __future__ import annotations
 
-import base64
-import json
 from datetime import timedelta
 
 from ..registry import operation
 from ..tagging import get_tags, remove_tags, set_tags
 from . import access, replication, search
-from .errors import (DEFAULT_KEY_CROSS_ACCOUNT, VALUE_REQUIRED, InvalidNextTokenException,
-                     InvalidParameterException, InvalidRequestException, ResourceExistsException,
-                     ResourceNotFoundException)
-from .model import (CURRENT, Secret, all_secrets, as_output, attach_labels, changed, decrypt_version,
-                    delete_secret_rows, dt, due, find_by_name, find_version, holder, insert_secret,
-                    load_versions, mutating, put_version, require_not_deleted, require_primary, require_token,
-                    required_members, resolve_secret, save_secret, save_stages, secret_arn, tags_out, ts,
-                    validate_name,
-                    validate_secret_id, value_of, view)
+from .errors import (DEFAULT_KEY_CROSS_ACCOUNT, VALUE_REQUIRED, InvalidParameterException, InvalidRequestException,
+                     ResourceExistsException, ResourceNotFoundException)
+from .model import (CURRENT, Secret, all_secrets, as_output, attach_labels, changed, decode_token,
+                    decrypt_version, delete_secret_rows, dt, due, encode_token, find_by_name, find_version,
+                    holder, insert_secret, load_versions, mutating, put_version, require_not_deleted,
+                    require_primary, require_token, required_members, resolve_secret, save_secret,
+                    save_stages, secret_arn, tags_out, ts, validate_name, validate_secret_id, value_of, view)
 from .schedule import window_end
 from .tables import secrets as secrets_table
 
@@ -369,26 +365,13 @@ def move_stage(call, conn, secret: Secret, stage: str, move_to: str | None, remo
 
 # ---- listing --------------------------------------------------------------------------------
 
-def _decode_token(token: str | None) -> int:
-    if not token:
-        return 0
-    try:
-        return int(json.loads(base64.urlsafe_b64decode(token.encode()))["o"])
-    except Exception:
-        raise InvalidNextTokenException("The NextToken value is invalid.") from None
-
-
-def _encode_token(offset: int) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"o": offset}).encode()).decode()
-
-
 _SORT = {"created-date": lambda s: (s.created, s.name), "name": lambda s: s.name,
          "last-changed-date": lambda s: (s.last_changed or 0, s.name),
          "last-accessed-date": lambda s: (s.last_accessed or 0, s.name)}
 
 
 def _list(call, filters, include_deleted, limit, token, sort_by, sort_order):
-    offset = _decode_token(token)
+    offset = decode_token(token)
     with call.store.read() as conn:
         secrets = all_secrets(conn, call.account, call.region)
         chosen = []
@@ -401,7 +384,7 @@ def _list(call, filters, include_deleted, limit, token, sort_by, sort_order):
     chosen.sort(key=_SORT[sort_by or "created-date"], reverse=(sort_order == "desc"))
     page = chosen[offset:offset + limit]
     more = offset + limit < len(chosen)
-    return page, (_encode_token(offset + limit) if more else None)
+    return page, (encode_token(offset + limit) if more else None)
 
 
 @operation("secretsmanager", "ListSecrets", readonly=True)
@@ -433,7 +416,7 @@ def list_secret_version_ids(call, p):
     if not p.get("IncludeDeprecated"):
         versions = [v for v in versions if v.stages]
     versions.sort(key=lambda v: (-v.created, v.version_id))
-    offset, limit = _decode_token(p.get("NextToken")), p.get("MaxResults") or 100
+    offset, limit = decode_token(p.get("NextToken")), p.get("MaxResults") or 100
     page = versions[offset:offset + limit]
     entries = []
     for v in page:
@@ -445,7 +428,7 @@ def list_secret_version_ids(call, p):
         entries.append(e)
     out = {"Versions": entries, "ARN": secret.arn, "Name": secret.name}
     if offset + limit < len(versions):
-        out["NextToken"] = _encode_token(offset + limit)
+        out["NextToken"] = encode_token(offset + limit)
     return out
 
 

@@ -1,5 +1,9 @@
-"""Resource policies on secrets (Put/Get/Delete/ValidateResourcePolicy) and
-GetRandomPassword — the two Secrets Manager operations that touch no secret value."""
+"""Resource policies on secrets (Put/Get/Delete/List/ValidateResourcePolicy) and
+GetRandomPassword — the Secrets Manager operations that touch no secret value.
+
+A secret's policies have names: `default` is the one callers manage; Secrets Manager attaches
+others itself (`cross-account-replication` on a cross-account replica), which callers can read
+and list but not change (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_ListResourcePolicies.html)."""
 from __future__ import annotations
 
 import secrets as pyrandom
@@ -8,15 +12,27 @@ import string
 from ..errors import AwsError
 from ..registry import operation
 from . import access
-from .errors import InvalidParameterException, InvalidRequestException
-from .model import mutating, resolve_secret, save_secret
+from .errors import InvalidParameterException, InvalidRequestException, ResourceNotFoundException
+from .model import DEFAULT_POLICY, decode_token, encode_token, mutating, resolve_secret, save_secret
 
 PUNCTUATION = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"
 
 
-def _policy_name(p) -> None:
-    if p.get("PolicyName") not in (None, "default"):
-        raise InvalidParameterException("Only the resource policy named 'default' can be managed.")
+def _policy_name(p) -> str:
+    """PolicyName, `default` when the request leaves it out."""
+    return p.get("PolicyName") or DEFAULT_POLICY
+
+
+def _only_default(name: str) -> None:
+    """Put/DeleteResourcePolicy act on `default` only; other policies are Secrets Manager's own.
+    https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_PutResourcePolicy.html"""
+    if name != DEFAULT_POLICY:
+        raise InvalidParameterException(
+            f"You can't modify the resource policy {name}. You can only modify the default resource policy.")
+
+
+def _authorize(call, action: str, secret, name: str, extra: dict | None = None) -> None:
+    access.authorize_secret(call, action, secret, {"secretsmanager:PolicyName": name, **(extra or {})})
 
 
 @mutating("PutResourcePolicy")
@@ -24,9 +40,9 @@ def put_resource_policy(call, p):
     secret = resolve_secret(call, p["SecretId"])
     call.resource(secret.arn, "AWS::SecretsManager::Secret", secret.account)
     block = bool(p.get("BlockPublicPolicy"))
-    access.authorize_secret(call, "secretsmanager:PutResourcePolicy", secret,
-                            {"secretsmanager:BlockPublicPolicy": block})
-    _policy_name(p)
+    name = _policy_name(p)
+    _authorize(call, "secretsmanager:PutResourcePolicy", secret, name, {"secretsmanager:BlockPublicPolicy": block})
+    _only_default(name)
     text = p["ResourcePolicy"]
     access.validate_policy(text)
     if block:
@@ -34,17 +50,22 @@ def put_resource_policy(call, p):
     with call.store.write() as conn:
         secret.policy = text
         save_secret(conn, secret)
-    return {"ARN": secret.arn, "Name": secret.name}
+    return {"ARN": secret.arn, "Name": secret.name, "PolicyName": name}
 
 
 @operation("secretsmanager", "GetResourcePolicy", readonly=True)
 def get_resource_policy(call, p):
     secret = resolve_secret(call, p["SecretId"])
-    access.authorize_secret(call, "secretsmanager:GetResourcePolicy", secret)
-    _policy_name(p)
-    out = {"ARN": secret.arn, "Name": secret.name}
-    if secret.policy:
-        out["ResourcePolicy"] = secret.policy
+    name = _policy_name(p)
+    _authorize(call, "secretsmanager:GetResourcePolicy", secret, name)
+    policies = secret.resource_policies()
+    if name != DEFAULT_POLICY and name not in policies:
+        # "If you specify a name other than default and no policy with that name exists, the
+        # operation returns a ResourceNotFoundException." (no default policy: no ResourcePolicy)
+        raise ResourceNotFoundException(f"Secrets Manager can't find the resource policy {name} on the secret.")
+    out = {"ARN": secret.arn, "Name": secret.name, "PolicyName": name}
+    if name in policies:
+        out["ResourcePolicy"] = policies[name]
     return out
 
 
@@ -52,12 +73,27 @@ def get_resource_policy(call, p):
 def delete_resource_policy(call, p):
     secret = resolve_secret(call, p["SecretId"])
     call.resource(secret.arn, "AWS::SecretsManager::Secret", secret.account)
-    access.authorize_secret(call, "secretsmanager:DeleteResourcePolicy", secret)
-    _policy_name(p)
+    name = _policy_name(p)
+    _authorize(call, "secretsmanager:DeleteResourcePolicy", secret, name)
+    _only_default(name)
     with call.store.write() as conn:
         secret.policy = None
         save_secret(conn, secret)
-    return {"ARN": secret.arn, "Name": secret.name}
+    return {"ARN": secret.arn, "Name": secret.name, "PolicyName": name}
+
+
+@operation("secretsmanager", "ListResourcePolicies", readonly=True)
+def list_resource_policies(call, p):
+    """The names of the secret's policies: `default` first, then the others alphabetically.
+    https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_ListResourcePolicies.html"""
+    secret = resolve_secret(call, p["SecretId"])
+    access.authorize_secret(call, "secretsmanager:ListResourcePolicies", secret)
+    offset, limit = decode_token(p.get("NextToken")), p.get("MaxResults") or 100
+    names = sorted(secret.resource_policies(), key=lambda n: (n != DEFAULT_POLICY, n))
+    out = {"ResourcePolicies": [{"PolicyName": n} for n in names[offset:offset + limit]]}
+    if offset + limit < len(names):
+        out["NextToken"] = encode_token(offset + limit)
+    return out
 
 
 @operation("secretsmanager", "ValidateResourcePolicy", readonly=True)
