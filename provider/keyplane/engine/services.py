@@ -14,6 +14,7 @@ from .kms import policies as kms_policies
 from .kms import rotation as kms_rotation
 from .kms import tables as kms_tables
 from .kms import tags as kms_tags
+from .secrets import cross_account as secrets_cross_account
 from .secrets import operations as secrets_operations
 from .secrets import policies as secrets_policies
 from .secrets import replication as secrets_replication
@@ -33,7 +34,8 @@ SERVICES = {
     "kms": (aliases, asymmetric, cryptographic, custom_key_stores, grants, hmac_keys, imports, keys,
             multi_region, kms_policies, kms_rotation, kms_tags),
     "ssm": (labels, listing, parameters, settings, ssm_tags),
-    "secretsmanager": (secrets_operations, secrets_policies, secrets_replication, secrets_rotation),
+    "secretsmanager": (secrets_cross_account, secrets_operations, secrets_policies, secrets_replication,
+                       secrets_rotation),
     "sts": (sts_operations,),
 }
 

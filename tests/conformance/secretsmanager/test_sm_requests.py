@@ -15,7 +15,11 @@ INVALID_NAME = ("Invalid name. Must be a valid name containing alphanumeric char
                 "following: -/_+=.@!")
 
 # one request per operation that takes a SecretId, with every other required member filled in
+REPLICA_ARN = "arn:aws:secretsmanager:us-east-1:222233334444:secret:replica-AbCdEf"
 SECRET_ID_OPERATIONS = {
+    "AssociateCrossAccountReplica": {"CrossAccountReplicaARN": REPLICA_ARN},
+    "DisassociateCrossAccountReplica": {"CrossAccountReplicaARN": REPLICA_ARN},
+    "ListResourcePolicies": {},
     "CancelRotateSecret": {}, "DeleteResourcePolicy": {}, "DeleteSecret": {}, "DescribeSecret": {},
     "GetResourcePolicy": {}, "GetSecretValue": {}, "ListSecretVersionIds": {},
     "PutResourcePolicy": {"ResourcePolicy": '{"Version":"2012-10-17","Statement":[]}'},
