@@ -155,9 +155,7 @@ class KeyplaneApp:
         # a body whose signature is not settled yet holds one of a few places while it is read
         slot = None if admitted.pending is None or admitted.pending.signature_checked else self._unverified
         if slot is not None:
-            try:
-                await asyncio.wait_for(slot.acquire(), limits.body_timeout)
-            except asyncio.TimeoutError:
+            if not await admission.take(slot, limits.body_timeout):
                 return self._error(admission.service_busy(), admitted.service, admitted.query_protocol, request_id)
         try:
             body = await admission.read_body(receive, limits.max_body, limits.body_timeout)
