@@ -237,13 +237,15 @@ multi-valued keys as tuples (hashable, so policy.py can memoise decisions on the
         ctx["kms:reencryptonsamekey"] = bool(src and dst and src == dst)
     elif action == "kms:CreateGrant":
         ctx["kms:grantoperations"] = tuple(p.get("Operations") or ())
-        if p.get("GranteePrincipal"):
-            ctx["kms:granteeprincipal"] = p["GranteePrincipal"]
-        if p.get("RetiringPrincipal"):
-            ctx["kms:retiringprincipal"] = p["RetiringPrincipal"]
-        kinds = [k for k in ("EncryptionContextEquals", "EncryptionContextSubset") if (p.get("Constraints") or {}).get(k)]
+        for member in ("GranteePrincipal", "RetiringPrincipal", "GranteeServicePrincipal", "RetiringServicePrincipal"):
+            if p.get(member):
+                ctx["kms:" + member.lower()] = p[member]
+        constraints = p.get("Constraints") or {}
+        kinds = [k for k in ("EncryptionContextEquals", "EncryptionContextSubset") if constraints.get(k)]
         if kinds:
             ctx["kms:grantconstrainttype"] = tuple(kinds)
+        if constraints.get("SourceArn"):
+            ctx["kms:grantconstraintsourcearn"] = constraints["SourceArn"]
     elif action == "kms:PutKeyPolicy" or action == "kms:GetKeyPolicy":
         ctx["kms:policyname"] = p.get("PolicyName") or "default"
     if call.request_alias:

@@ -27,21 +27,23 @@ UNCONSTRAINED_OPERATIONS = frozenset({"DescribeKey", "RetireGrant", "CreateGrant
 class Grant:
     """One grant row, with its grantee and retiring principals compiled for matching."""
 
-    __slots__ = ("grant_id", "key_arn", "name", "grantee", "retiring", "issuing_account", "operations",
-                 "constraints", "creation_date", "_grantee_m", "_retiring_m")
+    __slots__ = ("grant_id", "key_arn", "name", "grantee", "grantee_service", "retiring", "retiring_service",
+                 "issuing_account", "operations", "constraints", "creation_date", "_grantee_m", "_retiring_m")
 
     def __init__(self, row):
         self.grant_id = row.grant_id
         self.key_arn = row.key_arn
         self.name = row.name
         self.grantee = row.grantee_principal
+        self.grantee_service = bool(row.grantee_service)      # GranteeServicePrincipal
         self.retiring = row.retiring_principal
+        self.retiring_service = bool(row.retiring_service)    # RetiringServicePrincipal
         self.issuing_account = row.issuing_account
         self.operations = frozenset(json.loads(row.operations))
         self.constraints = json.loads(row.constraints) if row.constraints else None
         self.creation_date = row.creation_date
-        self._grantee_m = _matcher(self.grantee)
-        self._retiring_m = _matcher(self.retiring) if self.retiring else None
+        self._grantee_m = _matcher(self.grantee, self.grantee_service)
+        self._retiring_m = _matcher(self.retiring, self.retiring_service) if self.retiring else None
 
     def grantee_match(self, principal: Principal) -> int:
         return self._grantee_m.match(principal) if self._grantee_m else NO_MATCH
@@ -50,7 +52,15 @@ class Grant:
         return self._retiring_m.match(principal) if self._retiring_m else NO_MATCH
 
     def constraints_hold(self, operation: str, context: dict | None) -> bool:
-        if not self.constraints or operation not in CONTEXT_OPERATIONS:
+        if not self.constraints:
+            return True
+        if self.constraints.get("SourceArn") is not None and operation != "RetireGrant":
+            # SourceArn is aws:SourceArn put into the grant: it holds only for a request an AWS
+            # service principal makes on behalf of that resource. keyplane's callers are IAM
+            # identities, whose requests carry no aws:SourceArn, so the grant allows them nothing
+            # (a constraint only ever narrows a grant).
+            return False
+        if operation not in CONTEXT_OPERATIONS:
             return True
         context = context or {}
         equals = self.constraints.get("EncryptionContextEquals")
@@ -63,12 +73,13 @@ class Grant:
 
     def entry(self, key: Key) -> dict:
         out = {"KeyId": key.arn, "GrantId": self.grant_id, "CreationDate": dt(self.creation_date),
-               "GranteePrincipal": self.grantee, "IssuingAccount": f"arn:aws:iam::{self.issuing_account}:root",
+               "GranteeServicePrincipal" if self.grantee_service else "GranteePrincipal": self.grantee,
+               "IssuingAccount": f"arn:aws:iam::{self.issuing_account}:root",
                "Operations": sorted(self.operations, key=_OPERATION_ORDER.index)}
         if self.name:
             out["Name"] = self.name
         if self.retiring:
-            out["RetiringPrincipal"] = self.retiring
+            out["RetiringServicePrincipal" if self.retiring_service else "RetiringPrincipal"] = self.retiring
         if self.constraints:
             out["Constraints"] = self.constraints
         return out
@@ -80,12 +91,14 @@ _OPERATION_ORDER = ["Decrypt", "Encrypt", "GenerateDataKey", "GenerateDataKeyWit
                     "DeriveSharedSecret", "Encapsulate", "Decapsulate"]
 
 
-def _matcher(arn: str | None):
-    if not arn:
+def _matcher(principal: str | None, service: bool):
+    """A grantee or retiring principal: a service principal (GranteeServicePrincipal, or an AWS
+    service named in GranteePrincipal as integrated services do), else an AWS principal ARN."""
+    if not principal:
         return None
-    if arn.endswith(".amazonaws.com"):
-        return PrincipalMatcher({"Service": arn})
-    return PrincipalMatcher({"AWS": arn})
+    if service or principal.endswith(".amazonaws.com"):
+        return PrincipalMatcher({"Service": principal})
+    return PrincipalMatcher({"AWS": principal})
 
 
 # ---- tokens --------------------------------------------------------------------------------

@@ -15,8 +15,8 @@ import os
 import sqlalchemy as sa
 
 from ..authz import access_denied, authorize
-from ..errors import (DryRunOperationException, InvalidGrantIdException, InvalidGrantTokenException,
-                      LimitExceededException, NotFoundException, ValidationException, invalid_value)
+from ..errors import (AccessDeniedException, DryRunOperationException, InvalidGrantIdException,
+                      InvalidGrantTokenException, LimitExceededException, NotFoundException, ValidationException)
 from ..policy import NO_MATCH
 from ..registry import operation
 from . import messages
@@ -36,7 +36,7 @@ _USAGE_OPERATIONS = {
     "SIGN_VERIFY": {"Sign", "Verify", "GetPublicKey"},
     "GENERATE_VERIFY_MAC": {"GenerateMac", "VerifyMac"},
     "KEY_AGREEMENT": {"DeriveSharedSecret", "GetPublicKey"},
-    "KEM_ENCAPSULATION": {"Encapsulate", "Decapsulate", "GetPublicKey"},
+    "ENCAPSULATE_DECAPSULATE": {"Encapsulate", "Decapsulate", "GetPublicKey"},
 }
 _ALWAYS = {"CreateGrant", "RetireGrant", "DescribeKey"}
 
@@ -59,6 +59,41 @@ def _check_principal(value: str, member: str) -> None:
         raise ValidationException(f"{member} {value} is not a valid principal.")
 
 
+def _one_of(p, member: str, service_member: str, *, required: bool, message: str) -> tuple[str | None, bool]:
+    """(principal, is a service principal) from a pair of members at most one of which may be given
+    (exactly one if `required`): GranteePrincipal / GranteeServicePrincipal and the like."""
+    principal, service = p.get(member), p.get(service_member)
+    if (principal is not None and service is not None) or (required and principal is None and service is None):
+        raise ValidationException(message)
+    return (service, True) if service is not None else (principal, False)
+
+
+GRANTEE_ONE_OF = "You must specify either GranteePrincipal or GranteeServicePrincipal, but not both."
+RETIRING_AT_MOST_ONE = "You can specify either RetiringPrincipal or RetiringServicePrincipal, but not both."
+RETIRING_ONE_OF = "You must specify either RetiringPrincipal or RetiringServicePrincipal, but not both."
+GRANTEE_FILTER_AT_MOST_ONE = "You can specify either GranteePrincipal or GranteeServicePrincipal, but not both."
+
+
+def _check_service_grant(p, retiring: str | None) -> None:
+    """A grant for a service principal must say on behalf of which resource (SourceArn) and who
+    retires it."""
+    if (p.get("Constraints") or {}).get("SourceArn") is None:
+        raise ValidationException("When you specify a GranteeServicePrincipal, you must also specify a SourceArn "
+                                  "grant constraint.")
+    if retiring is None:
+        raise ValidationException("When you specify a GranteeServicePrincipal, you must also specify either a "
+                                  "RetiringPrincipal or a RetiringServicePrincipal.")
+
+
+def _require_service_caller(call, member: str, action: str, resource: str) -> None:
+    """The service-principal filters of ListGrants and ListRetirableGrants are only usable by callers
+    that are AWS service principals; keyplane's callers are IAM identities."""
+    if call.principal.type != "AWSService":
+        raise AccessDeniedException(
+            f"User: {call.principal.arn} is not authorized to perform: {action} on resource: {resource} "
+            f"because the {member} filter is only usable by callers in a service principal")
+
+
 def _validate_constraints(constraints: dict | None, operations: list[str]) -> dict | None:
     if not constraints:
         return None
@@ -68,6 +103,9 @@ def _validate_constraints(constraints: dict | None, operations: list[str]) -> di
     error = best_match(validator("grant-constraints").iter_errors(constraints))
     if error is not None:
         raise ValidationException(f"Constraints.{schema_error_message(error)}".replace("Constraints.Policy", "Constraints"))
+    if constraints.get("EncryptionContextEquals") is not None and constraints.get("EncryptionContextSubset") is not None:
+        raise ValidationException("You can specify either EncryptionContextEquals or EncryptionContextSubset, "
+                                  "but not both.")
     if constraints.get("EncryptionContextEquals") is not None or constraints.get("EncryptionContextSubset") is not None:
         unsupported = [op for op in operations if op not in CONTEXT_OPERATIONS and op not in UNCONSTRAINED_OPERATIONS]
         if unsupported:
@@ -82,6 +120,8 @@ def _at_least_as_strict(child: dict | None, parent: dict | None) -> bool:
     if not parent:
         return True
     child = child or {}
+    if parent.get("SourceArn") is not None and child.get("SourceArn") != parent["SourceArn"]:
+        return False
     p_eq, p_sub = parent.get("EncryptionContextEquals"), parent.get("EncryptionContextSubset")
     c_eq, c_sub = child.get("EncryptionContextEquals"), child.get("EncryptionContextSubset")
     if p_eq is not None:
@@ -94,19 +134,21 @@ def _at_least_as_strict(child: dict | None, parent: dict | None) -> bool:
 
 @operation("kms", "CreateGrant")
 def create_grant(call, p):
-    if p.get("GranteePrincipal") is None and p.get("GranteeServicePrincipal") is None:
-        # botocore 1.40+ leaves GranteePrincipal optional (GranteeServicePrincipal may take its
-        # place), so the model's own null check no longer catches a grant with no grantee.
-        raise invalid_value(None, "granteePrincipal", "Member must not be null")
+    # the model leaves both grantee members optional: exactly one of them names the grantee
+    grantee, grantee_service = _one_of(p, "GranteePrincipal", "GranteeServicePrincipal", required=True,
+                                       message=GRANTEE_ONE_OF)
+    retiring, retiring_service = _one_of(p, "RetiringPrincipal", "RetiringServicePrincipal", required=False,
+                                         message=RETIRING_AT_MOST_ONE)
+    if grantee_service:
+        _check_service_grant(p, retiring)
     key = resolve_key(call, p["KeyId"], aliases=False, managed=False)
     operations = list(dict.fromkeys(p.get("Operations") or []))
-    grantee = p.get("GranteePrincipal") or p.get("GranteeServicePrincipal")
-    retiring = p.get("RetiringPrincipal") or p.get("RetiringServicePrincipal")
     if not operations:
         raise ValidationException("1 validation error detected: Value '[]' at 'operations' failed to satisfy "
                                   "constraint: Member must have length greater than or equal to 1")
-    _check_principal(grantee, "GranteePrincipal")
-    if retiring:
+    if not grantee_service:
+        _check_principal(grantee, "GranteePrincipal")
+    if retiring and not retiring_service:
         _check_principal(retiring, "RetiringPrincipal")
     allowed = authorize(call, "kms:CreateGrant", key=key)
     require_not_pending_deletion(key)
@@ -132,7 +174,8 @@ def create_grant(call, p):
         if name:
             for g in conn.execute(grants_table.select().where(grants_table.c.key_arn == key.arn,
                                                               grants_table.c.name == name)):
-                if (g.grantee_principal == grantee and g.retiring_principal == retiring
+                if (g.grantee_principal == grantee and bool(g.grantee_service) == grantee_service
+                        and g.retiring_principal == retiring and bool(g.retiring_service) == retiring_service
                         and g.operations == ops_json and g.constraints == constraints_json):
                     return {"GrantToken": new_token(g.grant_id), "GrantId": g.grant_id}
         count = conn.execute(sa.select(sa.func.count()).select_from(grants_table)
@@ -143,7 +186,8 @@ def create_grant(call, p):
         grant_id = os.urandom(32).hex()
         conn.execute(grants_table.insert().values(
             grant_id=grant_id, key_arn=key.arn, name=name, grantee_principal=grantee,
-            retiring_principal=retiring, issuing_account=call.principal.account, operations=ops_json,
+            grantee_service=grantee_service, retiring_principal=retiring, retiring_service=retiring_service,
+            issuing_account=call.principal.account, operations=ops_json,
             constraints=constraints_json, creation_date=ts(call.now)))
         call.invalidate(("kms-grants", key.arn))
     call.resource(key.arn, "AWS::KMS::Key", key.account)
@@ -229,13 +273,17 @@ def _limit(p) -> int:
 
 @operation("kms", "ListGrants", readonly=True)
 def list_grants(call, p):
+    grantee, grantee_service = _one_of(p, "GranteePrincipal", "GranteeServicePrincipal", required=False,
+                                       message=GRANTEE_FILTER_AT_MOST_ONE)
     key = resolve_key(call, p["KeyId"], aliases=False, managed=False)
     authorize(call, "kms:ListGrants", key=key)
+    if grantee_service:
+        _require_service_caller(call, "GranteeServicePrincipal", "kms:ListGrants", key.arn)
     grants = list(grants_of(call, key))
     if p.get("GrantId"):
         grants = [g for g in grants if g.grant_id == p["GrantId"]]
-    if p.get("GranteePrincipal"):
-        grants = [g for g in grants if g.grantee == p["GranteePrincipal"]]
+    if grantee is not None:
+        grants = [g for g in grants if g.grantee == grantee and g.grantee_service == grantee_service]
     grants.sort(key=_order)
     chunk, extra = page(grants, _limit(p), p.get("Marker"), _order)
     call.resource(key.arn, "AWS::KMS::Key", key.account)
@@ -248,13 +296,17 @@ def _order(g: Grant) -> str:
 
 @operation("kms", "ListRetirableGrants", readonly=True)
 def list_retirable_grants(call, p):
-    retiring = p.get("RetiringPrincipal") or p.get("RetiringServicePrincipal")
-    if retiring is None:
-        raise invalid_value(None, "retiringPrincipal", "Member must not be null")
+    # the model leaves both members optional: exactly one of them names the retiring principal
+    retiring, retiring_service = _one_of(p, "RetiringPrincipal", "RetiringServicePrincipal", required=True,
+                                         message=RETIRING_ONE_OF)
     authorize(call, "kms:ListRetirableGrants", resource="*")
+    if retiring_service:
+        _require_service_caller(call, "RetiringServicePrincipal", "kms:ListRetirableGrants", "*")
+    in_region = f"arn:aws:kms:{call.region}:"     # grants in the caller's Region (a store may hold several)
     with call.store.read() as conn:
         rows = conn.execute(grants_table.select().where(grants_table.c.retiring_principal == retiring)).fetchall()
-    grants = sorted((Grant(r) for r in rows), key=_order)
+    grants = sorted((Grant(r) for r in rows
+                     if bool(r.retiring_service) == retiring_service and r.key_arn.startswith(in_region)), key=_order)
     chunk, extra = page(grants, _limit(p), p.get("Marker"), _order)
     out = []
     for g in chunk:

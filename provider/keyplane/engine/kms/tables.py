@@ -1,7 +1,7 @@
 """KMS tables: keys, their key material (sealed), aliases."""
 import sqlalchemy as sa
 
-from ..store import create_tables, metadata
+from ..store import add_column, create_tables, metadata
 
 keys = sa.Table(
     "kms_keys", metadata,
@@ -75,6 +75,10 @@ grants = sa.Table(
     sa.Column("operations", sa.Text, nullable=False),        # JSON list of grant operations
     sa.Column("constraints", sa.Text),                       # JSON GrantConstraints, or NULL
     sa.Column("creation_date", sa.Float, nullable=False),
+    # whether grantee_principal / retiring_principal came as GranteeServicePrincipal /
+    # RetiringServicePrincipal (an AWS service principal, listed under that name)
+    sa.Column("grantee_service", sa.Boolean, nullable=False, default=False),
+    sa.Column("retiring_service", sa.Boolean, nullable=False, default=False),
     sa.Index("ix_kms_grants_key", "key_arn"),
     sa.Index("ix_kms_grants_retiring", "retiring_principal"),
 )
@@ -116,6 +120,8 @@ custom_key_stores = sa.Table(
 MIGRATIONS = {
     "kms.0001_keys_materials_aliases": create_tables(keys, materials, aliases),
     "kms.0002_grants": create_tables(grants),
+    "kms.0003_grant_grantee_service": add_column(grants, "grantee_service"),
+    "kms.0004_grant_retiring_service": add_column(grants, "retiring_service"),
     "kms.0100_import_parameters": create_tables(import_parameters),
     "kms.0101_custom_key_stores": create_tables(custom_key_stores),
 }
