@@ -157,11 +157,13 @@ def _serve(config: ServeConfig, seed_file: str | None, out) -> int:
         # uvicorn shuts down gracefully on SIGTERM, then re-raises the signal; ending with status 0
         # tells a supervisor the stop was clean.
         signal.signal(signal.SIGTERM, _exit_cleanly)
+        # proxy_headers off: uvicorn would take X-Forwarded-For from any loopback client as the
+        # caller's address, and the audit trail's sourceIPAddress with it
         uvicorn.run("keyplane.server:create_app_from_env", factory=True, host=config.host, port=config.port,
                     workers=config.workers if config.workers > 1 else None, log_level=config.log_level,
                     log_config=logs.config(config.log_level, config.log_format, config.access_log),
                     access_log=False, timeout_graceful_shutdown=GRACE_SECONDS, lifespan="on",
-                    server_header=False, http=admission.GuardedProtocol, **ssl)
+                    server_header=False, http=admission.GuardedProtocol, proxy_headers=False, **ssl)
     finally:
         if dev_dir:
             shutil.rmtree(dev_dir, ignore_errors=True)

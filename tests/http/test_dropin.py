@@ -248,3 +248,23 @@ def test_init_prints_service_endpoints_and_writes_a_profile_with_a_services_sect
     seen = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=60)
     assert seen.stdout.split() == ["https://127.0.0.1:4999", "https://127.0.0.1:4999",
                                    "https://s3.amazonaws.com", "AKIA"], seen.stderr
+
+
+def test_the_audit_trail_records_the_socket_address_not_a_claimed_x_forwarded_for(tmp_path):
+    """CloudTrail's sourceIPAddress is the address the request came from
+    (https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-event-reference-record-contents.html).
+    uvicorn trusts X-Forwarded-For from loopback by default, which let any local client write an
+    address of its choosing into keyplane's audit trail; keyplane serves with it off."""
+    state = tmp_path / "state"
+    with serve_keyplane("--state", str(state)) as server:
+        kms = _client("kms", server.endpoint, "test", "test")
+
+        def claim(request, **_):
+            request.headers["X-Forwarded-For"] = "203.0.113.9"
+        kms.meta.events.register("before-sign.kms.ListKeys", claim)
+        kms.list_keys()
+    out = subprocess.run([sys.executable, "-m", "keyplane.cli", "audit", "--state", str(state), "--json",
+                          "--operation", "ListKeys"], env=keyplane_env(), capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    records = [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
+    assert [r["sourceIPAddress"] for r in records] == ["127.0.0.1"]

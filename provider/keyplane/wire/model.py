@@ -216,7 +216,7 @@ def parse_json(body: bytes | None) -> dict:
         raise SerializationException(_NOT_A_STRUCTURE) from None
     if not isinstance(raw, dict):
         raise SerializationException(_NOT_A_STRUCTURE)
-    if body and _SURROGATE_ESCAPE.search(body):
+    if body and b"\\u" in body and _SURROGATE_ESCAPE.search(body):   # most bodies hold no \u escape at all
         try:
             json.dumps(raw, ensure_ascii=False).encode("utf-8")
         except UnicodeEncodeError:
