@@ -116,20 +116,39 @@ def decrypt_with(call, key: Key, parsed: tuple, context: dict | None) -> tuple[b
     return crypto.open_blob(aead, head, nonce, ct, context), material_id
 
 
+def ignores_ciphertext(p) -> bool:
+    """A dry run with DryRunModifiers IGNORE_CIPHERTEXT: KMS checks authorization (and what it can
+    without a ciphertext) for the key the request names, and leaves CiphertextBlob alone. The
+    modifier applies only when DryRun is true."""
+    return bool(p.get("DryRun")) and "IGNORE_CIPHERTEXT" in (p.get("DryRunModifiers") or ())
+
+
+def _named_source(call, p, *, key_member: str, context_member: str, algorithm_member: str, action: str):
+    """The source key of a dry run that ignores the ciphertext: named by `key_member` (required then),
+    authorised, in a usable state, and able to decrypt with the algorithm asked for."""
+    if not p.get(key_member):
+        raise ValidationException(f"{key_member} is required when DryRunModifiers includes IGNORE_CIPHERTEXT.")
+    key = resolve_key(call, p[key_member])
+    call.resource(key.arn, "AWS::KMS::Key", key.account)
+    algorithm = p.get(algorithm_member) or "SYMMETRIC_DEFAULT"
+    context = p.get(context_member) if key.spec.symmetric else None
+    authorize(call, action, key=key, context=condition_context(call, context, algorithm))
+    require_state(key, CRYPTO_STATES)
+    algorithm = _require_encrypt_usage(call, key, algorithm)
+    _no_context_for_asymmetric(key, p.get(context_member))
+    return key, None, None, algorithm
+
+
 def _decrypt_source(call, p, *, blob_member: str, key_member: str, context_member: str,
                     algorithm_member: str, action: str):
-    """Shared by Decrypt and ReEncrypt: find the key, check it, decrypt."""
+    """Shared by Decrypt and ReEncrypt: find the key, check it, decrypt. A dry run that ignores the
+    ciphertext checks the named key instead and decrypts nothing (plaintext None)."""
+    if ignores_ciphertext(p):
+        return _named_source(call, p, key_member=key_member, context_member=context_member,
+                             algorithm_member=algorithm_member, action=action)
     blob = p.get(blob_member)
-    if p.get("DryRun") and "IGNORE_CIPHERTEXT" in (p.get("DryRunModifiers") or []):
-        # a dry run that skips ciphertext checks: only the named key and the caller's rights count
-        if not p.get(key_member):
-            raise ValidationException(f"{key_member} is required when DryRunModifiers includes IGNORE_CIPHERTEXT.")
-        key = resolve_key(call, p[key_member])
-        call.resource(key.arn, "AWS::KMS::Key", key.account)
-        authorize(call, action, key=key, context=condition_context(call, p.get(context_member)))
-        require_state(key, CRYPTO_STATES)
-        dry_run(p)
     if blob is None:
+        # required "in all cases except when DryRun is true and DryRunModifiers is set to IGNORE_CIPHERTEXT"
         raise invalid_value(None, blob_member[0].lower() + blob_member[1:], "Member must not be null")
     algorithm = p.get(algorithm_member) or "SYMMETRIC_DEFAULT"
     named = resolve_key(call, p[key_member]) if p.get(key_member) else None
@@ -181,6 +200,7 @@ def decrypt(call, p):
         call, p, blob_member="CiphertextBlob", key_member="KeyId", context_member="EncryptionContext",
         algorithm_member="EncryptionAlgorithm", action="kms:Decrypt")
     call.audit_params["keyId"] = key.arn
+    dry_run(p)      # reached by a dry run only when it ignored the ciphertext (others stop before decrypting)
     out = {"KeyId": key.arn, "Plaintext": plaintext, "EncryptionAlgorithm": algorithm}
     if key.spec.symmetric:
         out["KeyMaterialId"] = material_id
