@@ -8,7 +8,8 @@ import sqlalchemy as sa
 
 from .. import tagging
 from ..authz import authorize
-from ..errors import KMSInvalidStateException, UnsupportedOperationException, ValidationException, invalid_value
+from ..errors import (InvalidMarkerException, KMSInvalidStateException, UnsupportedOperationException,
+                      ValidationException, invalid_value)
 from ..policy import default_key_policy
 from ..registry import operation
 from . import custom_key_stores, imports, messages, multi_region, policies, specs
@@ -93,20 +94,45 @@ def describe_key(call, p):
 
 @operation("kms", "ListKeys", readonly=True)
 def list_keys(call, p):
+    """The caller's keys in the Region (ResourceOwners SELF, the default), then the keys other
+    accounts share with it through Resource Access Manager (OTHER_ACCOUNTS_VIA_RAM): keyplane has no
+    RAM, so no key is ever shared that way and that part of the list is always empty. (A key policy
+    naming another account is not a RAM share: AWS does not list such keys either.)"""
     authorize(call, "kms:ListKeys", resource="*")
+    owners = frozenset(p.get("ResourceOwners") or ("SELF",))
     limit = p.get("Limit", 100)
+    after = _list_keys_position(p.get("Marker"), owners)
+    if "SELF" not in owners:
+        return {"Keys": [], "Truncated": False}
     q = sa.select(keys_table.c.key_id, keys_table.c.arn).where(
         keys_table.c.account == call.account, keys_table.c.region == call.region)
-    if p.get("Marker") is not None:
-        q = q.where(keys_table.c.key_id > unmarker(p["Marker"]))
+    if after is not None:
+        q = q.where(keys_table.c.key_id > after)
     q = q.order_by(keys_table.c.key_id).limit(limit + 1)
     with call.store.read() as conn:
         rows = list(conn.execute(q))
     chunk = rows[:limit]
     out = {"Keys": [{"KeyId": r.key_id, "KeyArn": r.arn} for r in chunk], "Truncated": len(rows) > limit}
     if len(rows) > limit:
-        out["NextMarker"] = marker(chunk[-1].key_id)
+        out["NextMarker"] = marker(_owners_prefix(owners) + chunk[-1].key_id)
     return out
+
+
+def _owners_prefix(owners: frozenset) -> str:
+    """What a ListKeys marker starts with for these ResourceOwners: nothing for SELF alone (the
+    markers keyplane has always issued), else the owners, so a marker is honoured only by a request
+    with the same ResourceOwners ("Otherwise, the request can fail with an InvalidMarkerException")."""
+    return "" if owners == {"SELF"} else ",".join(sorted(owners)) + ":"
+
+
+def _list_keys_position(marker_in: str | None, owners: frozenset) -> str | None:
+    """The key id a ListKeys marker continues after (key ids hold no ':')."""
+    if marker_in is None:
+        return None
+    value, prefix = unmarker(marker_in), _owners_prefix(owners)
+    if not value.startswith(prefix) or ":" in value[len(prefix):]:
+        raise InvalidMarkerException(messages.INVALID_MARKER)
+    return value[len(prefix):]
 
 
 def managed_key(call, p, action: str, context: dict | None = None):

@@ -46,3 +46,4 @@ POLICY_STATEMENT_RESOURCE = 'Policy contains a statement without a Resource elem
 # AWS's sentence; keyplane goes on to name the principal and where principals come from
 # (kms/policies.py), since here they come from identities.yaml, not IAM
 INVALID_PRINCIPALS = "Policy contains a statement with one or more invalid principals."
+INVALID_MARKER = "The marker that specifies where pagination should next begin is not valid."

@@ -4,6 +4,7 @@ from __future__ import annotations
 import base64
 
 from ..errors import InvalidMarkerException
+from .messages import INVALID_MARKER
 
 
 def marker(value: str) -> str:
@@ -14,7 +15,7 @@ def unmarker(marker: str) -> str:
     try:
         return base64.urlsafe_b64decode(marker.encode()).decode()
     except Exception:
-        raise InvalidMarkerException("The marker that specifies where pagination should next begin is not valid.") from None
+        raise InvalidMarkerException(INVALID_MARKER) from None
 
 
 def page(rows: list, limit: int, marker_in: str | None, key_of) -> tuple[list, dict]:
