@@ -42,6 +42,7 @@ MAX_VERSIONS = 100
 MIN_DEPRECATED_AGE = 24 * 3600
 MAX_LABELS_PER_VERSION = 20
 DEFAULT_POLICY = "default"
+MANAGED_POLICY = "cross-account-replication"     # the policy Secrets Manager puts on a cross-account replica
 
 
 def ts(value: datetime | None) -> float | None:
@@ -117,6 +118,16 @@ class Secret:
 
     def rules(self) -> dict | None:
         return json.loads(self.rotation_rules) if self.rotation_rules else None
+
+    @property
+    def cross_account_primary(self) -> dict | None:
+        """On a cross-account replica: {PrimarySecretARN, ReplicationStatus[, StatusMessage]}."""
+        return self.get_attrs().get("cross_account_primary")
+
+    @property
+    def cross_account_replicas(self) -> list[dict]:
+        """On a primary: its cross-account replicas' CrossAccountReplicaEntry (at most one)."""
+        return self.get_attrs().get("cross_account_replicas") or []
 
     def resource_policies(self) -> dict[str, str]:
         """Every resource policy attached to the secret, by name: `default`, the one callers
@@ -275,10 +286,17 @@ def require_token(p: dict) -> str:
 
 
 def require_primary(secret: Secret) -> None:
+    """Replicas are read-only: a Region replica changes in its primary Region, a cross-account
+    replica (Detached too, until StopReplicationToReplica makes it standalone) through its primary."""
     if secret.is_replica:
         raise InvalidRequestException(
             "Operation is not permitted on a replica secret. Call the operation in the primary "
             f"Region ({secret.primary_region}).")
+    link = secret.cross_account_primary
+    if link is not None:
+        raise InvalidRequestException(
+            "Operation is not permitted on a cross-account replica secret. Change the primary secret "
+            f"({link['PrimarySecretARN']}), or call StopReplicationToReplica to make this secret standalone.")
 
 
 # ---- versions -------------------------------------------------------------------------------
@@ -389,16 +407,24 @@ def _kms_failure(err: AwsError, failure) -> AwsError:
 
 
 def encrypt_value(call, arn: str, key_id: str, version_id: str, value: bytes,
-                  region: str | None = None) -> tuple[bytes, bytes, str]:
-    """(wrapped data key, nonce||ciphertext, key ARN) for one version's value."""
+                  region: str | None = None, wrap: str = "GenerateDataKey") -> tuple[bytes, bytes, str]:
+    """(wrapped data key, nonce||ciphertext, key ARN) for one version's value. The data key comes
+    from kms:GenerateDataKey; cross-account replication, which AWS documents as needing kms:Encrypt
+    on the replica's key, makes the data key here and wraps it with kms:Encrypt (`wrap="Encrypt"`)."""
+    context = encryption_context(arn, version_id)
     try:
-        out = kms(call, "GenerateDataKey", {"KeyId": key_id, "KeySpec": "AES_256",
-                                            "EncryptionContext": encryption_context(arn, version_id)},
-                  region)
+        if wrap == "Encrypt":
+            data_key = os.urandom(32)
+            out = kms(call, "Encrypt", {"KeyId": key_id, "Plaintext": data_key, "EncryptionContext": context},
+                      region)
+        else:
+            out = kms(call, "GenerateDataKey", {"KeyId": key_id, "KeySpec": "AES_256", "EncryptionContext": context},
+                      region)
+            data_key = out["Plaintext"]
     except AwsError as err:
         raise _kms_failure(err, EncryptionFailure) from None
     nonce = os.urandom(12)
-    sealed = nonce + AESGCM(out["Plaintext"]).encrypt(nonce, value, _aad(arn, version_id))
+    sealed = nonce + AESGCM(data_key).encrypt(nonce, value, _aad(arn, version_id))
     return out["CiphertextBlob"], sealed, out["KeyId"]
 
 

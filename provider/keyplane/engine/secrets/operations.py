@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from ..registry import operation
 from ..tagging import get_tags, remove_tags, set_tags
-from . import access, replication, search
+from . import access, cross_account, replication, search
 from .errors import (DEFAULT_KEY_CROSS_ACCOUNT, VALUE_REQUIRED, InvalidParameterException, InvalidRequestException,
                      ResourceExistsException, ResourceNotFoundException)
 from .model import (CURRENT, Secret, all_secrets, as_output, attach_labels, changed, decode_token,
@@ -32,10 +32,11 @@ def _touch_changed(call, secret: Secret) -> None:
     secret.last_changed = ts(call.now)
 
 
-def _check_key_access(call, secret: Secret) -> None:
-    """AWS checks a newly set key once, with SecretVersionId=RequestToValidateKeyAccess."""
+def _check_key_access(call, secret: Secret) -> str:
+    """AWS checks a newly set key once, with SecretVersionId=RequestToValidateKeyAccess; the
+    key's ARN."""
     from .model import encrypt_value
-    encrypt_value(call, secret.arn, secret.key_id, "RequestToValidateKeyAccess", b"")
+    return encrypt_value(call, secret.arn, secret.key_id, "RequestToValidateKeyAccess", b"")[2]
 
 
 def _after_manual_write(call, secret: Secret) -> None:
@@ -58,8 +59,10 @@ def create_secret(call, p):
                              extra={"secretsmanager:Name": name,
                                     **{f"aws:RequestTag/{k}": v for k, v in tags.items()},
                                     "aws:TagKeys": list(tags)})
-    if p.get("CrossAccountPrimaryARN"):
-        raise InvalidRequestException("Cross-account replicas are not supported by keyplane.")
+    primary_arn = p.get("CrossAccountPrimaryARN")
+    arn = secret_arn(call.region, call.account, name)
+    if primary_arn:
+        cross_account.check_new_replica(call, p, arn)
     with call.store.write() as conn:
         existing = find_by_name(conn, call.account, call.region, name)
         if existing is not None:
@@ -75,7 +78,7 @@ def create_secret(call, p):
                     return {"ARN": existing.arn, "Name": existing.name, "VersionId": token}
             raise ResourceExistsException(f"The operation failed because the secret {name} already exists.")
         now = ts(call.now)
-        secret = Secret(arn=secret_arn(call.region, call.account, name), account=call.account,
+        secret = Secret(arn=arn, account=call.account,
                         region=call.region, name=name, created=now, last_changed=now,
                         description=p.get("Description"), kms_key_id=p.get("KmsKeyId") or None,
                         secret_type=p.get("Type") or None)
@@ -84,7 +87,9 @@ def create_secret(call, p):
             secret.set_attrs(tagged=True)    # AWS keeps the Tags member once a list was given
         insert_secret(conn, secret)
         if secret.kms_key_id:
-            _check_key_access(call, secret)
+            key_arn = _check_key_access(call, secret)
+            if primary_arn:
+                cross_account.link_new_replica(secret, primary_arn, key_arn)
         set_tags(conn, secret.arn, tags)
         out = {"ARN": secret.arn, "Name": name}
         if value is not None:
@@ -125,6 +130,10 @@ def describe(call, conn, secret: Secret) -> dict:
     if replicas:
         out["PrimaryRegion"] = secret.region
         out["ReplicationStatus"] = replicas
+    if secret.cross_account_primary is not None:
+        out["CrossAccountPrimary"] = secret.cross_account_primary
+    if secret.cross_account_replicas:
+        out["CrossAccountReplicas"] = secret.cross_account_replicas
     from .rotation import failure_metadata
     failure = failure_metadata(secret)
     if failure:
@@ -399,7 +408,8 @@ def list_secrets(call, p):
             d = describe(call, conn, s)
             if "VersionIdsToStages" in d:
                 d["SecretVersionsToStages"] = d.pop("VersionIdsToStages")
-            d.pop("ReplicationStatus", None)
+            for member in ("ReplicationStatus", "CrossAccountPrimary", "CrossAccountReplicas"):
+                d.pop(member, None)     # DescribeSecret's only
             entries.append(d)
     out = {"SecretList": entries}
     if token:
@@ -462,6 +472,16 @@ def delete_secret(call, p):
     if secret.is_replica:
         raise InvalidRequestException(
             "You can't delete a replica secret directly. Remove it from replication in the primary Region.")
+    # each account stops cross-account replication from its own side before deleting its secret
+    # (https://docs.aws.amazon.com/secretsmanager/latest/userguide/cross-account-replicate-remove.html)
+    if secret.cross_account_replicas:
+        raise InvalidRequestException(
+            f"You can't delete secret {secret.name} because it has a cross-account replica. Call "
+            "DisassociateCrossAccountReplica first.")
+    if secret.cross_account_primary is not None:
+        raise InvalidRequestException(
+            f"You can't delete secret {secret.name} because it is a cross-account replica. Call "
+            "StopReplicationToReplica first.")
     with call.store.write() as conn:
         if force:
             delete_secret_rows(conn, secret.arn)
