@@ -88,11 +88,11 @@ def test_name_longer_than_1011_with_arn_prefix_is_rejected(ssm):
     assert code(e) == "ValidationException"
 
 
-def test_changing_the_type_is_hierarchy_type_mismatch(ssm):
+def test_an_overwrite_may_change_the_type(ssm):
+    """Terraform's aws_ssm_parameter changes `type` in place (TestAccSSMParameter_updateType, run on AWS)."""
     put(ssm, "/a", "x")
-    with pytest.raises(ClientError) as e:
-        ssm.put_parameter(Name="/a", Value="x", Type="SecureString", Overwrite=True)
-    assert code(e) == "HierarchyTypeMismatchException"
+    assert ssm.put_parameter(Name="/a", Value="x", Type="SecureString", Overwrite=True)["Version"] == 2
+    assert ssm.get_parameter(Name="/a", WithDecryption=True)["Parameter"]["Type"] == "SecureString"
 
 
 def test_tags_with_overwrite_is_validation_error(ssm):
@@ -154,9 +154,11 @@ def test_nested_parameter_reference_in_value_is_rejected(ssm):
 def test_ec2_image_datatype_checks_the_ami_format(ssm):
     put(ssm, "/ami", "ami-0123456789abcdef0", DataType="aws:ec2:image")
     assert ssm.get_parameter(Name="/ami")["Parameter"]["DataType"] == "aws:ec2:image"
+    # validated after the answer: the call succeeds, the parameter is not created
+    assert put(ssm, "/ami2", "not-an-ami", DataType="aws:ec2:image")["Version"] == 1
     with pytest.raises(ClientError) as e:
-        put(ssm, "/ami2", "not-an-ami", DataType="aws:ec2:image")
-    assert code(e) == "ValidationException"
+        ssm.get_parameter(Name="/ami2")
+    assert code(e) == "ParameterNotFound"
     with pytest.raises(ClientError) as e:
         put(ssm, "/x", "1", DataType="number")
     assert code(e) == "ValidationException"

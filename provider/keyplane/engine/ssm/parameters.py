@@ -11,13 +11,13 @@ import re
 
 import sqlalchemy as sa
 
-from .. import patterns, tagging
+from .. import events, patterns, tagging
 from ..authz import authorize
 from ..errors import ValidationException, invalid_value
 from ..registry import operation
 from . import policies as policy_rules
 from . import public, references
-from .errors import (HierarchyTypeMismatchException, InvalidAllowedPatternException, ParameterAlreadyExists,
+from .errors import (InvalidAllowedPatternException, ParameterAlreadyExists,
                      ParameterLimitExceeded, ParameterMaxVersionLimitExceeded, ParameterNotFound,
                      ParameterPatternMismatchException, ParameterVersionNotFound, TooManyTagsError)
 from .names import aws_name, canonical, parameter_arn, parent_path, validate_name
@@ -34,7 +34,10 @@ VALUE_LIMITS = {"Standard": 4096, "Advanced": 8192}
 # parameters per account and Region; an operator may change them (a module-level setting, like AWS's
 # service quotas it applies to every account)
 QUOTAS = {"Standard": 10_000, "Advanced": 100_000}
-DATA_TYPES = ("text", "aws:ec2:image")
+DATA_TYPES = ("text", "aws:ec2:image", "aws:ssm:integration")
+# a parameter can't be changed to or from these data types
+# (https://docs.aws.amazon.com/systems-manager/latest/userguide/parameter-store-data-types.html)
+FIXED_DATA_TYPES = frozenset({"aws:ec2:image", "aws:ssm:integration"})
 AMI_ID = re.compile(r"^ami-[0-9a-f]{8}([0-9a-f]{9})?$")
 
 
@@ -52,7 +55,14 @@ def _count(conn, account: str, region: str, tier: str) -> int:
         params_table.c.account == account, params_table.c.region == region, params_table.c.tier == tier)).scalar()
 
 
-def _limit_exceeded() -> ParameterLimitExceeded:
+def _limit_exceeded(tier: str) -> ParameterLimitExceeded:
+    if tier == "Standard":
+        # AWS's answer, as quoted in https://github.com/hashicorp/terraform-provider-aws/issues/18521
+        return ParameterLimitExceeded(
+            f"You have reached the maximum number of standard parameters for this AWS account and Region "
+            f"({QUOTAS['Standard']}). To add more parameters, either delete existing parameters or upgrade to the "
+            "advanced-parameter tier (charges apply).")
+    # the advanced tier's wording is not published; this is the model's description of the error
     return ParameterLimitExceeded("You have exceeded the number of parameters for this AWS account. Delete one "
                                   "or more parameters and try again.")
 
@@ -81,13 +91,11 @@ def put_parameter(call, p):
         if cur is not None and not overwrite:
             raise ParameterAlreadyExists("The parameter already exists. To overwrite this value, set the "
                                          "overwrite option in the request to true.")
+        # an overwrite may change the type (String <-> SecureString): Terraform's aws_ssm_parameter
+        # updates `type` in place, its acceptance test TestAccSSMParameter_updateType runs on AWS
         type_ = p.get("Type") or (cur.type if cur else None)
         if type_ is None:
             raise ValidationException("A parameter type is required when you create a parameter.")
-        if cur is not None and type_ != cur.type:
-            raise HierarchyTypeMismatchException(
-                "The parameter type can't be changed. To change the type, delete the parameter and create a "
-                "new one with the type you want.")
         key_id = p.get("KeyId")
         if key_id and type_ != "SecureString":
             raise ValidationException("KeyId is required for SecureString type parameter only.")
@@ -99,12 +107,13 @@ def put_parameter(call, p):
         if data_type not in DATA_TYPES:
             raise ValidationException(f"The following data type is not supported: {data_type} "
                                       "(Data type names are all lowercase.)")
-        if data_type == "aws:ec2:image":
-            if type_ != "String":
-                raise ValidationException("The aws:ec2:image data type is supported only for String parameters.")
-            if not AMI_ID.match(value):
-                raise ValidationException(f"Parameter value, {value}, is not a valid AMI ID format "
-                                          "(ami-12345678 or ami-1234567890abcdef0).")
+        if cur is not None and data_type != cur.data_type and {data_type, cur.data_type} & FIXED_DATA_TYPES:
+            # "You can't change a parameter to or from either of these data types" (wording not published)
+            # https://docs.aws.amazon.com/systems-manager/latest/userguide/parameter-store-data-types.html
+            fixed = data_type if data_type in FIXED_DATA_TYPES else cur.data_type
+            raise ValidationException(f"The data type of a parameter can't be changed to or from {fixed}.")
+        if data_type == "aws:ec2:image" and type_ != "String":
+            raise ValidationException("The aws:ec2:image data type is supported only for String parameters.")
         if pattern:
             try:
                 matched = patterns.fullmatch(pattern, value)
@@ -128,6 +137,15 @@ def put_parameter(call, p):
             raise ValidationException("Parameter policies are supported only for the advanced-parameter tier. "
                                       "Specify Tier Advanced or Intelligent-Tiering.")
         version = cur.version + 1 if cur else 1
+        if data_type == "aws:ec2:image" and not AMI_ID.match(value):
+            # an AMI ID is validated after the answer: the call succeeds with the version it would make,
+            # the parameter is not created or updated, and the change event says why
+            # (https://docs.aws.amazon.com/systems-manager/latest/userguide/parameter-store-ec2-aliases.html)
+            events.emit(call.engine, conn, policy_rules.failed_change_event(
+                call.account, call.region, arn, name, type_, data_type, "Update" if cur else "Create",
+                "Unable to Describe Resource", call.now), call.now)
+            call.resource(arn, "AWS::SSM::Parameter")
+            return {"Version": version, "Tier": tier}
         if cur is not None:
             _make_room(conn, cur)
         stored = encrypt_value(call, value, key_id, arn, tier) if type_ == "SecureString" else value
@@ -183,7 +201,7 @@ def _tier(conn, call, p, cur, value: str, policies: list) -> str:
                 "parameter-store-advanced-parameters.html")
         raise ValidationException("Advanced tier parameters support a maximum parameter value of 8192 characters.")
     if (cur is None or cur.tier != tier) and _count(conn, call.account, call.region, tier) >= QUOTAS[tier]:
-        raise _limit_exceeded()
+        raise _limit_exceeded(tier)
     return tier
 
 
@@ -254,7 +272,7 @@ def get_parameters(call, p):
 @operation("ssm", "DeleteParameter")
 def delete_parameter(call, p):
     with call.store.write() as conn:
-        row, _, _ = resolve(call, conn, p["Name"], "ssm:DeleteParameter", selectors=False)
+        row, _, _ = resolve(call, conn, p["Name"], "ssm:DeleteParameter", selectors=False, arns=False)
         emit_change(call, conn, row, "Delete")
         delete_parameter_rows(conn, row)
         forget(call, row)
@@ -268,7 +286,7 @@ def delete_parameters(call, p):
     with call.store.write() as conn:
         for raw in dict.fromkeys(p["Names"]):
             try:
-                row, _, _ = resolve(call, conn, raw, "ssm:DeleteParameters", selectors=False)
+                row, _, _ = resolve(call, conn, raw, "ssm:DeleteParameters", selectors=False, arns=False)
             except (ParameterNotFound, ValidationException):
                 invalid.append(raw)
                 continue

@@ -128,6 +128,16 @@ def change_event(row, operation: str, now: datetime) -> dict:
                             "description": row.description or ""})
 
 
+def failed_change_event(account: str, region: str, arn: str, name: str, type_: str, data_type: str,
+                        operation: str, exception: str, now: datetime) -> dict:
+    """The "Parameter Store Change" event of a write that failed after the call answered (an
+    aws:ec2:image value that is not an AMI ID), as
+    https://docs.aws.amazon.com/systems-manager/latest/userguide/parameter-store-ec2-aliases.html shows it."""
+    return events.event("Parameter Store Change", "aws.ssm", account=account, region=region, time=now,
+                        resources=[arn], detail={"exception": exception, "dataType": data_type, "name": name,
+                                                 "type": type_, "operation": operation})
+
+
 def _act(engine, store, conn, row, now: datetime) -> None:
     policies = json.loads(row.policies)
     state = json.loads(row.policy_state)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import os
 import struct
+import uuid
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -16,17 +17,28 @@ from .errors import InternalServerError, InvalidKeyId
 from .names import parameter_arn
 
 
+def _kms_refusal(err: AwsError) -> str:
+    """KMS's own answer as Parameter Store passes it on: KMS's message, then the service, status,
+    code and request id of the KMS call (a fresh id: it is KMS's request, not this one), e.g.
+    "Key 'arn:aws:kms:...' does not exist (Service: AWSKMS; Status Code: 400; Error Code:
+    NotFoundException; Request ID: ...; Proxy: null)" (https://github.com/binxio/aws-ssm-copy/issues/10,
+    https://github.com/segmentio/chamber/issues/355, https://github.com/hashicorp/terraform-provider-aws/issues/42849)."""
+    return (f"{err.message or ''} (Service: AWSKMS; Status Code: {err.status}; Error Code: {err.code}; "
+            f"Request ID: {uuid.uuid4()}; Proxy: null)").lstrip()
+
+
 def _kms(call, op: str, params: dict) -> dict:
-    """A KMS call made by Parameter Store for the caller; key problems become InvalidKeyId, a
-    refusal stays AccessDenied (with KMS's message, as AWS passes it through)."""
+    """A KMS call made by Parameter Store for the caller: a refusal stays AccessDeniedException, any
+    other KMS client error (no such key, disabled, pending deletion, wrong key type) is InvalidKeyId,
+    both carrying KMS's answer (`_kms_refusal`)."""
     try:
         return call.kms(op, params)
-    except AccessDeniedException:
-        raise
+    except AccessDeniedException as err:
+        raise AccessDeniedException(_kms_refusal(err)) from None
     except AwsError as err:
         if err.status >= 500:
             raise InternalServerError(f"KMS could not complete the request ({err.code}).") from None
-        raise InvalidKeyId(err.message or f"The KMS key is not valid ({err.code}).") from None
+        raise InvalidKeyId(_kms_refusal(err)) from None
 
 
 def encrypt_value(call, value: str, key_id: str, arn: str, tier: str) -> str:
