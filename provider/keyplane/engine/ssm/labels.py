@@ -37,7 +37,7 @@ def _save(conn, row, version: int, labels: list) -> None:
 @operation("ssm", "LabelParameterVersion")
 def label_parameter_version(call, p):
     with call.store.write() as conn:
-        row, _, ref = resolve(call, conn, p["Name"], "ssm:LabelParameterVersion", selectors=False)
+        row, _, ref = resolve(call, conn, p["Name"], "ssm:LabelParameterVersion", selectors=False, arns=False)
         number = p.get("ParameterVersion") or row.version
         versions = {v.version: json.loads(v.labels) for v in _versions(conn, row)}
         if number not in versions:
@@ -63,7 +63,7 @@ def label_parameter_version(call, p):
 @operation("ssm", "UnlabelParameterVersion")
 def unlabel_parameter_version(call, p):
     with call.store.write() as conn:
-        row, _, ref = resolve(call, conn, p["Name"], "ssm:UnlabelParameterVersion", selectors=False)
+        row, _, ref = resolve(call, conn, p["Name"], "ssm:UnlabelParameterVersion", selectors=False, arns=False)
         number = p["ParameterVersion"]
         versions = {v.version: json.loads(v.labels) for v in _versions(conn, row)}
         if number not in versions:

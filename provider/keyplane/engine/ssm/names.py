@@ -130,12 +130,16 @@ class Ref:
         return ":" + self.selector if self.selector is not None else None
 
 
-def parse_ref(call, raw: str, *, selectors: bool = True) -> Ref:
-    """A name or ARN, optionally with `:version` or `:label`, as GetParameter(s) accept it."""
+def parse_ref(call, raw: str, *, selectors: bool = True, arns: bool = True) -> Ref:
+    """A name or ARN, optionally with `:version` or `:label`, as GetParameter(s) accept it. Without
+    `arns` (DeleteParameter(s), LabelParameterVersion, UnlabelParameterVersion: "You can't enter the
+    Amazon Resource Name (ARN) for a parameter, only the parameter name itself",
+    https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_DeleteParameter.html) an ARN
+    is a name with a ':' in it, which the name rules refuse."""
     given = trimmed(raw)
     account = call.account
     text = given
-    m = PARAMETER_ARN.match(given)
+    m = PARAMETER_ARN.match(given) if arns else None
     if m:
         region, account, rest = m.groups()
         if region != call.region:

@@ -87,10 +87,10 @@ def load_current(call, account: str, region: str, name: str):
     return row
 
 
-def resolve(call, conn, raw: str, action: str, *, selectors: bool = True):
+def resolve(call, conn, raw: str, action: str, *, selectors: bool = True, arns: bool = True):
     """(parameter row, version row, ref) for a read, authorised for `action`; not-found raises.
     Without `conn` (read-only calls) the current row may come from the engine cache."""
-    ref = parse_ref(call, raw, selectors=selectors)
+    ref = parse_ref(call, raw, selectors=selectors, arns=arns)
     arn = parameter_arn(call.region, ref.account, ref.name)
     authorize(call, action, resource=arn, owner=ref.account)
     if conn is None:
