@@ -157,8 +157,9 @@ def test_signed_digest_notices_a_rewritten_record_even_with_a_rebuilt_chain(engi
     audit_digests.make_digest(engine, store)
     with store.write() as conn:   # rewrite record 3 and recompute its hash: the chain alone looks fine
         rec = conn.execute(audit.select().where(audit.c.seq == 3)).one()
+        prev = conn.execute(audit.select().where(audit.c.seq == 2)).one().hash
         body = rec.record.replace("CreateKey", "DeleteKey")
         conn.execute(audit.update().where(audit.c.seq == 3).values(
-            record=body, hash=hashlib.sha256((rec.prev_hash + body).encode()).hexdigest()))
+            record=body, hash=hashlib.sha256((prev + body).encode()).hexdigest()))
     assert engine.audit.verify(store)[0] is True
     assert audit_digests.verify_digests(engine, store)[0] is False

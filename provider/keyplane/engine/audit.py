@@ -52,8 +52,7 @@ MAX_DEPTH = 16
 _trails: "weakref.WeakSet[AuditTrail]" = weakref.WeakSet()
 
 
-_COLUMNS = ("event_time", "event_id", "request_id", "region", "account", "source", "event_name",
-            "principal_arn", "resource", "error_code", "record", "prev_hash", "hash")
+_COLUMNS = ("event_time", "region", "account", "event_name", "resource", "error_code", "record", "hash")
 # column widths (PostgreSQL enforces them: a long value must not fail a batch of other callers')
 _WIDTHS = {c.name: getattr(c.type, "length", None) for c in audit_table.columns}
 # a plain executemany: the audit insert is on every call's path, SQLAlchemy's per-row work is not
@@ -159,7 +158,7 @@ class AuditTrail:
             if number is not None:
                 last_number = number
             digest = sha256(prev.encode() + raw).hexdigest()
-            rows.append(_row(event, raw.decode(), prev, digest))
+            rows.append(_row(event, raw.decode(), digest))
             prev = digest
         mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
         conn.exec_driver_sql(_INSERT.format(marks=", ".join([mark] * len(_COLUMNS))), rows)
@@ -228,10 +227,9 @@ class AuditTrail:
         self.flush(store)
         prev, n = GENESIS, 0
         with store.read() as conn:
-            for seq, body, prev_hash, digest in conn.execute(sa.select(
-                    audit_table.c.seq, audit_table.c.record, audit_table.c.prev_hash,
-                    audit_table.c.hash).order_by(audit_table.c.seq)):
-                if prev_hash != prev or hashlib.sha256((prev + body).encode()).hexdigest() != digest:
+            for seq, body, digest in conn.execute(sa.select(
+                    audit_table.c.seq, audit_table.c.record, audit_table.c.hash).order_by(audit_table.c.seq)):
+                if hashlib.sha256((prev + body).encode()).hexdigest() != digest:
                     return False, n, seq
                 prev, n = digest, n + 1
         return True, n, None
@@ -242,12 +240,10 @@ class AuditTrail:
         return audit_writers.gaps(store, {w.id for w in self._writers.values()})
 
 
-def _row(event: dict, body: str, prev: str, digest: str) -> tuple:
+def _row(event: dict, body: str, digest: str) -> tuple:
     resources = event.get("resources") or ()
-    values = (event["_time"], event["eventID"], event.get("requestID"), event["awsRegion"],
-              event.get("recipientAccountId"), event["eventSource"], event["eventName"],
-              (event.get("userIdentity") or {}).get("arn"),
-              resources[0]["ARN"] if resources else None, event.get("errorCode"), body, prev, digest)
+    values = (event["_time"], event["awsRegion"], event.get("recipientAccountId"), event["eventName"],
+              resources[0]["ARN"] if resources else None, event.get("errorCode"), body, digest)
     return tuple(v[:_WIDTHS[c]] if isinstance(v, str) and _WIDTHS.get(c) else v
                  for c, v in zip(_COLUMNS, values))
 

@@ -7,4 +7,4 @@ write transaction (`Store.write()`), audit record included. Write transactions a
 (SQLite: BEGIN IMMEDIATE; PostgreSQL: a transaction-scoped advisory lock), so services can read,
 decide and write without lost updates, on one server or many.
 """
-from .base import Store, add_column, create_tables, metadata, open_store  # noqa: F401
+from .base import Store, add_column, create_tables, drop_columns, metadata, open_store  # noqa: F401

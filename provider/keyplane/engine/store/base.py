@@ -49,6 +49,29 @@ def add_column(table: sa.Table, column_name: str) -> Callable[[Connection], None
     return run
 
 
+def drop_columns(table: sa.Table, *names: str) -> Callable[[Connection], None]:
+    """A migration body that removes columns `table` no longer declares from a database made before.
+    PostgreSQL drops them in place; SQLite gets the table rebuilt with what is declared (its
+    documented way to change a table, and one every SQLite version supports), rows and indexes kept."""
+    def run(conn: Connection) -> None:
+        existing = {c["name"] for c in sa.inspect(conn).get_columns(table.name)}
+        gone = [n for n in names if n in existing]
+        if not gone:
+            return
+        if conn.dialect.name == "postgresql":
+            for name in gone:
+                conn.exec_driver_sql(f"ALTER TABLE {table.name} DROP COLUMN {name}")
+            return
+        for index in sa.inspect(conn).get_indexes(table.name):
+            conn.exec_driver_sql(f'DROP INDEX "{index["name"]}"')
+        conn.exec_driver_sql(f"ALTER TABLE {table.name} RENAME TO {table.name}__old")
+        table.create(conn)
+        kept = ", ".join(c.name for c in table.columns)
+        conn.exec_driver_sql(f"INSERT INTO {table.name} ({kept}) SELECT {kept} FROM {table.name}__old")
+        conn.exec_driver_sql(f"DROP TABLE {table.name}__old")
+    return run
+
+
 def normalise_url(url: str) -> str:
     if url.startswith("postgresql://") or url.startswith("postgres://"):
         return "postgresql+psycopg://" + url.split("://", 1)[1]
