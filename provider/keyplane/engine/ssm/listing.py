@@ -59,11 +59,13 @@ def _filters(raw: list[dict] | None, allowed: dict[str, tuple]) -> list[tuple[st
         values = f.get("Values") or []
         if not values and base != "tag":
             raise InvalidFilterValue(f"The following filter values are missing: null for filter key {k}.")
-        if k in ("Type",) and any(v not in ("String", "StringList", "SecureString") for v in values):
+        # an Equals value outside the enumeration is refused (a BeginsWith prefix may be partial)
+        if k == "Type" and option == "Equals" and any(v not in ("String", "StringList", "SecureString")
+                                                      for v in values):
             raise InvalidFilterValue("The following filter value is not valid: "
                                      + ", ".join(v for v in values if v not in ("String", "StringList", "SecureString"))
                                      + ". Valid values include: String, StringList, SecureString.")
-        if k == "Tier" and any(v not in ("Standard", "Advanced") for v in values):
+        if k == "Tier" and option == "Equals" and any(v not in ("Standard", "Advanced") for v in values):
             raise InvalidFilterValue("The following filter value is not valid for Tier: " + ", ".join(values) + ".")
         out.append((k, option, values))
     return out
@@ -197,7 +199,8 @@ def _public_page(call, path: str, recursive: bool, filters, after: str | None, l
 # ---- DescribeParameters ----------------------------------------------------------------------
 DESCRIBE_FILTERS = {"Name": ("Equals", "BeginsWith", "Contains"), "Type": ("Equals", "BeginsWith"),
                     "KeyId": ("Equals", "BeginsWith"), "Path": ("Recursive", "OneLevel"),
-                    "Tier": ("Equals", "BeginsWith"), "DataType": ("Equals",), "tag": ("Equals", "BeginsWith")}
+                    "Tier": ("Equals", "BeginsWith"), "DataType": ("Equals", "BeginsWith"),
+                    "tag": ("Equals", "BeginsWith")}
 LEGACY_FILTERS = {"Name": "Name", "Type": "Type", "KeyId": "KeyId"}
 
 
