@@ -37,6 +37,9 @@ def parse(text: str) -> list[dict]:
         raise ValidationException("Invalid policies input: the policies must be a JSON array of policy objects.") from None
     if not isinstance(doc, list):
         raise ValidationException("Invalid policies input: the policies must be a JSON array of policy objects.")
+    # "To remove all policies from an existing parameter, ... apply an empty policy of brackets and
+    # curly braces": [{}] (https://docs.aws.amazon.com/systems-manager/latest/userguide/parameter-store-policies.html)
+    doc = [p for p in doc if p != {}]
     if len(doc) > MAX_POLICIES:
         raise PoliciesLimitExceededException(
             f"You specified {len(doc)} policies. A parameter can have at most {MAX_POLICIES} policies.")
