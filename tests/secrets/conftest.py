@@ -133,6 +133,17 @@ def sm(kp):
 
 
 @pytest.fixture
+def rotation_failure(engine):
+    """The details (step, message) of a secret's last RotationFailed service event, as CloudTrail
+    records a failed rotation; None if its rotations never failed."""
+    def last(arn: str) -> dict | None:
+        failed = engine.audit.query(engine.store_for("us-east-1"), event_name="RotationFailed")
+        mine = [e for e in failed if any(r["ARN"] == arn for r in e["resources"])]
+        return mine[0]["serviceEventDetails"] if mine else None
+    return last
+
+
+@pytest.fixture
 def role_name():
     return "app_" + uuid.uuid4().hex[:8]
 

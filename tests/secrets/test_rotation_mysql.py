@@ -28,7 +28,8 @@ def _value(sm, secret_id, stage="AWSCURRENT") -> dict:
 
 
 @pytest.mark.parametrize("db_engine,rotator", [("mysql", SINGLE), ("mariadb", "keyplane:mariadb-single-user")])
-def test_single_user_rotation_changes_the_password_and_refuses_the_old_one(sm, mariadb, mysql_user, db_engine, rotator):
+def test_single_user_rotation_changes_the_password_and_refuses_the_old_one(sm, mariadb, mysql_user, db_engine, rotator,
+                                                                          rotation_failure):
     mariadb.create_user(mysql_user, "initial-pw-1")
     arn = sm.create_secret(Name=f"db/{mysql_user}",
                            SecretString=_db_secret(mariadb, mysql_user, "initial-pw-1", db_engine))["ARN"]
@@ -44,6 +45,7 @@ def test_single_user_rotation_changes_the_password_and_refuses_the_old_one(sm, m
     described = sm.describe_secret(SecretId=arn)
     assert described["VersionIdsToStages"][out["VersionId"]] == ["AWSCURRENT"]
     assert described["RotationLambdaARN"] == rotator and "ExternalSecretRotationMetadata" not in described
+    assert rotation_failure(arn) is None
 
 
 def test_alternating_users_rotation_clones_the_user_with_its_grants_and_switches_back(sm, mariadb, mysql_user):
@@ -75,7 +77,7 @@ def test_alternating_users_rotation_clones_the_user_with_its_grants_and_switches
 
 
 def test_rotation_whose_test_step_fails_keeps_the_old_password_and_is_retried_on_schedule(
-        sm, mariadb, mysql_user, engine, clock):
+        sm, mariadb, mysql_user, engine, clock, rotation_failure):
     # MAX_USER_CONNECTIONS 1: setSecret's session is still open, so testSecret cannot log in
     mariadb.create_user(mysql_user, "initial-pw-3", limits="MAX_USER_CONNECTIONS 1")
     arn = sm.create_secret(Name=f"db/{mysql_user}",
@@ -86,13 +88,10 @@ def test_rotation_whose_test_step_fails_keeps_the_old_password_and_is_retried_on
     assert _value(sm, arn)["password"] == "initial-pw-3"
     assert mariadb.can_login(mysql_user, "initial-pw-3")             # rolled back through the held session
     described = sm.describe_secret(SecretId=arn)
-    failure = {m["Key"]: m["Value"] for m in described["ExternalSecretRotationMetadata"]}
-    assert "testSecret" in failure["keyplane:LastRotationFailure"]
-    assert "initial-pw-3" not in failure["keyplane:LastRotationFailure"]
+    failure = rotation_failure(arn)
+    assert failure["step"] == "testSecret" and "initial-pw-3" not in failure["message"]
+    assert "ExternalSecretRotationMetadata" not in described      # a managed external secret's member
     assert described["VersionIdsToStages"][out["VersionId"]] == ["AWSPENDING"]
-    failed = engine.audit.query(engine.store_for("us-east-1"), event_name="RotationFailed")
-    assert failed and failed[0]["resources"][0]["ARN"] == arn
-    assert failed[0]["serviceEventDetails"]["step"] == "testSecret"
     with pytest.raises(botocore.exceptions.ClientError) as refused:
         sm.rotate_secret(SecretId=arn)
     assert refused.value.response["Error"]["Code"] == "InvalidRequestException"
@@ -107,6 +106,7 @@ def test_rotation_whose_test_step_fails_keeps_the_old_password_and_is_retried_on
     assert mariadb.can_login(mysql_user, password)
     assert not mariadb.can_login(mysql_user, "initial-pw-3")
     assert "ExternalSecretRotationMetadata" not in sm.describe_secret(SecretId=arn)
+    assert engine.audit.query(engine.store_for("us-east-1"), event_name="RotationSucceeded")
 
 
 HOSTILE_NAME = "kp_q'b\\%\"`x" + uuid.uuid4().hex[:6]     # unique: test runs may share the server
@@ -153,12 +153,11 @@ def test_alternating_rotation_of_a_user_with_a_hostile_name(sm, mariadb):
     assert "GRANT SELECT ON `test`.*" in " ".join(mariadb.grants(name + "_clone"))
 
 
-def test_a_mysql_rotator_refuses_a_postgres_secret(sm, mariadb, mysql_user):
+def test_a_mysql_rotator_refuses_a_postgres_secret(sm, mariadb, mysql_user, rotation_failure):
     mariadb.create_user(mysql_user, "initial-pw-6")
     arn = sm.create_secret(Name=f"db/{mysql_user}",
                            SecretString=_db_secret(mariadb, mysql_user, "initial-pw-6", "postgres"))["ARN"]
     sm.rotate_secret(SecretId=arn, RotationLambdaARN=SINGLE, RotationRules={"AutomaticallyAfterDays": 1})
-    failure = {m["Key"]: m["Value"] for m in sm.describe_secret(SecretId=arn)["ExternalSecretRotationMetadata"]}
-    assert "createSecret" in failure["keyplane:LastRotationFailure"]
-    assert "handles mysql and mariadb" in failure["keyplane:LastRotationFailure"]
+    failure = rotation_failure(arn)
+    assert failure["step"] == "createSecret" and "handles mysql and mariadb" in failure["message"]
     assert mariadb.can_login(mysql_user, "initial-pw-6")

@@ -67,7 +67,7 @@ def test_alternating_users_rotation_switches_to_the_clone_and_back(sm, scram_pos
 
 
 def test_rotation_whose_test_step_fails_keeps_the_old_password_and_is_retried_on_schedule(
-        sm, scram_postgres, role_name, engine, clock, tmp_path):
+        sm, scram_postgres, role_name, engine, clock, tmp_path, rotation_failure):
     from keyplane.engine import events
     events.configure(engine, file=str(tmp_path / "events.jsonl"))
     # CONNECTION LIMIT 1: setSecret's session is still open, so testSecret cannot log in
@@ -80,9 +80,9 @@ def test_rotation_whose_test_step_fails_keeps_the_old_password_and_is_retried_on
     assert _value(sm, arn)["password"] == "initial-pw-3"
     assert scram_postgres.can_login(role_name, "initial-pw-3")
     described = sm.describe_secret(SecretId=arn)
-    failure = {m["Key"]: m["Value"] for m in described["ExternalSecretRotationMetadata"]}
-    assert "testSecret" in failure["keyplane:LastRotationFailure"]
-    assert "initial-pw-3" not in failure["keyplane:LastRotationFailure"]
+    failure = rotation_failure(arn)
+    assert failure["step"] == "testSecret" and "initial-pw-3" not in failure["message"]
+    assert "ExternalSecretRotationMetadata" not in described      # a managed external secret's member
     assert described["VersionIdsToStages"][out["VersionId"]] == ["AWSPENDING"]
     events = engine.audit.query(engine.store_for("us-east-1"), event_name="RotationFailed")
     assert events and events[0]["resources"][0]["ARN"] == arn

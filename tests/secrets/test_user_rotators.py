@@ -31,13 +31,13 @@ def test_python_rotator_gets_the_four_steps_with_one_token(sm):
     assert (end.weekday(), end.hour, end.minute, end.second) == (0, 4, 59, 59)
 
 
-def test_python_rotator_failing_test_secret_leaves_current_and_records_the_failure(sm):
+def test_python_rotator_failing_test_secret_leaves_current_and_records_the_failure(sm, rotation_failure):
     arn = sm.create_secret(Name="api/token2", SecretString="token-initial")["ARN"]
     sm.rotate_secret(SecretId=arn, RotationLambdaARN="python:sample_rotators:failing_test",
                      RotationRules={"AutomaticallyAfterDays": 1})
     assert sm.get_secret_value(SecretId=arn)["SecretString"] == "token-initial"
-    meta = sm.describe_secret(SecretId=arn)["ExternalSecretRotationMetadata"]
-    assert "testSecret" in meta[0]["Value"] and "refused by the service" in meta[0]["Value"]
+    failure = rotation_failure(arn)
+    assert failure["step"] == "testSecret" and "refused by the service" in failure["message"]
     # AWS's way out: cancel, then take AWSPENDING off the partial version
     pending = sm.cancel_rotate_secret(SecretId=arn)["VersionId"]
     sm.update_secret_version_stage(SecretId=arn, VersionStage="AWSPENDING", RemoveFromVersionId=pending)
@@ -97,13 +97,13 @@ def test_webhook_rotator_receives_the_lambda_event_and_rotates(sm, webhook):
     assert sm.get_secret_value(SecretId=arn)["VersionId"] == out["VersionId"]
 
 
-def test_webhook_that_is_down_fails_the_rotation_and_keeps_current(sm):
+def test_webhook_that_is_down_fails_the_rotation_and_keeps_current(sm, rotation_failure):
     arn = sm.create_secret(Name="api/hook2", SecretString="token-initial")["ARN"]
     sm.rotate_secret(SecretId=arn, RotationLambdaARN="http://127.0.0.1:9/down",
                      RotationRules={"AutomaticallyAfterDays": 30})
     assert sm.get_secret_value(SecretId=arn)["SecretString"] == "token-initial"
-    meta = sm.describe_secret(SecretId=arn)["ExternalSecretRotationMetadata"][0]["Value"]
-    assert "createSecret" in meta and "unreachable" in meta
+    failure = rotation_failure(arn)
+    assert failure["step"] == "createSecret" and "unreachable" in failure["message"]
 
 
 def test_writing_a_new_current_value_during_a_pending_rotation_abandons_it(sm, engine):
@@ -120,7 +120,7 @@ def test_writing_a_new_current_value_during_a_pending_rotation_abandons_it(sm, e
     assert sm.get_secret_value(SecretId=arn)["SecretString"].startswith("token-")
 
 
-def test_rotate_later_tests_the_rotator_on_a_pending_copy_and_removes_it(sm):
+def test_rotate_later_tests_the_rotator_on_a_pending_copy_and_removes_it(sm, rotation_failure):
     arn = sm.create_secret(Name="api/later", SecretString="token-initial")["ARN"]
     sample_rotators.SEEN.clear()
     sm.rotate_secret(SecretId=arn, RotationLambdaARN="python:sample_rotators:rotate_token", RotateImmediately=False,
@@ -131,6 +131,5 @@ def test_rotate_later_tests_the_rotator_on_a_pending_copy_and_removes_it(sm):
     assert sm.get_secret_value(SecretId=arn)["SecretString"] == "token-initial"
 
     sm.rotate_secret(SecretId=arn, RotationLambdaARN="python:sample_rotators:failing_test", RotateImmediately=False)
-    meta = sm.describe_secret(SecretId=arn)["ExternalSecretRotationMetadata"][0]["Value"]
-    assert "testSecret" in meta
+    assert rotation_failure(arn)["step"] == "testSecret"
     assert sm.get_secret_value(SecretId=arn)["SecretString"] == "token-initial"

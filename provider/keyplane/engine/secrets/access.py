@@ -12,10 +12,15 @@ Resource policies are validated with the IAM grammar (`schemas/secret-policy.sch
 from __future__ import annotations
 
 import json
+import re
 
 from ..authz import access_denied, check_session_policy, identity_decision
+from ..identity import Principal
 from ..policy import ALLOW, AuthzRequest, decide, parse_policy
-from .errors import PublicPolicyException
+from .errors import InvalidParameterException, PublicPolicyException
+
+SERVICE_PRINCIPAL = "secretsmanager.amazonaws.com"
+_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):role/[\w+=,.@/-]+$")
 
 # condition keys that pin an "everyone" principal down to known callers
 _NARROWING_KEYS = {"aws:principalaccount", "aws:sourceaccount", "aws:principalorgid", "aws:sourcearn",
@@ -38,6 +43,8 @@ def request_context(call, secret=None, extra: dict | None = None, tags: dict | N
         ctx["secretsmanager:SecretPrimaryRegion"] = secret.primary_region or secret.region
         if secret.rotation_lambda:
             ctx["secretsmanager:resource/AllowRotationLambdaArn"] = secret.rotation_lambda
+        if secret.secret_type:
+            ctx["secretsmanager:resource/Type"] = secret.secret_type
         if tags is None:
             from ..tagging import get_tags
             with call.store.read() as conn:
@@ -110,6 +117,34 @@ def deny_unknown_unless_allowed(call, action: str, secret_id: str) -> None:
     if identity != ALLOW:
         raise access_denied(call, action, arn, "no identity-based policy allows")
     check_session_policy(call, request, arn)
+
+
+def assumable_role(call, role_arn: str):
+    """The IAM role `role_arn`, if it exists and its trust policy lets Secrets Manager assume it."""
+    registry = getattr(call.engine, "identities", None)
+    role = registry.role(role_arn) if registry is not None else None
+    if role is None:
+        return None
+    service = Principal(account=role.account, arn=SERVICE_PRINCIPAL, type="AWSService", name=SERVICE_PRINCIPAL)
+    trust = decide(parse_policy(role.trust_policy, "trust"), AuthzRequest(service, "sts:AssumeRole", role.arn, {}))
+    return role if trust.allowed else None
+
+
+def check_role_to_pass(call, account: str, role_arn: str, member: str) -> None:
+    """A role the caller hands Secrets Manager to assume later (a replication role, a managed
+    external secret's rotation role), validated when it is set: a role of `account`, which the
+    caller may pass (iam:PassRole) and which trusts Secrets Manager."""
+    m = _ROLE_ARN.match(role_arn)
+    if m is None or m.group(1) != account:
+        raise InvalidParameterException(f"{member} must be the ARN of an IAM role in the secret's account.")
+    if not call.ctx.service_event:
+        request = AuthzRequest(call.principal, "iam:PassRole", role_arn, {"iam:PassedToService": SERVICE_PRINCIPAL})
+        if identity_decision(call, request) != ALLOW:
+            raise access_denied(call, "iam:PassRole", role_arn, "no identity-based policy allows")
+    if getattr(call.engine, "identities", None) is not None and assumable_role(call, role_arn) is None:
+        raise InvalidParameterException(
+            f"Secrets Manager can't assume the role {role_arn}: it doesn't exist or its trust policy "
+            f"doesn't allow {SERVICE_PRINCIPAL}.")
 
 
 def broad_access_statements(policy_text: str) -> list[str]:

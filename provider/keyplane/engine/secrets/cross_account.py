@@ -20,9 +20,7 @@ from __future__ import annotations
 import json
 import re
 
-from ..authz import access_denied, identity_decision
 from ..errors import AccessDeniedException, AwsError
-from ..policy import ALLOW, AuthzRequest
 from . import access, replication
 from .errors import (InvalidParameterException, InvalidRequestException, LimitExceededException,
                      ResourceNotFoundException)
@@ -30,7 +28,6 @@ from .model import (MANAGED_POLICY, Secret, encryption_context, kms, load_secret
                     require_not_deleted, resolve_secret, save_secret)
 
 _SECRET_ARN = re.compile(r"^arn:(aws[a-z-]*):secretsmanager:([a-z0-9-]+):(\d{12}):secret:(.+)$")
-_ROLE_ARN = re.compile(r"^arn:(aws[a-z-]*):iam::(\d{12}):role/[\w+=,.@/-]+$")
 # the members a cross-account replica cannot be created with (its value and description come
 # from nowhere but its primary)
 NOT_ON_A_REPLICA = ("SecretString", "SecretBinary", "Description", "AddReplicaRegions", "Type")
@@ -93,22 +90,6 @@ def link_new_replica(replica: Secret, primary_arn: str, key_arn: str) -> None:
 
 # ---- the primary's side ----------------------------------------------------------------------
 
-def _check_role(call, primary: Secret, role_arn: str) -> None:
-    """A replication role is a role of the primary's account that trusts Secrets Manager, and
-    the caller may pass it (iam:PassRole)."""
-    m = _ROLE_ARN.match(role_arn)
-    if m is None or m.group(2) != primary.account:
-        raise InvalidParameterException("ReplicationRoleARN must be the ARN of an IAM role in the primary secret's account.")
-    request = AuthzRequest(call.principal, "iam:PassRole", role_arn,
-                           {"iam:PassedToService": replication.SERVICE_PRINCIPAL})
-    if identity_decision(call, request) != ALLOW:
-        raise access_denied(call, "iam:PassRole", role_arn, "no identity-based policy allows")
-    if getattr(call.engine, "identities", None) is not None and replication.replication_role(call, role_arn) is None:
-        raise InvalidParameterException(
-            f"Secrets Manager can't assume the role {role_arn}: it doesn't exist or its trust policy "
-            f"doesn't allow {replication.SERVICE_PRINCIPAL}.")
-
-
 def _check_restriction(call, primary: Secret, replica: Secret, restriction: str) -> None:
     """SameOrg (the default): the replica's account belongs to the primary's organization.
     keyplane has no AWS Organizations: the accounts its identities file lists are one
@@ -161,7 +142,7 @@ def associate_cross_account_replica(call, p):
     check_other_account_arn(primary.arn, replica_arn, "CrossAccountReplicaARN")
     role_arn = p.get("ReplicationRoleARN")
     if role_arn:
-        _check_role(call, primary, role_arn)
+        access.check_role_to_pass(call, primary.account, role_arn, "ReplicationRoleARN")
     if any(e["ReplicaSecretARN"] != replica_arn for e in primary.cross_account_replicas):
         raise LimitExceededException(
             "A primary secret can have at most one cross-account replica. Call "

@@ -134,11 +134,8 @@ def describe(call, conn, secret: Secret) -> dict:
         out["CrossAccountPrimary"] = secret.cross_account_primary
     if secret.cross_account_replicas:
         out["CrossAccountReplicas"] = secret.cross_account_replicas
-    from .rotation import failure_metadata
-    failure = failure_metadata(secret)
-    if failure:
-        # the last failed rotation, where boto3 can see it (AWS's own field for rotation metadata)
-        out["ExternalSecretRotationMetadata"] = failure
+    from .rotation import external_rotation_members
+    out.update(external_rotation_members(secret))
     attrs = secret.get_attrs()
     if attrs.get("owning_service"):
         out["OwningService"] = attrs["owning_service"]

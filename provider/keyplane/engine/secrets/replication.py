@@ -189,19 +189,6 @@ def sync_stored(engine, store, arn: str) -> None:
 
 DETACHED = "Detached"
 SESSION_NAME = "SecretsManagerReplication"
-SERVICE_PRINCIPAL = "secretsmanager.amazonaws.com"
-
-
-def replication_role(call, role_arn: str):
-    """The role Secrets Manager assumes to replicate, if it exists and trusts Secrets Manager."""
-    from ..policy import AuthzRequest, decide, parse_policy
-    registry = getattr(call.engine, "identities", None)
-    role = registry.role(role_arn) if registry is not None else None
-    if role is None:
-        return None
-    service = Principal(account=role.account, arn=SERVICE_PRINCIPAL, type="AWSService", name=SERVICE_PRINCIPAL)
-    trust = decide(parse_policy(role.trust_policy, "trust"), AuthzRequest(service, "sts:AssumeRole", role.arn, {}))
-    return role if trust.allowed else None
 
 
 def writer_call(call, primary: Secret, role_arn: str | None):
@@ -209,12 +196,12 @@ def writer_call(call, primary: Secret, role_arn: str | None):
     primary (a forward access session: the caller's own permissions)."""
     if not role_arn:
         return call
-    role = replication_role(call, role_arn)
+    role = access.assumable_role(call, role_arn)
     if role is None:
         raise InvalidRequestException(f"Secrets Manager can't assume the replication role {role_arn}.")
     principal = Principal(account=role.account, arn=f"arn:aws:sts::{role.account}:assumed-role/{role.name}/{SESSION_NAME}",
                           type="AssumedRole", name=role.name, session_name=SESSION_NAME, role_arn=role.arn)
-    ctx = RequestContext(principal=principal, region=primary.region, user_agent=SERVICE_PRINCIPAL)
+    ctx = RequestContext(principal=principal, region=primary.region, user_agent=access.SERVICE_PRINCIPAL)
     return Call(call.engine, ctx, _SPEC, call.store, {})
 
 

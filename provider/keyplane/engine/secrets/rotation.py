@@ -5,9 +5,14 @@ event for createSecret → setSecret → testSecret → finishSecret, then drops
 AWSCURRENT. It runs as the service, after the transaction that asked for it has committed, so a
 failing step never takes the request down with it. A failed run leaves AWSCURRENT where it was
 (a rotator that can undo its setSecret does so), records the failure — a `RotationFailed` service
-event in the audit trail, an event on the bus, and `keyplane:LastRotationFailure` in DescribeSecret's
-ExternalSecretRotationMetadata — keeps AWSPENDING for the retry, and is retried with the same token
+event in the audit trail (its step and message) and the same event on the bus, as CloudTrail and
+EventBridge carry it on AWS — keeps AWSPENDING for the retry, and is retried with the same token
 when the schedule next comes due (`secretsmanager.rotate-secrets`).
+
+A managed external secret (CreateSecret Type: the partner that holds it) is rotated without a
+Lambda, with the partner's ExternalSecretRotationMetadata and the ExternalSecretRotationRoleArn
+Secrets Manager assumes; keyplane stores and returns that configuration as given, and its runs go
+to the partner's rotator (`rotators.resolve_partner`).
 """
 from __future__ import annotations
 
@@ -20,16 +25,15 @@ from datetime import datetime
 from . import access, replication
 from .errors import InvalidParameterException, InvalidRequestException
 from .model import (CURRENT, PENDING, Secret, changed, holder, load_secret, load_versions, mutating,
-                    require_not_deleted, require_primary, require_token, resolve_secret, save_secret,
-                    save_stages, ts, validate_secret_id)
+                    require_not_deleted, require_primary, require_token, required_members, resolve_secret,
+                    save_secret, save_stages, ts, validate_secret_id)
 from .replication import service_context
-from .rotators import RotatorError, resolve_rotator, validate_rotator
+from .rotators import RotatorError, resolve_partner, resolve_rotator, validate_rotator
 from .schedule import next_window, validate_rules
 from .tables import secrets as secrets_table
 
 log = logging.getLogger("keyplane.secrets.rotation")
 STEPS = ("createSecret", "setSecret", "testSecret", "finishSecret")
-FAILURE_KEY = "keyplane:LastRotationFailure"
 
 
 def _emit(engine, store, secret: Secret, name: str, details: dict) -> None:
@@ -68,8 +72,8 @@ def rotate_secret(call, p):
                           ("secretsmanager:RotateImmediately", bool(immediate))) if v is not None})
     require_not_deleted(secret, "RotateSecret")
     require_primary(secret)
-    if p.get("ExternalSecretRotationMetadata") or p.get("ExternalSecretRotationRoleArn"):
-        raise InvalidParameterException("External secret rotation is not supported by keyplane.")
+    external = check_external_rotation(call, secret, lambda_arn, p.get("ExternalSecretRotationMetadata"),
+                                       p.get("ExternalSecretRotationRoleArn"))
     if lambda_arn is not None:
         validate_rotator(lambda_arn)
     rules = validate_rules(rules) if rules is not None else None
@@ -79,12 +83,14 @@ def rotate_secret(call, p):
             raise InvalidRequestException(
                 "A previous rotation isn't complete. That rotation will be reattempted.")
         lambda_arn = lambda_arn or secret.rotation_lambda
-        if not lambda_arn:
+        if not lambda_arn and external is None:
             raise InvalidRequestException(
                 "No Lambda rotation function ARN is associated with this secret.")
         rules = rules or secret.rules()
         if immediate and holder(versions, CURRENT) is None:
             raise InvalidRequestException("You can't rotate a secret that has no AWSCURRENT version.")
+        if external is not None:
+            secret.set_attrs(**external)
         secret.rotation_lambda = lambda_arn
         secret.rotation_enabled = True
         secret.rotation_rules = json.dumps(rules) if rules else None
@@ -100,6 +106,54 @@ def rotate_secret(call, p):
     elif holder(versions, CURRENT) is not None:
         store.after_commit(lambda: _start(lambda: check_rotation(engine, store, region, secret.arn, token)))
     return out
+
+
+def check_external_rotation(call, secret: Secret, lambda_arn: str | None, metadata: list | None,
+                            role_arn: str | None) -> dict | None:
+    """A managed external secret (one with a Type: the partner that holds it) is rotated by
+    Secrets Manager with the partner's ExternalSecretRotationMetadata, assuming the
+    ExternalSecretRotationRoleArn — no Lambda ("For secrets that use managed rotation, omit this
+    field"). The rotation configuration to store (external_rotation_*), or None for a secret that
+    a rotator (RotationLambdaARN) rotates.
+    https://docs.aws.amazon.com/secretsmanager/latest/userguide/mes-security.html"""
+    if not secret.secret_type:
+        if metadata is not None or role_arn:
+            raise InvalidParameterException(
+                "ExternalSecretRotationMetadata and ExternalSecretRotationRoleArn apply only to managed "
+                "external secrets: secrets created with a Type.")
+        return None
+    if lambda_arn:
+        raise InvalidParameterException(
+            f"Secrets Manager rotates this managed external secret ({secret.secret_type}) itself: omit RotationLambdaARN.")
+    keys = [item["Key"] for item in required_members(metadata, "ExternalSecretRotationMetadata", "Key", "Value")]
+    if len(set(keys)) != len(keys):
+        raise InvalidParameterException("ExternalSecretRotationMetadata has a Key more than once.")
+    attrs = secret.get_attrs()
+    role_arn = role_arn or attrs.get("external_rotation_role")
+    if not role_arn:
+        raise InvalidParameterException(
+            "You must specify ExternalSecretRotationRoleArn to rotate a managed external secret.")
+    access.check_role_to_pass(call, secret.account, role_arn, "ExternalSecretRotationRoleArn")
+    stored = attrs.get("external_rotation_metadata") if metadata is None else metadata
+    return {"external_rotation_role": role_arn, "external_rotation_metadata": stored or None}
+
+
+def external_rotation_members(secret: Secret) -> dict:
+    """DescribeSecret's and ListSecrets' view of a managed external secret's rotation: what was
+    set, as it was set."""
+    attrs = secret.get_attrs()
+    out = {}
+    if attrs.get("external_rotation_metadata"):
+        out["ExternalSecretRotationMetadata"] = attrs["external_rotation_metadata"]
+    if attrs.get("external_rotation_role"):
+        out["ExternalSecretRotationRoleArn"] = attrs["external_rotation_role"]
+    return out
+
+
+def _rotator(secret: Secret):
+    """What rotates the secret: the rotator RotationLambdaARN names, or the partner integration
+    of a managed external secret."""
+    return resolve_rotator(secret.rotation_lambda) if secret.rotation_lambda else resolve_partner(secret.secret_type)
 
 
 def _start(run) -> None:
@@ -129,7 +183,7 @@ def check_rotation(engine, store, region: str, arn: str, token: str) -> bool:
         current = sm.get_secret_value(SecretId=arn)
         value = {k: current[k] for k in ("SecretString", "SecretBinary") if k in current}
         sm.put_secret_value(SecretId=arn, ClientRequestToken=token, VersionStages=["AWSPENDING"], **value)
-        rotator = resolve_rotator(secret.rotation_lambda)
+        rotator = _rotator(secret)
         rotator.invoke(engine, ctx, {"SecretId": arn, "ClientRequestToken": token, "Step": "testSecret"})
         ok = True
     except Exception as exc:      # noqa: BLE001 - recorded, never raised
@@ -176,7 +230,7 @@ def run_rotation(engine, store, region: str, arn: str, token: str | None = None)
     with store.read() as conn:
         secret = load_secret(conn, arn)
         versions = load_versions(conn, arn) if secret else []
-    if secret is None or secret.scheduled_for_deletion or not secret.rotation_lambda:
+    if secret is None or secret.scheduled_for_deletion or not (secret.rotation_lambda or secret.secret_type):
         return False
     pending = holder(versions, PENDING)
     if in_progress(versions):
@@ -188,7 +242,7 @@ def run_rotation(engine, store, region: str, arn: str, token: str | None = None)
     step = "createSecret"
     rotator = None
     try:
-        rotator = resolve_rotator(secret.rotation_lambda)
+        rotator = _rotator(secret)
         ctx = service_context(secret, region)
         for step in STEPS:
             rotator.invoke(engine, ctx, {**event_base, "Step": step})
@@ -224,8 +278,6 @@ def _record(engine, store, arn, region, token, step, message) -> None:
         secret = load_secret(conn, arn)
         if secret is None:
             return
-        secret.set_attrs(rotation_failure={"step": step, "message": message, "versionId": token,
-                                           "time": now.isoformat()})
         rules = secret.rules()
         if rules:
             secret.next_rotation = ts(next_window(rules, now))
@@ -241,32 +293,23 @@ def _finish(engine, store, arn, token) -> None:
         versions = load_versions(conn, arn)
         current = holder(versions, CURRENT)
         if current is None or current.version_id != token:
-            secret.set_attrs(rotation_failure={"step": "finishSecret", "versionId": token,
-                                               "message": "finishSecret did not move AWSCURRENT to the new version",
-                                               "time": now.isoformat()})
-            save_secret(conn, secret)
             ok = False
         else:
             if PENDING in current.stages:
                 current.stages.remove(PENDING)
                 save_stages(conn, [current])
             secret.last_rotated = ts(now)
-            secret.set_attrs(rotation_failure=None)
             rules = secret.rules()
             if rules:
                 secret.next_rotation = ts(next_window(rules, now))
             save_secret(conn, secret)
             ok = True
     replication.sync_stored(engine, store, arn)
-    _emit(engine, store, secret, "RotationSucceeded" if ok else "RotationFailed", {"versionId": token})
-
-
-def failure_metadata(secret: Secret) -> list[dict]:
-    failure = secret.get_attrs().get("rotation_failure")
-    if not failure:
-        return []
-    text = f"{failure['time']} {failure['step']}: {failure['message']}"
-    return [{"Key": FAILURE_KEY, "Value": text[:2048]}]
+    if ok:
+        _emit(engine, store, secret, "RotationSucceeded", {"versionId": token})
+    else:
+        _emit(engine, store, secret, "RotationFailed", {"versionId": token, "step": "finishSecret",
+                                                        "message": "finishSecret did not move AWSCURRENT to the new version"})
 
 
 def rotate_due_secrets(engine, store, now: datetime) -> int:

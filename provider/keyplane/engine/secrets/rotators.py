@@ -73,6 +73,13 @@ class WebhookRotator(Rotator):
             raise RotatorError(f"{event['Step']}: webhook {self.url} answered HTTP {status}")
 
 
+def resolve_partner(secret_type: str) -> Rotator:
+    """The rotator of a managed external secret's partner (its Type). keyplane reaches no
+    partner (Salesforce, Snowflake, ...), so a run fails at createSecret with this reason."""
+    raise RotatorError(f"keyplane has no managed external secret integration for the partner type {secret_type}; "
+                       "rotate this secret by writing its new value with PutSecretValue.")
+
+
 def resolve_rotator(name: str) -> Rotator:
     managed = databases.MANAGED_ROTATORS.get(name)
     if managed is not None:
