@@ -102,3 +102,19 @@ def test_only_the_models_faults_are_500(code):
     faults = {name for name in errors if shapes[name].get("fault")}
     assert code in faults
     assert {name for name in errors if http_status(name, "kms") == 500} == faults
+
+
+def test_a_ciphertext_whose_key_is_not_in_this_region_is_access_denied(wire):
+    """A well-formed ciphertext whose key the Region does not hold gets AccessDeniedException, HTTP
+    400, "The ciphertext refers to a customer master key that does not exist, does not exist in
+    this region, or you are not allowed to access." -- AWS's answer as quoted with its status and
+    code in https://github.com/Droplr/aws-env/issues/29 and
+    https://github.com/aws/aws-encryption-sdk-javascript/issues/1005. Garbage stays
+    InvalidCiphertextException, with no message member (test_error_bodies above)."""
+    key = _key(wire)
+    blob = wire.call("kms", "Encrypt", {"KeyId": key, "Plaintext": b"x"}).body["CiphertextBlob"]
+    import base64
+    r = wire.call("kms", "Decrypt", {"CiphertextBlob": base64.b64decode(blob)}, region="eu-west-1")
+    assert (r.status, r.error_type) == (400, "AccessDeniedException"), r.body
+    assert r.body["message"] == ("The ciphertext refers to a customer master key that does not exist, does not "
+                                 "exist in this region, or you are not allowed to access.")

@@ -7,15 +7,18 @@ their store's token (custom_key_stores.py), chosen per key by `_aead`.
 """
 from __future__ import annotations
 
+import re
+
 from .. import crypto
 from ..authz import authorize
-from ..errors import (DryRunOperationException, IncorrectKeyException,
+from ..errors import (AccessDeniedException, DryRunOperationException, IncorrectKeyException,
                       InvalidCiphertextException, InvalidKeyUsageException, KMSInternalException,
                       ValidationException, invalid_value)
 from ..registry import operation
 from . import custom_key_stores, key_pairs, messages
 from .model import (CRYPTO_STATES, Key, get_key, key_arn, material_aead, require_state, resolve_key,
                     wrong_algorithm, wrong_usage)
+from .records import KEY_ID_RE
 
 DATA_KEY_BYTES = {"AES_256": 32, "AES_128": 16}
 
@@ -93,18 +96,33 @@ def _aead(call, key: Key, material_id: str):
 
 def key_for_ciphertext(call, blob: bytes) -> tuple[Key, tuple]:
     """The key a symmetric ciphertext names, in the caller's Region (multi-Region keys decrypt in
-    any Region that holds a related key). Anything that does not resolve is InvalidCiphertext: a
-    flipped bit in the key reference must not read as a missing key (AWS answers AccessDenied
-    "The ciphertext refers to a customer master key that does not exist..." for a genuine
-    ciphertext of a key it does not hold; keyplane's header carries no checksum to tell the two apart)."""
+    any Region that holds a related key). A ciphertext that does not parse is InvalidCiphertext; a
+    well-formed one whose key is not here -- deleted, another Region's, never held -- is what AWS
+    answers with AccessDenied "The ciphertext refers to a customer master key that does not exist,
+    does not exist in this region, or you are not allowed to access." (the same words whether the
+    key is missing or forbidden, so they tell a caller nothing about which keys exist)."""
     parsed = crypto.parse_blob(blob)
     header = parsed[0]
+    if not _well_formed_reference(header):
+        raise InvalidCiphertextException("")     # damaged: no key could have written it
     if header.region != call.region and not header.multi_region:
-        raise InvalidCiphertextException("")
+        raise AccessDeniedException(messages.CIPHERTEXT_KEY_UNKNOWN)
     key = get_key(call, key_arn(call.region, header.account, header.key_id))
     if key is None or key.multi_region != header.multi_region:
-        raise InvalidCiphertextException("")
+        raise AccessDeniedException(messages.CIPHERTEXT_KEY_UNKNOWN)
     return key, parsed
+
+
+def _well_formed_reference(header) -> bool:
+    """Whether a ciphertext's key reference is one a key could have written: a 12-digit account,
+    a Region name, a key id of its kind (mrk- for multi-Region)."""
+    return (len(header.account) == 12 and header.account.isdigit()
+            and _REGION_RE.match(header.region) is not None
+            and KEY_ID_RE.match(header.key_id) is not None
+            and header.key_id.startswith("mrk-") == header.multi_region)
+
+
+_REGION_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 
 
 def decrypt_with(call, key: Key, parsed: tuple, context: dict | None) -> tuple[bytes, str]:

@@ -12,7 +12,10 @@ INVALID_KEY_ID = "Invalid keyId '{key_id}'"
 ARN_IN_OTHER_REGION = "Invalid arn {region}"
 ALIASES_NOT_SUPPORTED = "Key Aliases are not supported for this operation."
 
-# Decrypt / ReEncrypt
+# Decrypt / ReEncrypt (CIPHERTEXT_KEY_UNKNOWN: AccessDeniedException, quoted with "Status Code: 400;
+# Error Code: AccessDeniedException" in Droplr/aws-env#29 and aws/aws-encryption-sdk-javascript#1005)
+CIPHERTEXT_KEY_UNKNOWN = ("The ciphertext refers to a customer master key that does not exist, does not exist in "
+                          "this region, or you are not allowed to access.")
 INCORRECT_KEY = "The key ID in the request does not identify a KMS key that can perform this operation."
 
 # key state and fitness
