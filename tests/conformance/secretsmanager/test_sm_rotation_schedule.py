@@ -128,3 +128,24 @@ def test_a_window_that_runs_into_the_next_day_or_window_is_invalid_parameter(clo
     answer = clocked("RotateSecret", {"SecretId": "sched/window", "ClientRequestToken": token(),
                                       "RotationLambdaARN": ROTATOR, "RotationRules": rules, "RotateImmediately": False})
     assert_error(answer, "InvalidParameterException")
+
+
+@pytest.mark.parametrize("duration, code", [
+    ("hh", "ValidationException"),     # DurationType's pattern is now [0-9]+h: digits, then h
+    ("1x", "ValidationException"),
+    ("h", "ValidationException"),      # and 2 to 3 characters
+    ("100h", "ValidationException"),
+    ("h1h", "InvalidParameterException"),   # holds the pattern (Smithy patterns are unanchored), not a duration
+    ("0h", "InvalidParameterException"),
+    ("25h", "InvalidParameterException"),
+])
+def test_a_duration_is_a_number_of_hours(clocked, duration, code):
+    """DurationType: 2-3 characters matching [0-9]+h (botocore 1.44; it was [0-9h]+); "The length
+    of the rotation window in hours, for example 3h for a three hour window" (at most 24h).
+    https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_RotationRulesType.html"""
+    clocked.create("sched/hours", "v1")
+    answer = clocked("RotateSecret", {"SecretId": "sched/hours", "ClientRequestToken": token(),
+                                      "RotationLambdaARN": ROTATOR, "RotateImmediately": False,
+                                      "RotationRules": {"ScheduleExpression": "cron(0 3 ? * MON *)", "Duration": duration}})
+    assert_error(answer, code)
+    assert "RotationEnabled" not in clocked.ok("DescribeSecret", {"SecretId": "sched/hours"})
