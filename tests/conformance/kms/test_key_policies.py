@@ -54,3 +54,16 @@ def test_action_or_notaction_with_resource_star_is_accepted(wire, statement):
     key = _key(wire)
     r = wire.call("kms", "PutKeyPolicy", {"KeyId": key, "Policy": _policy(**statement)})
     assert r.status == 200, r.body
+
+
+def test_a_key_policy_that_is_not_json_is_malformed_with_no_message(wire):
+    """CreateKey with a Policy that is not JSON is MalformedPolicyDocumentException with no text
+    (https://github.com/aws/aws-sdk-ruby/issues/1784: "if the policy statement malformed an empty
+    string is returned as the error message", for Policy "not a real policy statement"); no parser
+    error is echoed, and no key is made."""
+    before = wire.call("kms", "ListKeys", {}).body["Keys"]
+    for text in ("not a real policy statement", '{"Version": "2012-10-17", "Statement": ['):
+        r = wire.call("kms", "CreateKey", {"Policy": text})
+        assert (r.status, r.error_type) == (400, "MalformedPolicyDocumentException"), r.body
+        assert not r.has_message_member(), r.body
+    assert wire.call("kms", "ListKeys", {}).body["Keys"] == before

@@ -8,6 +8,7 @@ name IAM users or roles of an account keyplane knows must exist there, as in AWS
 """
 from __future__ import annotations
 
+import json
 import os
 
 from ..authz import authorize, policy_allows_caller
@@ -27,11 +28,23 @@ def check_policy(call, text: str, key, bypass: bool) -> None:
     """Everything a new key policy must satisfy before it is attached to `key`."""
     if len(text.encode("utf-8")) > MAX_POLICY_BYTES:
         raise LimitExceededException(f"Policy document exceeds the maximum size of {MAX_POLICY_BYTES} bytes.")
+    if not _is_json(text):
+        # KMS answers a policy that is not JSON with the code alone (aws/aws-sdk-ruby#1784: CreateKey
+        # with Policy "not a real policy statement" gives MalformedPolicyDocumentException, no text)
+        raise MalformedPolicyDocumentException(None)
     doc = parse_policy(text, "key")
     _check_statement_elements(doc)
     _check_principals_exist(call, doc)
     if not bypass and not policy_allows_caller(call, text, key):
         raise MalformedPolicyDocumentException(LOCKOUT_MESSAGE)
+
+
+def _is_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except (ValueError, RecursionError):
+        return False
+    return True
 
 
 def _check_statement_elements(doc) -> None:
