@@ -203,3 +203,13 @@ def test_a_kms_refusal_is_access_denied_with_kms_s_answer(wire):
                               f"kms:Encrypt on resource: arn:aws:kms:us-east-1:111122223333:key/{key}")
     assert KMS_SUFFIX.search(message).group(1) == "AccessDeniedException"
     assert _get(wire, "/denied").body == {"__type": "ParameterNotFound"}
+
+
+def test_a_string_list_is_returned_without_spaces_around_its_commas(wire):
+    """"If type is StringList, the system returns a comma-separated string with no spaces between
+    commas in the Value field"
+    (https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_Parameter.html)."""
+    assert _put(wire, Name="/list", Type="StringList", Value="Monday, Wednesday ,Friday").status == 200
+    assert _get(wire, "/list").body["Parameter"]["Value"] == "Monday,Wednesday,Friday"
+    path = wire.call("ssm", "GetParametersByPath", {"Path": "/"}).body["Parameters"]
+    assert [p["Value"] for p in path] == ["Monday,Wednesday,Friday"]

@@ -148,6 +148,10 @@ def put_parameter(call, p):
             return {"Version": version, "Tier": tier}
         if cur is not None:
             _make_room(conn, cur)
+        if type_ == "StringList":
+            # "If type is StringList, the system returns a comma-separated string with no spaces between
+            # commas in the Value field" (https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_Parameter.html)
+            value = ",".join(item.strip() for item in value.split(","))
         stored = encrypt_value(call, value, key_id, arn, tier) if type_ == "SecureString" else value
         now = call.now.timestamp()
         policy_text = json.dumps(policies)
