@@ -7,7 +7,6 @@ paged reads in `listing.py`. Every write emits a "Parameter Store Change" event 
 from __future__ import annotations
 
 import json
-import re
 
 import sqlalchemy as sa
 
@@ -16,7 +15,7 @@ from ..authz import authorize
 from ..errors import ValidationException, invalid_value
 from ..registry import operation
 from . import policies as policy_rules
-from . import public, references
+from . import datatypes, public, references
 from .errors import (InvalidAllowedPatternException, ParameterAlreadyExists,
                      ParameterLimitExceeded, ParameterMaxVersionLimitExceeded, ParameterNotFound,
                      ParameterPatternMismatchException, ParameterVersionNotFound, TooManyTagsError)
@@ -34,11 +33,6 @@ VALUE_LIMITS = {"Standard": 4096, "Advanced": 8192}
 # parameters per account and Region; an operator may change them (a module-level setting, like AWS's
 # service quotas it applies to every account)
 QUOTAS = {"Standard": 10_000, "Advanced": 100_000}
-DATA_TYPES = ("text", "aws:ec2:image", "aws:ssm:integration")
-# a parameter can't be changed to or from these data types
-# (https://docs.aws.amazon.com/systems-manager/latest/userguide/parameter-store-data-types.html)
-FIXED_DATA_TYPES = frozenset({"aws:ec2:image", "aws:ssm:integration"})
-AMI_ID = re.compile(r"^ami-[0-9a-f]{8}([0-9a-f]{9})?$")
 
 
 # ---- PutParameter ----------------------------------------------------------------------------
@@ -101,19 +95,26 @@ def put_parameter(call, p):
             raise ValidationException("KeyId is required for SecureString type parameter only.")
         if type_ == "SecureString":
             key_id = key_id or (cur.key_id if cur is not None else None) or DEFAULT_KEY
+        if type_ == "StringList":
+            # "If type is StringList, the system returns a comma-separated string with no spaces between
+            # commas in the Value field" (https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_Parameter.html)
+            value = ",".join(item.strip() for item in value.split(","))
         description = p["Description"] if "Description" in p else (cur.description if cur else "")
         pattern = p["AllowedPattern"] if "AllowedPattern" in p else (cur.allowed_pattern if cur else "")
         data_type = p.get("DataType") or (cur.data_type if cur else "text")
-        if data_type not in DATA_TYPES:
+        if data_type not in datatypes.CHECKS:
             raise ValidationException(f"The following data type is not supported: {data_type} "
                                       "(Data type names are all lowercase.)")
-        if cur is not None and data_type != cur.data_type and {data_type, cur.data_type} & FIXED_DATA_TYPES:
+        if cur is not None and data_type != cur.data_type and {data_type, cur.data_type} & datatypes.FIXED:
             # "You can't change a parameter to or from either of these data types" (wording not published)
             # https://docs.aws.amazon.com/systems-manager/latest/userguide/parameter-store-data-types.html
-            fixed = data_type if data_type in FIXED_DATA_TYPES else cur.data_type
+            fixed = data_type if data_type in datatypes.FIXED else cur.data_type
             raise ValidationException(f"The data type of a parameter can't be changed to or from {fixed}.")
         if data_type == "aws:ec2:image" and type_ != "String":
             raise ValidationException("The aws:ec2:image data type is supported only for String parameters.")
+        if datatypes.nonconforming(data_type, type_, value) is not None:
+            # the value is not quoted: it may be a SecureString's
+            raise ValidationException(f"The parameter value doesn't conform to the data type {data_type}.")
         if pattern:
             try:
                 matched = patterns.fullmatch(pattern, value)
@@ -137,7 +138,7 @@ def put_parameter(call, p):
             raise ValidationException("Parameter policies are supported only for the advanced-parameter tier. "
                                       "Specify Tier Advanced or Intelligent-Tiering.")
         version = cur.version + 1 if cur else 1
-        if data_type == "aws:ec2:image" and not AMI_ID.match(value):
+        if data_type == "aws:ec2:image" and not datatypes.AMI_ID.match(value):
             # an AMI ID is validated after the answer: the call succeeds with the version it would make,
             # the parameter is not created or updated, and the change event says why
             # (https://docs.aws.amazon.com/systems-manager/latest/userguide/parameter-store-ec2-aliases.html)
@@ -148,10 +149,6 @@ def put_parameter(call, p):
             return {"Version": version, "Tier": tier}
         if cur is not None:
             _make_room(conn, cur)
-        if type_ == "StringList":
-            # "If type is StringList, the system returns a comma-separated string with no spaces between
-            # commas in the Value field" (https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_Parameter.html)
-            value = ",".join(item.strip() for item in value.split(","))
         stored = encrypt_value(call, value, key_id, arn, tier) if type_ == "SecureString" else value
         now = call.now.timestamp()
         policy_text = json.dumps(policies)

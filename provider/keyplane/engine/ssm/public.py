@@ -63,6 +63,11 @@ def _table() -> tuple[list[str], dict[str, str], dict[str, str]]:
     return sorted(values), values, partitions
 
 
+def regions() -> frozenset:
+    """Every Region of the partitions AWS lists (the aws:region data type's values)."""
+    return frozenset(_table()[2])
+
+
 def is_public(name: str) -> bool:
     return name == ROOT or name.startswith(ROOT + "/")
 
