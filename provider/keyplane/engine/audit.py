@@ -19,6 +19,10 @@ Every caller's input is hostile, and one caller's record must never cost another
 - buffered records are numbered per writer (audit_writers.py), so `gaps` finds records of
   answered calls that never arrived: a hole, or a writer killed with records in memory (at most
   `max_pending` of them).
+
+The records of successful calls that use resources (operations marked `tracks_use`) also keep each
+resource's last use (`last_use`), in the same transaction: one row per resource per batch, newest
+use winning whichever server wrote it, so the hot path pays nothing for it.
 """
 from __future__ import annotations
 
@@ -33,8 +37,10 @@ import weakref
 
 import orjson
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from . import audit_writers
+from .store.tables import RESOURCE_USES_SINCE, meta, resource_uses
 from .store.tables import audit as audit_table
 
 log = logging.getLogger("keyplane.audit")
@@ -150,18 +156,24 @@ class AuditTrail:
         last = conn.execute(sa.select(audit_table.c.hash).order_by(audit_table.c.seq.desc()).limit(1)).first()
         prev = last[0] if last else GENESIS
         rows = []
+        used: dict = {}          # resource -> the newest successful use among these events
         sha256 = hashlib.sha256
         writer = self._writers.get(store)
         last_number = None
         for number, event in events:
-            event, raw = _serialised(event, writer.id if number is not None and writer else None, number)
+            event, raw, uses = _serialised(event, writer.id if number is not None and writer else None, number)
             if number is not None:
                 last_number = number
             digest = sha256(prev.encode() + raw).hexdigest()
             rows.append(_row(event, raw.decode(), digest))
             prev = digest
+            if uses and not event.get("errorCode"):
+                for resource in uses:
+                    used[resource] = event
         mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
         conn.exec_driver_sql(_INSERT.format(marks=", ".join([mark] * len(_COLUMNS))), rows)
+        if used:
+            _record_uses(conn, used)
         if last_number is not None and writer is not None:
             writer.wrote(conn, last_number)
             store.after_commit(lambda: self._committed(writer, last_number))
@@ -234,6 +246,21 @@ class AuditTrail:
                 prev, n = digest, n + 1
         return True, n, None
 
+    def last_use(self, store, resource: str) -> dict | None:
+        """The newest successful use of `resource` recorded on this store (event_name, event_time,
+        event_id, request_id), this process's buffered records included; another server's
+        buffered ones arrive with its next flush (at most FLUSH_INTERVAL later)."""
+        self.flush(store)
+        with store.read() as conn:
+            row = conn.execute(resource_uses.select().where(resource_uses.c.resource == resource)).first()
+        return dict(row._mapping) if row is not None else None
+
+    def uses_tracked_since(self, store) -> float:
+        """From when `last_use` knows every use (0: since the store's first call)."""
+        with store.read() as conn:
+            row = conn.execute(meta.select().where(meta.c.name == RESOURCE_USES_SINCE)).first()
+        return float(row.value) if row is not None else 0.0
+
     def gaps(self, store) -> list["audit_writers.Gap"]:
         """Records of answered calls missing from the trail (see audit_writers)."""
         self.flush(store)
@@ -248,11 +275,38 @@ def _row(event: dict, body: str, digest: str) -> tuple:
                  for c, v in zip(_COLUMNS, values))
 
 
-def _serialised(event, writer: str | None, number: int | None) -> tuple[dict, bytes]:
-    """(event, its JSON): never fails, never larger than the bounds, whatever the caller sent."""
+def _record_uses(conn, used: dict) -> None:
+    """Upsert each resource's newest use; an older one (another server's late batch) changes
+    nothing. Rows go in resource order, so concurrent writers lock them in the same order."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    insert = dialect.insert(resource_uses)
+    columns = ("event_name", "event_time", "event_id", "request_id")
+    statement = insert.on_conflict_do_update(
+        index_elements=[resource_uses.c.resource], set_={c: insert.excluded[c] for c in columns},
+        where=resource_uses.c.event_time <= insert.excluded.event_time)
+    conn.execute(statement, [
+        {"resource": resource[:2048], "event_name": str(event["eventName"])[:64], "event_time": event["_time"],
+         "event_id": str(event["eventID"])[:36],
+         "request_id": str(event["requestID"])[:64] if event.get("requestID") else None}
+        for resource, event in sorted(used.items())])
+
+
+def _serialised(event, writer: str | None, number: int | None) -> tuple[dict, bytes, tuple]:
+    """(event, its JSON, the resources it used): never fails, never larger than the bounds,
+    whatever the caller sent."""
+    uses = ()
     try:
         if callable(event):
             event = event()
+        uses = event.pop("_uses", None) or ()
+    except Exception:  # noqa: BLE001 - the record of one call must never cost another theirs
+        log.exception("an audit record could not be built; writing a minimal one")
+        return (*_minimal(event, writer, number), uses)
+    return (*_serialised_record(event, writer, number), uses)
+
+
+def _serialised_record(event: dict, writer: str | None, number: int | None) -> tuple[dict, bytes]:
+    try:
         if number is not None:
             event["auditSequence"] = {"writer": writer, "number": number}
         when = event.pop("_time")

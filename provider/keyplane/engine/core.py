@@ -257,7 +257,9 @@ class Engine:
         resources = list(call.resources)
         audit_params = dict(call.audit_params) if call.audit_params else None
         extra = call.audit_extra or None
-        args = (call.spec, call.ctx, call.params, result, err, when, resources, audit_params, extra)
+        # a successful call of an operation that tracks use is a use of the resources it names
+        uses = tuple(arn for _, arn, _ in resources) if call.spec.tracks_use and err is None else ()
+        args = (call.spec, call.ctx, call.params, result, err, when, resources, audit_params, extra, uses)
         if call.spec.readonly and call.ctx.request_bytes <= LAZY_AUDIT_MAX_REQUEST:
             return lambda: _build_event(*args)
         return _build_event(*args)
@@ -344,7 +346,8 @@ def fast_uuid4() -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
-def _build_event(spec, ctx: RequestContext, params, result, err, now, resources, audit_params, extra) -> dict:
+def _build_event(spec, ctx: RequestContext, params, result, err, now, resources, audit_params, extra,
+                 uses=()) -> dict:
     p = ctx.principal
     try:
         op_model = apimodel.operation_model(spec.service, spec.name)
@@ -390,4 +393,6 @@ def _build_event(spec, ctx: RequestContext, params, result, err, now, resources,
         event["errorCode"] = err.code
         event["errorMessage"] = err.message
     event["_time"] = now.timestamp()
+    if uses:
+        event["_uses"] = uses       # not part of the record: the audit trail keeps them apart
     return event

@@ -2,7 +2,8 @@
 
 `@operation("kms", "Encrypt", readonly=True)` marks a function that takes `(call, params)` (params
 already validated and deserialised from the botocore model) and returns the AWS-shaped output
-dict. Read-only operations run without a write lock. The mark is all this does: which modules the
+dict. Read-only operations run without a write lock; `tracks_use=True` makes each successful
+call a use of the resources it names. The mark is all this does: which modules the
 engine serves is listed in services.py, which builds the operation table from their marks.
 """
 from __future__ import annotations
@@ -17,11 +18,14 @@ class OperationSpec:
     name: str
     fn: Callable
     readonly: bool
+    tracks_use: bool = False
 
 
-def operation(service: str, name: str, *, readonly: bool = False):
+def operation(service: str, name: str, *, readonly: bool = False, tracks_use: bool = False):
+    """`tracks_use`: a successful call is a use of the resources it names (`call.resource`), kept
+    as each resource's last use (KMS's GetKeyLastUsage reads it)."""
     def mark(fn: Callable) -> Callable:
-        fn.operation_spec = OperationSpec(service, name, fn, readonly)
+        fn.operation_spec = OperationSpec(service, name, fn, readonly, tracks_use)
         return fn
     return mark
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from . import audit_digests, events, registry
 from .kms import (aliases, asymmetric, cryptographic, custom_key_stores, grants, hmac_keys, imports, keys,
-                  multi_region, multi_region_sync)
+                  multi_region, multi_region_sync, usage)
 from .kms import policies as kms_policies
 from .kms import rotation as kms_rotation
 from .kms import tables as kms_tables
@@ -32,7 +32,7 @@ from .sts import tables as sts_tables
 # service -> the modules that define its operations
 SERVICES = {
     "kms": (aliases, asymmetric, cryptographic, custom_key_stores, grants, hmac_keys, imports, keys,
-            multi_region, kms_policies, kms_rotation, kms_tags),
+            multi_region, kms_policies, kms_rotation, kms_tags, usage),
     "ssm": (labels, listing, parameters, settings, ssm_tags),
     "secretsmanager": (secrets_cross_account, secrets_operations, secrets_policies, secrets_replication,
                        secrets_rotation),

@@ -131,7 +131,7 @@ def _sign_context(call, p) -> dict:
                               "kms:MessageType": p.get("MessageType") or "RAW"})
 
 
-@operation("kms", "Sign", readonly=True)
+@operation("kms", "Sign", readonly=True, tracks_use=True)
 def sign(call, p):
     key = resolve_key(call, p["KeyId"])
     authorize(call, "kms:Sign", key=key, context=_sign_context(call, p))
@@ -143,7 +143,7 @@ def sign(call, p):
     return {"KeyId": key.arn, "Signature": signature, "SigningAlgorithm": algorithm.name}
 
 
-@operation("kms", "Verify", readonly=True)
+@operation("kms", "Verify", readonly=True, tracks_use=True)
 def verify(call, p):
     key = resolve_key(call, p["KeyId"])
     authorize(call, "kms:Verify", key=key, context=_sign_context(call, p))
@@ -192,7 +192,7 @@ def peer_public_key(der: bytes, curve: type):
     return peer
 
 
-@operation("kms", "DeriveSharedSecret", readonly=True)
+@operation("kms", "DeriveSharedSecret", readonly=True, tracks_use=True)
 def derive_shared_secret(call, p):
     key = resolve_key(call, p["KeyId"])
     algorithm = p["KeyAgreementAlgorithm"]
@@ -235,14 +235,14 @@ def _data_key_pair(call, p, action: str) -> tuple[Key, bytes, bytes, bytes, str]
     return key, plaintext, blob, public_der(private), material_id
 
 
-@operation("kms", "GenerateDataKeyPair", readonly=True)
+@operation("kms", "GenerateDataKeyPair", readonly=True, tracks_use=True)
 def generate_data_key_pair(call, p):
     key, plaintext, blob, public, material_id = _data_key_pair(call, p, "kms:GenerateDataKeyPair")
     return {"PrivateKeyCiphertextBlob": blob, "PrivateKeyPlaintext": plaintext, "PublicKey": public,
             "KeyId": key.arn, "KeyPairSpec": p["KeyPairSpec"], "KeyMaterialId": material_id}
 
 
-@operation("kms", "GenerateDataKeyPairWithoutPlaintext", readonly=True)
+@operation("kms", "GenerateDataKeyPairWithoutPlaintext", readonly=True, tracks_use=True)
 def generate_data_key_pair_without_plaintext(call, p):
     key, _, blob, public, material_id = _data_key_pair(call, p, "kms:GenerateDataKeyPairWithoutPlaintext")
     return {"PrivateKeyCiphertextBlob": blob, "PublicKey": public, "KeyId": key.arn,

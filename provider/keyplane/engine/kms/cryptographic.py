@@ -196,7 +196,7 @@ def _decrypt_source(call, p, *, blob_member: str, key_member: str, context_membe
     return key, plaintext, material_id, algorithm
 
 
-@operation("kms", "Encrypt", readonly=True)
+@operation("kms", "Encrypt", readonly=True, tracks_use=True)
 def encrypt(call, p):
     key = resolve_key(call, p["KeyId"])
     call.resource(key.arn, "AWS::KMS::Key", key.account)
@@ -212,7 +212,7 @@ def encrypt(call, p):
     return {"CiphertextBlob": blob, "KeyId": key.arn, "EncryptionAlgorithm": algorithm}
 
 
-@operation("kms", "Decrypt", readonly=True)
+@operation("kms", "Decrypt", readonly=True, tracks_use=True)
 def decrypt(call, p):
     key, plaintext, material_id, algorithm = _decrypt_source(
         call, p, blob_member="CiphertextBlob", key_member="KeyId", context_member="EncryptionContext",
@@ -225,7 +225,7 @@ def decrypt(call, p):
     return out
 
 
-@operation("kms", "ReEncrypt", readonly=True)
+@operation("kms", "ReEncrypt", readonly=True, tracks_use=True)
 def re_encrypt(call, p):
     source, plaintext, source_material, source_alg = _decrypt_source(
         call, p, blob_member="CiphertextBlob", key_member="SourceKeyId",
@@ -269,13 +269,13 @@ def _data_key(call, p, action: str) -> tuple[Key, bytes, bytes, str]:
     return key, plaintext, blob, material_id
 
 
-@operation("kms", "GenerateDataKey", readonly=True)
+@operation("kms", "GenerateDataKey", readonly=True, tracks_use=True)
 def generate_data_key(call, p):
     key, plaintext, blob, material_id = _data_key(call, p, "kms:GenerateDataKey")
     return {"CiphertextBlob": blob, "Plaintext": plaintext, "KeyId": key.arn, "KeyMaterialId": material_id}
 
 
-@operation("kms", "GenerateDataKeyWithoutPlaintext", readonly=True)
+@operation("kms", "GenerateDataKeyWithoutPlaintext", readonly=True, tracks_use=True)
 def generate_data_key_without_plaintext(call, p):
     key, _, blob, material_id = _data_key(call, p, "kms:GenerateDataKeyWithoutPlaintext")
     return {"CiphertextBlob": blob, "KeyId": key.arn, "KeyMaterialId": material_id}

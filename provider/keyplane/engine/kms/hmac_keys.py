@@ -42,14 +42,14 @@ def _mac(call, key: Key, p, action: str) -> hmac.HMAC:
     return h
 
 
-@operation("kms", "GenerateMac", readonly=True)
+@operation("kms", "GenerateMac", readonly=True, tracks_use=True)
 def generate_mac(call, p):
     key = resolve_key(call, p["KeyId"])
     mac = _mac(call, key, p, "kms:GenerateMac").finalize()
     return {"Mac": mac, "MacAlgorithm": p["MacAlgorithm"], "KeyId": key.arn}
 
 
-@operation("kms", "VerifyMac", readonly=True)
+@operation("kms", "VerifyMac", readonly=True, tracks_use=True)
 def verify_mac(call, p):
     key = resolve_key(call, p["KeyId"])
     h = _mac(call, key, p, "kms:VerifyMac")

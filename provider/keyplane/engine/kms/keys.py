@@ -1,5 +1,6 @@
 """KMS keys: CreateKey, DescribeKey, ListKeys, UpdateKeyDescription, Enable/DisableKey,
-ScheduleKeyDeletion / CancelKeyDeletion, and the scheduled deletion when a window ends."""
+ScheduleKeyDeletion / CancelKeyDeletion, and the scheduled deletion when a window ends. DisableKey
+and ScheduleKeyDeletion offer policies kms:TrailingDaysWithoutKeyUsage (usage.py)."""
 from __future__ import annotations
 
 from datetime import timedelta
@@ -12,7 +13,7 @@ from ..errors import (InvalidMarkerException, KMSInvalidStateException, Unsuppor
                       ValidationException, invalid_value)
 from ..policy import default_key_policy
 from ..registry import operation
-from . import custom_key_stores, imports, messages, multi_region, policies, specs
+from . import custom_key_stores, imports, messages, multi_region, policies, specs, usage
 from .model import (Key, add_material, delete_key_everywhere, dt, insert_key, key_arn, new_key_id,
                     require_not_pending_deletion, require_state, resolve_key, save_key, ts)
 from .paging import marker, unmarker
@@ -135,11 +136,13 @@ def _list_keys_position(marker_in: str | None, owners: frozenset) -> str | None:
     return value[len(prefix):]
 
 
-def managed_key(call, p, action: str, context: dict | None = None):
+def managed_key(call, p, action: str, context: dict | None = None, key_context=None):
     """The key a management operation names (key id or ARN, no aliases), recorded for the audit
-    trail and authorised for `action`."""
+    trail and authorised for `action`; `key_context(call, key)` adds condition keys of the key."""
     key = resolve_key(call, p["KeyId"], aliases=False)
     call.resource(key.arn, "AWS::KMS::Key", key.account)
+    if key_context is not None:
+        context = {**(context or {}), **key_context(call, key)}
     authorize(call, action, key=key, context=context)
     return key
 
@@ -156,7 +159,10 @@ def update_key_description(call, p):
 def _set_enabled(call, p, enabled: bool) -> dict:
     """EnableKey / DisableKey: a key that is Unavailable (custom key store disconnected) takes the
     new setting when it becomes available again."""
-    key = managed_key(call, p, "kms:EnableKey" if enabled else "kms:DisableKey")
+    if enabled:
+        key = managed_key(call, p, "kms:EnableKey")
+    else:
+        key = managed_key(call, p, "kms:DisableKey", key_context=usage.unused_days_condition)
     require_state(key, ("Enabled", "Disabled", "Unavailable"))
     if key.state == "Unavailable":
         key.attrs["enabled_when_available"] = enabled
@@ -180,7 +186,8 @@ def disable_key(call, p):
 @operation("kms", "ScheduleKeyDeletion")
 def schedule_key_deletion(call, p):
     days = p.get("PendingWindowInDays", 30)
-    key = managed_key(call, p, "kms:ScheduleKeyDeletion", {"kms:ScheduleKeyDeletionPendingWindowInDays": days})
+    key = managed_key(call, p, "kms:ScheduleKeyDeletion", {"kms:ScheduleKeyDeletionPendingWindowInDays": days},
+                      key_context=usage.unused_days_condition)
     if days < 7:
         raise invalid_value(days, "pendingWindowInDays", "Member must have value greater than or equal to 7")
     if days > 30:

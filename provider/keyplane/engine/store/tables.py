@@ -84,6 +84,29 @@ audit_writers = sa.Table(
     sa.Column("closed", sa.Boolean, nullable=False),
 )
 
+# the last successful use of each resource by an operation that counts uses (registry
+# `tracks_use`): written with the audit records that show it (engine/audit.py), so it holds the
+# newest use whichever server answered the call. `keyplane_meta` row RESOURCE_USES_SINCE says from
+# when: 0 for a store that had this table from its first call, else the time of the last call
+# audited before it was added (earlier uses are only in the audit trail).
+resource_uses = sa.Table(
+    "resource_uses", metadata,
+    sa.Column("resource", sa.String(2048), primary_key=True),
+    sa.Column("event_name", sa.String(64), nullable=False),
+    sa.Column("event_time", sa.Float, nullable=False),
+    sa.Column("event_id", sa.String(36), nullable=False),
+    sa.Column("request_id", sa.String(64)),
+)
+RESOURCE_USES_SINCE = "resource_uses_since"
+
+
+def _create_resource_uses(conn) -> None:
+    resource_uses.create(conn, checkfirst=True)
+    if conn.execute(meta.select().where(meta.c.name == RESOURCE_USES_SINCE)).first() is None:
+        latest = conn.execute(sa.select(sa.func.max(audit.c.event_time))).scalar()
+        conn.execute(meta.insert().values(name=RESOURCE_USES_SINCE, value=repr(float(latest or 0.0))))
+
+
 # name -> migration, applied once per database in name order (store/base.py)
 MIGRATIONS = {
     "core.0001_meta_tags_audit": create_tables(meta, tags, audit),
@@ -92,6 +115,7 @@ MIGRATIONS = {
     # columns that repeated what the record holds (and the previous row's hash): ~200 bytes a call
     "core.0004_audit_compact_rows": drop_columns(audit, "event_id", "request_id", "source", "principal_arn",
                                                  "prev_hash"),
+    "core.0005_resource_uses": _create_resource_uses,
     "events.0001_outbox_deliveries": create_tables(outbox, deliveries),
     "events.0002_dead_letters": add_column(deliveries, "dead_at"),
     "identity.0001_document": create_tables(identities),
