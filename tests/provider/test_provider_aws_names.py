@@ -1,6 +1,6 @@
 """pulumi-aws's argument names and shapes, accepted beside keyplane's through the real plugin
 protocol: Grant `constraints` as a list of blocks, Parameter `insecure_value`, Alias and Secret
-`name_prefix`, Secret `replica`; both names at once is a CheckFailure. And the policy lint: an
+`name_prefix`, Secret `replica` and `type`; both names at once is a CheckFailure. And the policy lint: an
 Action naming no operation of a served service fails the preview with its JSON path and the
 nearest real action (from botocore's models)."""
 from __future__ import annotations
@@ -105,6 +105,22 @@ def test_secret_name_prefix_and_pulumi_aws_replica(engine, conn):
     assert [r["Region"] for r in described["ReplicationStatus"]] == ["eu-west-1"]
     _, both, _ = engine.preview(SecretProvider(), "s2", {"name": "n", "replicas": [], "replica": []}, SECRET)
     assert both == [("replica", "replica: give replicas or replica (pulumi-aws's name for it), not both")]
+    engine.destroy("s", SECRET)
+
+
+def test_secret_type_of_a_managed_external_secret(engine, conn):
+    """pulumi-aws aws.secretsmanager.Secret `type`: the partner holding a managed external secret
+    (CreateSecret / UpdateSecret Type), updated in place and read back.
+    https://www.pulumi.com/registry/packages/aws/api-docs/secretsmanager/secret/
+    https://docs.aws.amazon.com/secretsmanager/latest/userguide/mes-partners.html"""
+    sm = conn.client("secretsmanager", region="us-east-1")
+    declared = {"name": "mes/bigid", "type": "BigIDClientSecret", "secret_string": "{}", "recovery_window_in_days": 0}
+    step = engine.up(SecretProvider(), "s", declared, SECRET)
+    assert step.outputs["type"] == "BigIDClientSecret"
+    assert sm.describe_secret(SecretId="mes/bigid")["Type"] == "BigIDClientSecret"
+    assert engine.up(SecretProvider(), "s", declared, SECRET).op == "same"
+    step = engine.up(SecretProvider(), "s", {**declared, "type": "SalesforceClientSecret"}, SECRET)
+    assert step.op == "update" and sm.describe_secret(SecretId="mes/bigid")["Type"] == "SalesforceClientSecret"
     engine.destroy("s", SECRET)
 
 

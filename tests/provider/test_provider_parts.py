@@ -115,6 +115,37 @@ def test_secret_rotation_turns_rotation_on_changes_it_and_off(engine, conn):
     engine.destroy("s", SECRET)
 
 
+def test_secret_rotation_of_a_managed_external_secret(engine, conn):
+    """aws.secretsmanager.SecretRotation's external_secret_rotation_metadatas [{key, value}] and
+    external_secret_rotation_role_arn, in the place of rotation_lambda_arn, for a secret with a
+    partner `type`; read back as declared; a rotator and a role at once is refused.
+    https://www.pulumi.com/registry/packages/aws/api-docs/secretsmanager/secretrotation/
+    https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_RotateSecret.html"""
+    sm = conn.client("secretsmanager", region="us-east-1")
+    arn = engine.up(SecretProvider(), "s", {"name": "parts/mes", "type": "SalesforceClientSecret",
+                                            "secret_string": "{}", "recovery_window_in_days": 0}, SECRET).id
+    role = f"arn:aws:iam::{ACCOUNT}:role/mes-rotation"
+    metadata = [{"key": "apiVersion", "value": "v65.0"}]
+    declared = {"secret_id": arn, "external_secret_rotation_role_arn": role,
+                "external_secret_rotation_metadatas": metadata,
+                "rotation_rules": {"automatically_after_days": 30}, "rotate_immediately": False}
+    step = engine.up(SecretRotationProvider(), "r", declared, ROTATION)
+    assert step.outputs["external_secret_rotation_metadatas"] == metadata
+    assert step.outputs["external_secret_rotation_role_arn"] == role
+    d = sm.describe_secret(SecretId=arn)
+    assert d["ExternalSecretRotationMetadata"] == [{"Key": "apiVersion", "Value": "v65.0"}]
+    assert d["ExternalSecretRotationRoleArn"] == role and d["RotationEnabled"]
+    assert engine.up(SecretRotationProvider(), "r", declared, ROTATION).op == "same"
+    changed = {**declared, "external_secret_rotation_metadatas": [{"key": "apiVersion", "value": "v66.0"}]}
+    assert engine.up(SecretRotationProvider(), "r", changed, ROTATION).op == "update"
+    assert sm.describe_secret(SecretId=arn)["ExternalSecretRotationMetadata"][0]["Value"] == "v66.0"
+    _, found, _ = engine.preview(SecretRotationProvider(), "bad", {**declared, "rotator": "https://x.example/h"},
+                                 ROTATION)
+    assert found
+    engine.destroy("r", ROTATION)
+    engine.destroy("s", SECRET)
+
+
 def test_secret_version_string_binary_stages_and_delete(engine, conn):
     """aws.secretsmanager.SecretVersion: secret_string / secret_binary (base64), version_stages;
     id `arn|versionId`; on delete AWSCURRENT stays where it is

@@ -109,6 +109,8 @@ class SecretProvider(base.Provider):
             params["SecretString"] = value
         if inputs.get("kms_key_id"):
             params["KmsKeyId"] = inputs["kms_key_id"]
+        if inputs.get("type"):
+            params["Type"] = inputs["type"]
         if inputs.get("replicas"):
             params["AddReplicaRegions"] = self._replica_params(inputs["replicas"])
         arn = sm.create_secret(**params)["ARN"]
@@ -157,6 +159,8 @@ class SecretProvider(base.Provider):
         }
         if d.get("KmsKeyId") or inputs.get("kms_key_id"):
             outs["kms_key_id"] = d.get("KmsKeyId")
+        if d.get("Type") or inputs.get("type"):
+            outs["type"] = d.get("Type")
         if d.get("DeletedDate"):
             return outs             # value and policy are unreadable until it is restored
         rotation = inputs.get("rotation")
@@ -197,10 +201,12 @@ class SecretProvider(base.Provider):
         sm = api.secretsmanager
         if olds.get("deleted_date"):
             sm.restore_secret(SecretId=id_)
-        if changed & {"description", "kms_key_id"}:
+        if changed & {"description", "kms_key_id", "type"}:
             params = {"SecretId": id_, "Description": news.get("description", "")}
             if news.get("kms_key_id"):
                 params["KmsKeyId"] = news["kms_key_id"]
+            if "type" in changed:
+                params["Type"] = news.get("type") or ""
             sm.update_secret(**params)
         rotation = news.get("rotation")
         if "secret_string" in changed and news.get("secret_string") is not None and not rotation:
@@ -253,7 +259,7 @@ class SecretProvider(base.Provider):
 
 
 class Secret(base.Resource, module="keyplane", name="Secret"):
-    """A Secrets Manager secret. Inputs: name, description, kms_key_id, secret_string or
+    """A Secrets Manager secret. Inputs: name, description, kms_key_id, type, secret_string or
     generate_secret_string={password_length, exclude_*, secret_string_template, generate_string_key},
     policy (dict or JSON), block_public_policy, recovery_window_in_days, replicas=[{region,
     kms_key_id}], rotation={rotator, automatically_after_days | schedule_expression, duration,

@@ -1,6 +1,7 @@
 """keyplane.SecretRotation: a secret's rotation as a resource of its own
 (aws.secretsmanager.SecretRotation's names, keyplane's `rotator` for the Lambda ARN, which is
-accepted as `rotation_lambda_arn`). Use it or the Secret's `rotation`, not both: the program fails
+accepted as `rotation_lambda_arn`; a managed external secret's external_secret_rotation_role_arn
+and external_secret_rotation_metadatas in its place). Use it or the Secret's `rotation`, not both: the program fails
 when both are declared. Deleting it turns rotation off (CancelRotateSecret)."""
 from __future__ import annotations
 
@@ -52,9 +53,14 @@ class SecretRotationProvider(base.Provider):
         return []
 
     def _rotate(self, api, secret, inputs, immediately):
-        api.secretsmanager.rotate_secret(SecretId=secret, RotationLambdaARN=inputs["rotator"],
-                                         RotationRules=rules(inputs["rotation_rules"]),
-                                         RotateImmediately=immediately)
+        params = {"SecretId": secret, "RotationRules": rules(inputs["rotation_rules"]), "RotateImmediately": immediately}
+        if inputs.get("rotator"):
+            params["RotationLambdaARN"] = inputs["rotator"]
+        if inputs.get("external_secret_rotation_role_arn"):
+            params["ExternalSecretRotationRoleArn"] = inputs["external_secret_rotation_role_arn"]
+            params["ExternalSecretRotationMetadata"] = [
+                {"Key": m["key"], "Value": m["value"]} for m in inputs.get("external_secret_rotation_metadatas") or []]
+        api.secretsmanager.rotate_secret(**params)
 
     def _create(self, api, inputs):
         arn = api.secretsmanager.describe_secret(SecretId=inputs["secret_id"])["ARN"]
@@ -67,12 +73,18 @@ class SecretRotationProvider(base.Provider):
             return None
         declared = inputs.get("rotation_rules") or {}
         live = live_rules(d)
-        return {"secret_id": inputs.get("secret_id", id_), "rotator": d.get("RotationLambdaARN"),
+        outs = {"secret_id": inputs.get("secret_id", id_), "rotator": d.get("RotationLambdaARN"),
                 "rotation_rules": declared if all(declared.get(k) == v for k, v in live.items()) else live,
                 "rotation_enabled": True}
+        if d.get("ExternalSecretRotationRoleArn") or inputs.get("external_secret_rotation_role_arn"):
+            outs["external_secret_rotation_role_arn"] = d.get("ExternalSecretRotationRoleArn")
+            outs["external_secret_rotation_metadatas"] = [
+                {"key": m["Key"], "value": m["Value"]} for m in d.get("ExternalSecretRotationMetadata", [])]
+        return outs
 
     def _update(self, api, id_, olds, news, changed):
-        if changed & {"rotator", "rotation_rules"}:
+        if changed & {"rotator", "rotation_rules", "external_secret_rotation_metadatas",
+                      "external_secret_rotation_role_arn"}:
             self._rotate(api, id_, news, False)  # a new schedule, not a rotation now
 
     def _delete(self, api, id_, inputs):
@@ -81,8 +93,10 @@ class SecretRotationProvider(base.Provider):
 
 class SecretRotation(base.Resource, module="keyplane", name="SecretRotation"):
     """A secret's rotation, apart from the Secret. Inputs: secret_id, rotator (or
-    rotation_lambda_arn), rotation_rules {automatically_after_days | schedule_expression,
-    duration}, rotate_immediately, region, account. Use it or the Secret's `rotation`, not both."""
+    rotation_lambda_arn) — or, for a managed external secret, external_secret_rotation_role_arn
+    and external_secret_rotation_metadatas [{key, value}] — rotation_rules
+    {automatically_after_days | schedule_expression, duration}, rotate_immediately, region,
+    account. Use it or the Secret's `rotation`, not both."""
 
     _provider_class = SecretRotationProvider
     _computed = {"rotation_enabled": bool, "region": str}

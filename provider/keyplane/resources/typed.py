@@ -248,6 +248,7 @@ class SecretArgs(TypedDict, total=False):
     name: pulumi.Input[str]
     description: pulumi.Input[str]
     kms_key_id: pulumi.Input[str]
+    type: pulumi.Input[str]
     secret_string: pulumi.Input[str]
     generate_secret_string: pulumi.Input[Mapping[str, Any]]
     policy: pulumi.Input[Union[Mapping[str, Any], str]]
@@ -270,6 +271,7 @@ class Secret(base.Typed, secret.Secret, module="keyplane", name="Secret"):
     name: pulumi.Output[str]
     description: pulumi.Output[str]
     kms_key_id: pulumi.Output[str]
+    type: pulumi.Output[str]
     secret_string: pulumi.Output[str]
     generate_secret_string: pulumi.Output[Any]
     policy: pulumi.Output[Any]
@@ -296,6 +298,7 @@ class Secret(base.Typed, secret.Secret, module="keyplane", name="Secret"):
         name: Optional[pulumi.Input[str]] = None,
         description: Optional[pulumi.Input[str]] = None,
         kms_key_id: Optional[pulumi.Input[str]] = None,
+        type: Optional[pulumi.Input[str]] = None,
         secret_string: Optional[pulumi.Input[str]] = None,
         generate_secret_string: Optional[pulumi.Input[Mapping[str, Any]]] = None,
         policy: Optional[pulumi.Input[Union[Mapping[str, Any], str]]] = None,
@@ -311,7 +314,7 @@ class Secret(base.Typed, secret.Secret, module="keyplane", name="Secret"):
         **unknown: Any,
     ) -> None:
         """keyplane.Secret: inputs as keyword arguments or as `args` (required: name)."""
-        self._declare(resource_name, opts, args, unknown, dict(name=name, description=description, kms_key_id=kms_key_id, secret_string=secret_string, generate_secret_string=generate_secret_string, policy=policy, block_public_policy=block_public_policy, recovery_window_in_days=recovery_window_in_days, replica=replica, name_prefix=name_prefix, replicas=replicas, rotation=rotation, tags=tags, region=region, account=account))
+        self._declare(resource_name, opts, args, unknown, dict(name=name, description=description, kms_key_id=kms_key_id, type=type, secret_string=secret_string, generate_secret_string=generate_secret_string, policy=policy, block_public_policy=block_public_policy, recovery_window_in_days=recovery_window_in_days, replica=replica, name_prefix=name_prefix, replicas=replicas, rotation=rotation, tags=tags, region=region, account=account))
 
 
 class SecretAttachmentArgs(TypedDict, total=False):
@@ -541,6 +544,8 @@ class SecretRotationArgs(TypedDict, total=False):
     secret_id: pulumi.Input[str]
     rotator: pulumi.Input[str]
     rotation_lambda_arn: pulumi.Input[str]
+    external_secret_rotation_metadatas: pulumi.Input[Sequence[Mapping[str, Any]]]
+    external_secret_rotation_role_arn: pulumi.Input[str]
     rotation_rules: pulumi.Input[Mapping[str, Any]]
     rotate_immediately: pulumi.Input[bool]
     region: pulumi.Input[str]
@@ -550,12 +555,15 @@ class SecretRotationArgs(TypedDict, total=False):
 class SecretRotation(base.Typed, secret_rotation.SecretRotation, module="keyplane", name="SecretRotation"):
     """A secret's rotation as a resource of its own, with the argument names of the Pulumi AWS
     provider's aws.secretsmanager.SecretRotation (keyplane's `rotator` in the place of
-    rotation_lambda_arn, which is accepted as its synonym). Use it or the Secret's `rotation`,
-    not both; deleting it turns rotation off."""
+    rotation_lambda_arn, which is accepted as its synonym; a managed external secret's
+    external_secret_rotation_metadatas and external_secret_rotation_role_arn in the place of a
+    rotator). Use it or the Secret's `rotation`, not both; deleting it turns rotation off."""
 
     secret_id: pulumi.Output[str]
     rotator: pulumi.Output[str]
     rotation_lambda_arn: pulumi.Output[str]
+    external_secret_rotation_metadatas: pulumi.Output[Any]
+    external_secret_rotation_role_arn: pulumi.Output[str]
     rotation_rules: pulumi.Output[Any]
     rotate_immediately: pulumi.Output[bool]
     region: pulumi.Output[str]
@@ -571,14 +579,16 @@ class SecretRotation(base.Typed, secret_rotation.SecretRotation, module="keyplan
         secret_id: Optional[pulumi.Input[str]] = None,
         rotator: Optional[pulumi.Input[str]] = None,
         rotation_lambda_arn: Optional[pulumi.Input[str]] = None,
+        external_secret_rotation_metadatas: Optional[pulumi.Input[Sequence[Mapping[str, Any]]]] = None,
+        external_secret_rotation_role_arn: Optional[pulumi.Input[str]] = None,
         rotation_rules: Optional[pulumi.Input[Mapping[str, Any]]] = None,
         rotate_immediately: Optional[pulumi.Input[bool]] = None,
         region: Optional[pulumi.Input[str]] = None,
         account: Optional[pulumi.Input[str]] = None,
         **unknown: Any,
     ) -> None:
-        """keyplane.SecretRotation: inputs as keyword arguments or as `args` (required: rotation_rules, rotator, secret_id)."""
-        self._declare(resource_name, opts, args, unknown, dict(secret_id=secret_id, rotator=rotator, rotation_lambda_arn=rotation_lambda_arn, rotation_rules=rotation_rules, rotate_immediately=rotate_immediately, region=region, account=account))
+        """keyplane.SecretRotation: inputs as keyword arguments or as `args` (required: rotation_rules, secret_id)."""
+        self._declare(resource_name, opts, args, unknown, dict(secret_id=secret_id, rotator=rotator, rotation_lambda_arn=rotation_lambda_arn, external_secret_rotation_metadatas=external_secret_rotation_metadatas, external_secret_rotation_role_arn=external_secret_rotation_role_arn, rotation_rules=rotation_rules, rotate_immediately=rotate_immediately, region=region, account=account))
 
 
 class SecretVersionArgs(TypedDict, total=False):
