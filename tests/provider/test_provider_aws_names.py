@@ -150,3 +150,17 @@ def test_a_misspelt_action_fails_the_preview_with_its_path_and_the_nearest_actio
     _, found, _ = engine.preview(SecretProvider(), "s", {"name": "x", "policy": secret_policy}, SECRET)
     assert found == [("policy", "policy.Statement[0].Action: secretsmanager:GetSecretValu names no "
                                 "secretsmanager action; did you mean secretsmanager:GetSecretValue?")]
+
+
+def test_the_lint_knows_iam_only_secrets_manager_actions():
+    """secretsmanager:AcceptCrossAccountReplication is a permission, not an API operation: the
+    replica's policy grants it to the primary's account, so the lint must not call it unknown.
+    https://docs.aws.amazon.com/secretsmanager/latest/userguide/auth-and-access_cross-account-replication.html"""
+    from keyplane.resources import lint
+    policy = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:root"},
+         "Action": ["secretsmanager:AcceptCrossAccountReplication", "secretsmanager:AcceptCrossAccountReplicaton"],
+         "Resource": "*"}]}
+    assert lint.unknown_actions(policy) == [(["Statement", 0, "Action", 1],
+                                             "secretsmanager:AcceptCrossAccountReplicaton names no secretsmanager "
+                                             "action; did you mean secretsmanager:AcceptCrossAccountReplication?")]

@@ -16,12 +16,14 @@ from typing import Any, Iterator
 
 # IAM actions that are permissions, not API operations:
 # https://docs.aws.amazon.com/kms/latest/developerguide/kms-api-permissions-reference.html (ReEncryptFrom,
-# ReEncryptTo); https://docs.aws.amazon.com/service-authorization/latest/reference/list_awssecuritytokenservice.html
+# ReEncryptTo); https://docs.aws.amazon.com/service-authorization/latest/reference/list_awssecuritytokenservice.html;
+# https://docs.aws.amazon.com/secretsmanager/latest/userguide/auth-and-access_cross-account-replication.html
+# (AcceptCrossAccountReplication, which AssociateCrossAccountReplica authorizes on the replica)
 IAM_ONLY = {
     "kms": ("ReEncryptFrom", "ReEncryptTo"),
     "sts": ("TagSession", "SetSourceIdentity", "SetContext"),
     "ssm": (),
-    "secretsmanager": (),
+    "secretsmanager": ("AcceptCrossAccountReplication",),
 }
 
 
