@@ -60,3 +60,12 @@ def test_a_parameter_may_change_between_ordinary_data_types(wire):
     assert _put(wire, "/n", "7.5", "float", Overwrite=True).body["Version"] == 3
     r = _put(wire, "/n", "7", "number", Overwrite=True)
     assert (r.status, r.error_type) == (400, "ValidationException")
+
+
+@pytest.mark.parametrize("value", ["http://[::1", "\u00e9" * 3000, "[", '{"a":', "9" * 4000])
+def test_odd_values_are_answered_never_with_a_5xx(wire, value):
+    """No request gets a 5xx (issue 14's "zero 5xx"): values that break a parser are refused as not
+    conforming (https://docs.aws.amazon.com/systems-manager/latest/userguide/parameter-store-data-types.html)."""
+    for data_type in sorted(SAMPLES):
+        r = _put(wire, "/odd/" + data_type.replace(":", "-"), value, data_type)
+        assert r.status in (200, 400), (data_type, r.status, r.body)

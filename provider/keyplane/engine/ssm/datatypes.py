@@ -62,7 +62,10 @@ def _binary(v: str) -> bool:
 
 
 def _url(v: str) -> bool:
-    parts = urlsplit(v)
+    try:
+        parts = urlsplit(v)
+    except ValueError:          # e.g. an unclosed "[" of an IPv6 host
+        return False
     return bool(parts.scheme and parts.netloc) and " " not in v
 
 
