@@ -143,3 +143,37 @@ def test_a_missing_version_is_parameter_version_not_found_naming_the_parameter_a
     assert r.status == 400 and r.error_type == "ParameterVersionNotFound" and " of /one. " in r.body["message"]
     r = wire.call("ssm", "LabelParameterVersion", {"Name": "/missing", "Labels": ["x"]})
     assert r.status == 400 and r.body == {"__type": "ParameterNotFound"}
+
+
+def test_put_parameter_name_rules(wire):
+    """Names: letters, digits, "_.-" and "/" for hierarchies, no spaces (leading and trailing ones are
+    removed), not prefixed with aws or ssm in any case
+    (https://docs.aws.amazon.com/systems-manager/latest/userguide/sysman-paramstore-su-create.html#sysman-parameter-name-constraints);
+    every refusal is AWS's one NAME_RULES text (a space: https://github.com/boto/boto3/issues/1499; an "@":
+    https://github.com/aws/aws-sdk-php/issues/1952), a hierarchy without its leading slash "Parameter name
+    must be a fully qualified name." (https://github.com/hashicorp/terraform-provider-aws/issues/7251)."""
+    _put(wire, "  /spaced  ")
+    assert wire.call("ssm", "GetParameter", {"Name": "/spaced"}).status == 200
+    for name in ("Dev MySQL DB", "/myPrefix/xmpt/support@gmail.com", "awsTestParameter", "SSM-testparameter",
+                 "/aws/testparam1", "/Ssm/x", "/a/", "a:b"):
+        r = wire.call("ssm", "PutParameter", {"Name": name, "Value": "v", "Type": "String"})
+        assert r.error() == (400, "ValidationException", NAME_RULES), name
+    r = wire.call("ssm", "PutParameter", {"Name": "MyParameter3/L1", "Value": "v", "Type": "String"})
+    assert r.error() == (400, "ValidationException", "Parameter name must be a fully qualified name.")
+    assert _names(wire) == ["spaced"]
+
+
+def test_depth_and_length_limits(wire):
+    """At most fifteen levels (HierarchyLevelLimitExceededException, HTTP 400,
+    https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_PutParameter.html#API_PutParameter_Errors)
+    and 1011 characters counting the ARN prefix before the name (ValidationException)
+    (https://docs.aws.amazon.com/systems-manager/latest/userguide/sysman-paramstore-su-create.html#sysman-parameter-name-constraints).
+    AWS's wording of these two refusals is not published."""
+    fifteen = "/" + "/".join(f"l{i}" for i in range(15))
+    _put(wire, fifteen)
+    r = wire.call("ssm", "PutParameter", {"Name": fifteen + "/l15", "Value": "v", "Type": "String"})
+    assert (r.status, r.error_type) == (400, "HierarchyLevelLimitExceededException")
+    prefix = len("arn:aws:ssm:us-east-1:111122223333:parameter/")
+    _put(wire, "/" + "a" * (1011 - prefix))
+    r = wire.call("ssm", "PutParameter", {"Name": "/" + "b" * (1012 - prefix), "Value": "v", "Type": "String"})
+    assert (r.status, r.error_type) == (400, "ValidationException")

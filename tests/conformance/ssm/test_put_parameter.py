@@ -213,3 +213,41 @@ def test_a_string_list_is_returned_without_spaces_around_its_commas(wire):
     assert _get(wire, "/list").body["Parameter"]["Value"] == "Monday,Wednesday,Friday"
     path = wire.call("ssm", "GetParametersByPath", {"Path": "/"}).body["Parameters"]
     assert [p["Value"] for p in path] == ["Monday,Wednesday,Friday"]
+
+
+def test_allowed_pattern_refusals(wire):
+    """A value that doesn't match AllowedPattern is ParameterPatternMismatchException and a pattern that
+    isn't a regular expression InvalidAllowedPatternException, both HTTP 400
+    (https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_PutParameter.html#API_PutParameter_Errors);
+    an overwrite keeps the pattern it doesn't replace. AWS's wording is not published."""
+    assert _put(wire, Name="/port", Value="8080", AllowedPattern=r"^\d+$").status == 200
+    r = _put(wire, Name="/port", Value="http", Overwrite=True)
+    assert (r.status, r.error_type) == (400, "ParameterPatternMismatchException")
+    r = _put(wire, Name="/other", Value="x", AllowedPattern="([")
+    assert (r.status, r.error_type) == (400, "InvalidAllowedPatternException")
+    assert _get(wire, "/port").body["Parameter"]["Value"] == "8080"
+
+
+def test_the_oldest_labelled_version_stops_the_101st(wire):
+    """Parameter Store keeps 100 versions and deletes the oldest for a new one, unless a label is on
+    it: then ParameterMaxVersionLimitExceeded, HTTP 400, in the documented words ("You attempted to
+    create a new version of parameter-name by calling the PutParameter API with the overwrite flag.
+    Version version-number, the oldest version, can't be deleted because it has a label associated
+    with it. Move the label to another version of the parameter, and try again.")
+    (https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_PutParameter.html#API_PutParameter_Errors,
+    https://docs.aws.amazon.com/systems-manager/latest/userguide/sysman-paramstore-versions.html)."""
+    for i in range(100):
+        assert _put(wire, Name="/v", Value=str(i), Overwrite=True).status == 200
+    assert wire.call("ssm", "LabelParameterVersion", {"Name": "/v", "ParameterVersion": 1,
+                                                      "Labels": ["keep"]}).status == 200
+    r = _put(wire, Name="/v", Value="new", Overwrite=True)
+    assert r.error() == (400, "ParameterMaxVersionLimitExceeded",
+                         "You attempted to create a new version of /v by calling the PutParameter API with the "
+                         "overwrite flag. Version 1, the oldest version, can't be deleted because it has a label "
+                         "associated with it. Move the label to another version of the parameter, and try again.")
+    assert wire.call("ssm", "UnlabelParameterVersion", {"Name": "/v", "ParameterVersion": 1,
+                                                        "Labels": ["keep"]}).status == 200
+    assert _put(wire, Name="/v", Value="new", Overwrite=True).body["Version"] == 101
+    versions = [h["Version"] for h in wire.call("ssm", "GetParameterHistory", {"Name": "/v", "MaxResults": 50})
+                .body["Parameters"]]
+    assert versions[0] == 2

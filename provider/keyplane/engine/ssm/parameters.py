@@ -19,7 +19,7 @@ from . import datatypes, public, references
 from .errors import (InvalidAllowedPatternException, ParameterAlreadyExists,
                      ParameterLimitExceeded, ParameterMaxVersionLimitExceeded, ParameterNotFound,
                      ParameterPatternMismatchException, ParameterVersionNotFound, TooManyTagsError)
-from .names import aws_name, canonical, parameter_arn, parent_path, validate_name
+from .names import canonical, parameter_arn, parent_path, validate_name
 from .records import (cache_key, delete_parameter_rows, emit_change, forget, load, not_found, parameter_shape,
                       parameter_where, resolve)
 from .securestring import encrypt_value
@@ -148,7 +148,7 @@ def put_parameter(call, p):
             call.resource(arn, "AWS::SSM::Parameter")
             return {"Version": version, "Tier": tier}
         if cur is not None:
-            _make_room(conn, cur)
+            _make_room(conn, cur, name)
         stored = encrypt_value(call, value, key_id, arn, tier) if type_ == "SecureString" else value
         now = call.now.timestamp()
         policy_text = json.dumps(policies)
@@ -206,8 +206,9 @@ def _tier(conn, call, p, cur, value: str, policies: list) -> str:
     return tier
 
 
-def _make_room(conn, cur) -> None:
-    """Keep at most 100 versions: drop the oldest, unless a label holds it."""
+def _make_room(conn, cur, name: str) -> None:
+    """Keep at most 100 versions: drop the oldest, unless a label holds it (the refusal names the
+    parameter as the request did)."""
     where = parameter_where(versions_table, cur.account, cur.region, cur.name)
     count = conn.execute(sa.select(sa.func.count()).select_from(versions_table).where(*where)).scalar()
     if count < MAX_VERSIONS:
@@ -215,7 +216,7 @@ def _make_room(conn, cur) -> None:
     oldest = conn.execute(versions_table.select().where(*where).order_by(versions_table.c.version).limit(1)).first()
     if json.loads(oldest.labels):
         raise ParameterMaxVersionLimitExceeded(
-            f"You attempted to create a new version of {aws_name(cur.name)} by calling the PutParameter API with "
+            f"You attempted to create a new version of {name} by calling the PutParameter API with "
             f"the overwrite flag. Version {oldest.version}, the oldest version, can't be deleted because it has "
             "a label associated with it. Move the label to another version of the parameter, and try again.")
     conn.execute(versions_table.delete().where(*where, versions_table.c.version == oldest.version))
