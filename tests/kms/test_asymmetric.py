@@ -57,13 +57,16 @@ RSA_SIGNING = ["RSASSA_PKCS1_V1_5_SHA_256", "RSASSA_PKCS1_V1_5_SHA_384", "RSASSA
     ("ECC_NIST_P256", "KEY_AGREEMENT", "KeyAgreementAlgorithms", ["ECDH"]),
     ("ECC_NIST_P521", "KEY_AGREEMENT", "KeyAgreementAlgorithms", ["ECDH"]),
     ("ECC_SECG_P256K1", "SIGN_VERIFY", "SigningAlgorithms", ["ECDSA_SHA_256"]),
-    ("ECC_NIST_EDWARDS25519", "SIGN_VERIFY", "SigningAlgorithms", ["ED25519_SHA_512"]),
+    ("ECC_NIST_EDWARDS25519", "SIGN_VERIFY", "SigningAlgorithms", ["ED25519_SHA_512", "ED25519_PH_SHA_512"]),
+    ("ML_KEM_768", "ENCAPSULATE_DECAPSULATE", "EncapsulationAlgorithms", ["ML_KEM"]),
+    ("ML_KEM_1024", "ENCAPSULATE_DECAPSULATE", "EncapsulationAlgorithms", ["ML_KEM"]),
 ])
 def test_key_metadata_lists_the_algorithms_of_its_spec_and_usage(kms, spec, usage, field, algorithms):
     md = kms.create_key(KeySpec=spec, KeyUsage=usage)["KeyMetadata"]
     assert (md["KeySpec"], md["CustomerMasterKeySpec"], md["KeyUsage"]) == (spec, spec, usage)
     assert md[field] == algorithms
-    others = {"EncryptionAlgorithms", "SigningAlgorithms", "KeyAgreementAlgorithms", "MacAlgorithms"} - {field}
+    others = {"EncryptionAlgorithms", "SigningAlgorithms", "KeyAgreementAlgorithms", "MacAlgorithms",
+              "EncapsulationAlgorithms"} - {field}
     assert not others & set(md)
     assert kms.describe_key(KeyId=md["KeyId"])["KeyMetadata"][field] == algorithms
 
@@ -177,15 +180,6 @@ def test_ed25519_signs_raw_messages_only_and_verifies_outside_keyplane(kms):
                  SigningAlgorithm="ED25519_SHA_512")
     assert code_of(exc) == "ValidationException"
     assert "requires MessageType RAW" in message_of(exc)
-
-
-def test_ed25519ph_is_refused_clearly_because_cryptography_cannot_compute_it(kms):
-    arn = kms.create_key(KeySpec="ECC_NIST_EDWARDS25519", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["Arn"]
-    with pytest.raises(ClientError) as exc:
-        kms.sign(KeyId=arn, Message=hashlib.sha512(b"tx").digest(), MessageType="DIGEST",
-                 SigningAlgorithm="ED25519_PH_SHA_512")
-    assert code_of(exc) == "UnsupportedOperationException"
-    assert "Ed25519ph" in message_of(exc)
 
 
 def test_signing_algorithm_of_another_spec_is_invalid_key_usage(kms):

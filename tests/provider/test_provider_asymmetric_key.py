@@ -16,7 +16,8 @@ SERVED = [("SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT"),
           *((f"HMAC_{n}", "GENERATE_VERIFY_MAC") for n in (224, 256, 384, 512)),
           *((f"RSA_{n}", u) for n in (2048, 3072, 4096) for u in ("ENCRYPT_DECRYPT", "SIGN_VERIFY")),
           *((f"ECC_NIST_P{n}", u) for n in (256, 384, 521) for u in ("SIGN_VERIFY", "KEY_AGREEMENT")),
-          ("ECC_SECG_P256K1", "SIGN_VERIFY"), ("ECC_NIST_EDWARDS25519", "SIGN_VERIFY")]
+          ("ECC_SECG_P256K1", "SIGN_VERIFY"), ("ECC_NIST_EDWARDS25519", "SIGN_VERIFY"),
+          ("ML_KEM_768", "ENCAPSULATE_DECAPSULATE"), ("ML_KEM_1024", "ENCAPSULATE_DECAPSULATE")]
 
 
 def failures(news: dict) -> list[tuple[str, str]]:
@@ -34,6 +35,7 @@ def test_check_accepts_every_pair_keyplane_serves(spec, usage):
     ({"key_spec": "RSA_2048", "key_usage": "KEY_AGREEMENT"}, "['ENCRYPT_DECRYPT', 'SIGN_VERIFY']"),
     ({"customer_master_key_spec": "ECC_SECG_P256K1", "key_usage": "KEY_AGREEMENT"}, "['SIGN_VERIFY']"),
     ({"key_spec": "ECC_NIST_EDWARDS25519", "key_usage": "ENCRYPT_DECRYPT"}, "['SIGN_VERIFY']"),
+    ({"key_spec": "ML_KEM_768", "key_usage": "KEY_AGREEMENT"}, "['ENCAPSULATE_DECAPSULATE']"),
     ({"key_usage": "SIGN_VERIFY"}, "['ENCRYPT_DECRYPT']"),                      # spec defaults to symmetric
 ])
 def test_check_refuses_an_impossible_pair_naming_key_usage(news, allowed):
@@ -42,9 +44,10 @@ def test_check_refuses_an_impossible_pair_naming_key_usage(news, allowed):
     assert found[0][1].endswith(f"is not one of {allowed}")
 
 
-@pytest.mark.parametrize("spec", ["SM2", "ML_DSA_44", "ML_DSA_87"])
-def test_check_refuses_a_spec_keyplane_cannot_serve(spec):
-    assert failures({"key_spec": spec, "key_usage": "SIGN_VERIFY"}) == [(
+@pytest.mark.parametrize("spec,usage", [("SM2", "SIGN_VERIFY"), ("ML_DSA_44", "SIGN_VERIFY"),
+                                        ("ML_DSA_87", "SIGN_VERIFY"), ("ML_KEM_512", "ENCAPSULATE_DECAPSULATE")])
+def test_check_refuses_a_spec_keyplane_cannot_serve(spec, usage):
+    assert failures({"key_spec": spec, "key_usage": usage}) == [(
         "key_spec", f"key_spec: {spec} is not supported by keyplane (CreateKey would refuse it with "
                     "UnsupportedOperationException)")]
 
@@ -103,3 +106,16 @@ def test_imported_asymmetric_key_outputs_the_imported_public_key_and_one_awaitin
     waiting = engine.up(KeyProvider(), "waiting", {"key_spec": "ECC_NIST_P256", "key_usage": "SIGN_VERIFY",
                                                    "origin": "EXTERNAL"}, KEY)
     assert waiting.outputs["key_state"] == "PendingImport" and waiting.outputs.get("public_key") is None
+
+
+def test_ml_kem_key_outputs_its_encapsulation_key_as_pem(stack):
+    """An ML-KEM key's public_key output is GetPublicKey's DER SPKI as PEM, and the key it holds is
+    the one Decapsulate answers for: a secret encapsulated with it outside keyplane comes back.
+    https://docs.aws.amazon.com/kms/latest/APIReference/API_GetPublicKey.html"""
+    engine, conn = stack
+    kms = conn.client("kms", region="us-east-1")
+    step = engine.up(KeyProvider(), "kem", {"key_spec": "ML_KEM_768", "key_usage": "ENCAPSULATE_DECAPSULATE"}, KEY)
+    public = serialization.load_pem_public_key(step.outputs["public_key"].encode())
+    secret, ciphertext = public.encapsulate()
+    assert kms.decapsulate(KeyId=step.id, SharedSecretCiphertextBlob=ciphertext,
+                           EncapsulationAlgorithm="ML_KEM")["SharedSecret"] == secret

@@ -8,8 +8,8 @@ and the scheduler and the store are handed the tasks and migrations listed below
 from __future__ import annotations
 
 from . import audit_digests, events, registry
-from .kms import (aliases, asymmetric, cryptographic, custom_key_stores, grants, hmac_keys, imports, keys,
-                  multi_region, multi_region_sync, usage)
+from .kms import (aliases, asymmetric, cryptographic, custom_key_stores, encapsulation, grants, hmac_keys,
+                  imports, keys, multi_region, multi_region_sync, usage)
 from .kms import policies as kms_policies
 from .kms import rotation as kms_rotation
 from .kms import tables as kms_tables
@@ -31,8 +31,8 @@ from .sts import tables as sts_tables
 
 # service -> the modules that define its operations
 SERVICES = {
-    "kms": (aliases, asymmetric, cryptographic, custom_key_stores, grants, hmac_keys, imports, keys,
-            multi_region, kms_policies, kms_rotation, kms_tags, usage),
+    "kms": (aliases, asymmetric, cryptographic, custom_key_stores, encapsulation, grants, hmac_keys, imports,
+            keys, multi_region, kms_policies, kms_rotation, kms_tags, usage),
     "ssm": (labels, listing, parameters, settings, ssm_tags),
     "secretsmanager": (secrets_cross_account, secrets_operations, secrets_policies, secrets_replication,
                        secrets_rotation),

@@ -19,8 +19,8 @@ from keyplane.resources import alias, custom_key_store, grant, key, key_policy, 
 class KeyArgs(TypedDict, total=False):
     """The inputs of keyplane.Key (schemas/resources/key.schema.json)."""
     description: pulumi.Input[str]
-    key_usage: pulumi.Input[Literal['ENCRYPT_DECRYPT', 'SIGN_VERIFY', 'GENERATE_VERIFY_MAC', 'KEY_AGREEMENT']]
-    key_spec: pulumi.Input[Literal['SYMMETRIC_DEFAULT', 'RSA_2048', 'RSA_3072', 'RSA_4096', 'ECC_NIST_P256', 'ECC_NIST_P384', 'ECC_NIST_P521', 'ECC_SECG_P256K1', 'ECC_NIST_EDWARDS25519', 'HMAC_224', 'HMAC_256', 'HMAC_384', 'HMAC_512', 'SM2', 'ML_DSA_44', 'ML_DSA_65', 'ML_DSA_87']]
+    key_usage: pulumi.Input[Literal['ENCRYPT_DECRYPT', 'SIGN_VERIFY', 'GENERATE_VERIFY_MAC', 'KEY_AGREEMENT', 'ENCAPSULATE_DECAPSULATE']]
+    key_spec: pulumi.Input[Literal['SYMMETRIC_DEFAULT', 'RSA_2048', 'RSA_3072', 'RSA_4096', 'ECC_NIST_P256', 'ECC_NIST_P384', 'ECC_NIST_P521', 'ECC_SECG_P256K1', 'ECC_NIST_EDWARDS25519', 'HMAC_224', 'HMAC_256', 'HMAC_384', 'HMAC_512', 'SM2', 'ML_DSA_44', 'ML_DSA_65', 'ML_DSA_87', 'ML_KEM_512', 'ML_KEM_768', 'ML_KEM_1024']]
     customer_master_key_spec: pulumi.Input[Literal['SYMMETRIC_DEFAULT', 'RSA_2048', 'RSA_3072', 'RSA_4096', 'ECC_NIST_P256', 'ECC_NIST_P384', 'ECC_NIST_P521', 'ECC_SECG_P256K1', 'HMAC_224', 'HMAC_256', 'HMAC_384', 'HMAC_512', 'SM2']]
     policy: pulumi.Input[Union[Mapping[str, Any], str]]
     bypass_policy_lockout_safety_check: pulumi.Input[bool]
@@ -74,8 +74,8 @@ class Key(base.Typed, key.Key, module="keyplane", name="Key"):
         opts: Optional[pulumi.ResourceOptions] = None,
         *,
         description: Optional[pulumi.Input[str]] = None,
-        key_usage: Optional[pulumi.Input[Literal['ENCRYPT_DECRYPT', 'SIGN_VERIFY', 'GENERATE_VERIFY_MAC', 'KEY_AGREEMENT']]] = None,
-        key_spec: Optional[pulumi.Input[Literal['SYMMETRIC_DEFAULT', 'RSA_2048', 'RSA_3072', 'RSA_4096', 'ECC_NIST_P256', 'ECC_NIST_P384', 'ECC_NIST_P521', 'ECC_SECG_P256K1', 'ECC_NIST_EDWARDS25519', 'HMAC_224', 'HMAC_256', 'HMAC_384', 'HMAC_512', 'SM2', 'ML_DSA_44', 'ML_DSA_65', 'ML_DSA_87']]] = None,
+        key_usage: Optional[pulumi.Input[Literal['ENCRYPT_DECRYPT', 'SIGN_VERIFY', 'GENERATE_VERIFY_MAC', 'KEY_AGREEMENT', 'ENCAPSULATE_DECAPSULATE']]] = None,
+        key_spec: Optional[pulumi.Input[Literal['SYMMETRIC_DEFAULT', 'RSA_2048', 'RSA_3072', 'RSA_4096', 'ECC_NIST_P256', 'ECC_NIST_P384', 'ECC_NIST_P521', 'ECC_SECG_P256K1', 'ECC_NIST_EDWARDS25519', 'HMAC_224', 'HMAC_256', 'HMAC_384', 'HMAC_512', 'SM2', 'ML_DSA_44', 'ML_DSA_65', 'ML_DSA_87', 'ML_KEM_512', 'ML_KEM_768', 'ML_KEM_1024']]] = None,
         customer_master_key_spec: Optional[pulumi.Input[Literal['SYMMETRIC_DEFAULT', 'RSA_2048', 'RSA_3072', 'RSA_4096', 'ECC_NIST_P256', 'ECC_NIST_P384', 'ECC_NIST_P521', 'ECC_SECG_P256K1', 'HMAC_224', 'HMAC_256', 'HMAC_384', 'HMAC_512', 'SM2']]] = None,
         policy: Optional[pulumi.Input[Union[Mapping[str, Any], str]]] = None,
         bypass_policy_lockout_safety_check: Optional[pulumi.Input[bool]] = None,
@@ -139,7 +139,7 @@ class GrantArgs(TypedDict, total=False):
     key_id: pulumi.Input[str]
     grantee_principal: pulumi.Input[str]
     retiring_principal: pulumi.Input[str]
-    operations: pulumi.Input[Sequence[Literal['Decrypt', 'Encrypt', 'GenerateDataKey', 'GenerateDataKeyWithoutPlaintext', 'ReEncryptFrom', 'ReEncryptTo', 'Sign', 'Verify', 'GetPublicKey', 'CreateGrant', 'RetireGrant', 'DescribeKey', 'GenerateDataKeyPair', 'GenerateDataKeyPairWithoutPlaintext', 'GenerateMac', 'VerifyMac', 'DeriveSharedSecret']]]
+    operations: pulumi.Input[Sequence[Literal['Decrypt', 'Encrypt', 'GenerateDataKey', 'GenerateDataKeyWithoutPlaintext', 'ReEncryptFrom', 'ReEncryptTo', 'Sign', 'Verify', 'GetPublicKey', 'CreateGrant', 'RetireGrant', 'DescribeKey', 'GenerateDataKeyPair', 'GenerateDataKeyPairWithoutPlaintext', 'GenerateMac', 'VerifyMac', 'DeriveSharedSecret', 'Encapsulate', 'Decapsulate']]]
     constraints: pulumi.Input[Union[Mapping[str, Any], Sequence[Mapping[str, Any]]]]
     name: pulumi.Input[str]
     grant_creation_tokens: pulumi.Input[Sequence[str]]
@@ -175,7 +175,7 @@ class Grant(base.Typed, grant.Grant, module="keyplane", name="Grant"):
         key_id: Optional[pulumi.Input[str]] = None,
         grantee_principal: Optional[pulumi.Input[str]] = None,
         retiring_principal: Optional[pulumi.Input[str]] = None,
-        operations: Optional[pulumi.Input[Sequence[Literal['Decrypt', 'Encrypt', 'GenerateDataKey', 'GenerateDataKeyWithoutPlaintext', 'ReEncryptFrom', 'ReEncryptTo', 'Sign', 'Verify', 'GetPublicKey', 'CreateGrant', 'RetireGrant', 'DescribeKey', 'GenerateDataKeyPair', 'GenerateDataKeyPairWithoutPlaintext', 'GenerateMac', 'VerifyMac', 'DeriveSharedSecret']]]] = None,
+        operations: Optional[pulumi.Input[Sequence[Literal['Decrypt', 'Encrypt', 'GenerateDataKey', 'GenerateDataKeyWithoutPlaintext', 'ReEncryptFrom', 'ReEncryptTo', 'Sign', 'Verify', 'GetPublicKey', 'CreateGrant', 'RetireGrant', 'DescribeKey', 'GenerateDataKeyPair', 'GenerateDataKeyPairWithoutPlaintext', 'GenerateMac', 'VerifyMac', 'DeriveSharedSecret', 'Encapsulate', 'Decapsulate']]]] = None,
         constraints: Optional[pulumi.Input[Union[Mapping[str, Any], Sequence[Mapping[str, Any]]]]] = None,
         name: Optional[pulumi.Input[str]] = None,
         grant_creation_tokens: Optional[pulumi.Input[Sequence[str]]] = None,

@@ -1,14 +1,17 @@
 """Asymmetric KMS keys (the RSA, NIST/SECG elliptic-curve and Ed25519 specs of specs.py): Sign, Verify,
 GetPublicKey, DeriveSharedSecret, plus GenerateDataKeyPair(WithoutPlaintext), whose key pairs are
 made here and whose private half is sealed under a symmetric KMS key. RSA encryption behind
-Encrypt/Decrypt/ReEncrypt lives in key_pairs.py, which cryptographic.py calls.
+Encrypt/Decrypt/ReEncrypt lives in key_pairs.py, which cryptographic.py calls; ML-KEM's Encapsulate
+and Decapsulate live in encapsulation.py.
 
 A key pair's private half is stored as PKCS#8 DER, sealed under the root key like symmetric
 material; its public half (DER SubjectPublicKeyInfo) sits beside it, so GetPublicKey and Verify need
 no private key. Parsed keys are cached with the key (parsing RSA costs more than using it).
 
-Not served: Ed25519ph (ED25519_PH_SHA_512). `cryptography` signs pure Ed25519 only and offers no
-prehash variant, so keyplane neither lists the algorithm for ECC_NIST_EDWARDS25519 keys nor accepts it.
+ECC_NIST_EDWARDS25519 keys sign two ways: ED25519_SHA_512 is pure Ed25519 (RFC 8032) over a RAW
+message, by `cryptography`; ED25519_PH_SHA_512 is Ed25519ph (RFC 8032 5.1, empty context) over a
+DIGEST message, which KMS hashes once more with SHA-512 as FIPS 186-5 7.8.1 step 1 says, by
+libsodium (PyNaCl): `cryptography` offers no prehash variant.
 """
 from __future__ import annotations
 
@@ -17,11 +20,13 @@ from dataclasses import dataclass
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, utils
+from nacl import bindings as sodium
+from nacl.exceptions import BadSignatureError
 
 from ..authz import authorize
 from ..errors import KMSInvalidSignatureException, UnsupportedOperationException, ValidationException
 from ..registry import operation
-from . import specs
+from . import messages, specs
 from .cryptographic import condition_context, dry_run, encrypt_with, require_symmetric
 from .key_pairs import is_asymmetric, private_key, public_key, public_key_der
 from .model import CRYPTO_STATES, Key, require_state, resolve_key, wrong_algorithm, wrong_usage
@@ -34,8 +39,9 @@ _HASHES = {"SHA_1": hashes.SHA1, "SHA_256": hashes.SHA256, "SHA_384": hashes.SHA
 @dataclass(frozen=True)
 class SigningAlgorithm:
     name: str
-    scheme: str          # "pss" | "pkcs1" | "ecdsa" | "ed25519"
+    scheme: str          # "pss" | "pkcs1" | "ecdsa" | "ed25519" | "ed25519ph"
     hash: type
+    message_type: str | None = None     # the one MessageType the algorithm takes, if it takes one
 
     @property
     def digest_size(self) -> int:
@@ -46,17 +52,17 @@ SIGNING = {a.name: a for a in (
     *(SigningAlgorithm(f"RSASSA_PSS_{h}", "pss", _HASHES[h]) for h in ("SHA_256", "SHA_384", "SHA_512")),
     *(SigningAlgorithm(f"RSASSA_PKCS1_V1_5_{h}", "pkcs1", _HASHES[h]) for h in ("SHA_256", "SHA_384", "SHA_512")),
     *(SigningAlgorithm(f"ECDSA_{h}", "ecdsa", _HASHES[h]) for h in ("SHA_256", "SHA_384", "SHA_512")),
-    SigningAlgorithm("ED25519_SHA_512", "ed25519", hashes.SHA512),
+    # "ED25519_SHA_512 signing algorithm requires KMS MessageType:RAW, ED25519_PH_SHA_512 signing
+    # algorithm requires KMS MessageType:DIGEST" (Sign's reference, MessageType)
+    SigningAlgorithm("ED25519_SHA_512", "ed25519", hashes.SHA512, message_type="RAW"),
+    SigningAlgorithm("ED25519_PH_SHA_512", "ed25519ph", hashes.SHA512, message_type="DIGEST"),
 )}
-UNSERVED_SIGNING = {
-    "ED25519_PH_SHA_512": "ED25519_PH_SHA_512 (Ed25519ph) is not supported by keyplane: its crypto library "
-                          "(cryptography) offers pure Ed25519 only. Use ED25519_SHA_512 with MessageType RAW.",
-}
 
 
-# GenerateDataKeyPair's KeyPairSpec values that keyplane can make (SM2 is China-only and not here)
+# GenerateDataKeyPair's KeyPairSpec values that keyplane can make (SM2 is China-only and not here;
+# ML_KEM_512: specs.UNSERVED)
 DATA_KEY_PAIR_SPECS = ("RSA_2048", "RSA_3072", "RSA_4096", "ECC_NIST_P256", "ECC_NIST_P384",
-                       "ECC_NIST_P521", "ECC_SECG_P256K1", "ECC_NIST_EDWARDS25519")
+                       "ECC_NIST_P521", "ECC_SECG_P256K1", "ECC_NIST_EDWARDS25519", "ML_KEM_768", "ML_KEM_1024")
 
 
 def _conditions(call, keys: dict) -> dict:
@@ -80,14 +86,13 @@ def _signing(call, key: Key, p) -> tuple[SigningAlgorithm, bytes, bool]:
     """The checks Sign and Verify share: (algorithm, message, message-is-a-digest)."""
     name, message_type, message = p["SigningAlgorithm"], p.get("MessageType") or "RAW", p["Message"]
     _require_usage(call, key, "SIGN_VERIFY")
-    if name in UNSERVED_SIGNING and key.key_spec == "ECC_NIST_EDWARDS25519":
-        raise UnsupportedOperationException(UNSERVED_SIGNING[name])
     _require_algorithm(key, "SigningAlgorithms", name)
     algorithm = SIGNING[name]
     if message_type == "EXTERNAL_MU":
         raise ValidationException(f"MessageType EXTERNAL_MU is valid only with ML-DSA keys, not with {name}.")
-    if algorithm.scheme == "ed25519" and message_type != "RAW":
-        raise ValidationException(f"The {name} signing algorithm requires MessageType RAW.")
+    if algorithm.message_type and message_type != algorithm.message_type:
+        raise ValidationException(messages.MESSAGE_TYPE_INCOMPATIBLE.format(
+            message_type=message_type, algorithm=name, required=algorithm.message_type))
     digest = message_type == "DIGEST"
     if digest and len(message) != algorithm.digest_size:
         raise ValidationException(f"Digest is invalid length for algorithm {name}.")
@@ -105,9 +110,21 @@ def _padding(algorithm: SigningAlgorithm):
     return padding.PKCS1v15()
 
 
+def _ed25519ph_state(message: bytes):
+    """libsodium's Ed25519ph over `message`: it hashes the message with SHA-512 itself (with
+    MessageType DIGEST the message is the caller's digest, hashed again, as AWS documents)."""
+    state = sodium.crypto_sign_ed25519ph_state()
+    sodium.crypto_sign_ed25519ph_update(state, message)
+    return state
+
+
 def sign_with(private, algorithm: SigningAlgorithm, message: bytes, digest: bool) -> bytes:
     if algorithm.scheme == "ed25519":
         return private.sign(message)
+    if algorithm.scheme == "ed25519ph":
+        # libsodium's secret key is the RFC 8032 seed followed by the public key
+        secret = private.private_bytes_raw() + private.public_key().public_bytes_raw()
+        return sodium.crypto_sign_ed25519ph_final_create(_ed25519ph_state(message), secret)
     if algorithm.scheme == "ecdsa":
         return private.sign(message, ec.ECDSA(_hash_arg(algorithm, digest)))
     return private.sign(message, _padding(algorithm), _hash_arg(algorithm, digest))
@@ -117,11 +134,16 @@ def verify_with(public, algorithm: SigningAlgorithm, message: bytes, digest: boo
     try:
         if algorithm.scheme == "ed25519":
             public.verify(signature, message)
+        elif algorithm.scheme == "ed25519ph":
+            if len(signature) != 64:
+                return False
+            sodium.crypto_sign_ed25519ph_final_verify(_ed25519ph_state(message), signature,
+                                                      public.public_bytes_raw())
         elif algorithm.scheme == "ecdsa":
             public.verify(signature, message, ec.ECDSA(_hash_arg(algorithm, digest)))
         else:
             public.verify(signature, message, _padding(algorithm), _hash_arg(algorithm, digest))
-    except (InvalidSignature, ValueError):
+    except (InvalidSignature, BadSignatureError, ValueError):
         return False
     return True
 
@@ -226,7 +248,8 @@ def _data_key_pair(call, p, action: str) -> tuple[Key, bytes, bytes, bytes, str]
                                             "supported for KMS keys in a custom key store.")
     _no_recipient(p)
     if pair_spec not in DATA_KEY_PAIR_SPECS:
-        raise UnsupportedOperationException(f"KeyPairSpec {pair_spec} is not supported in this Region.")
+        raise UnsupportedOperationException(
+            specs.UNSERVED.get(pair_spec, f"KeyPairSpec {pair_spec} is not supported in this Region."))
     dry_run(p)
     private = specs.SPECS[pair_spec].new_pair()
     plaintext = private_der(private)

@@ -32,7 +32,8 @@ def create_key(call, p):
     spec_name = spec_name or legacy or "SYMMETRIC_DEFAULT"
     spec = specs.SPECS.get(spec_name)
     if spec is None:
-        raise UnsupportedOperationException(f"KeySpec {spec_name} is not supported in this Region.")
+        raise UnsupportedOperationException(
+            specs.UNSERVED.get(spec_name, f"KeySpec {spec_name} is not supported in this Region."))
     # KeyUsage "is optional when you are creating a symmetric encryption KMS key; otherwise, it is
     # required" (CreateKey's reference)
     usage = p.get("KeyUsage")

@@ -50,3 +50,8 @@ POLICY_STATEMENT_RESOURCE = 'Policy contains a statement without a Resource elem
 # (kms/policies.py), since here they come from identities.yaml, not IAM
 INVALID_PRINCIPALS = "Policy contains a statement with one or more invalid principals."
 INVALID_MARKER = "The marker that specifies where pagination should next begin is not valid."
+
+# Sign / Verify with an Ed25519 algorithm and the other MessageType (AWS answers ValidationException
+# "Message type RAW is incompatible ..." for ED25519_PH_SHA_512 with RAW; observed in floci-io/floci#2924)
+MESSAGE_TYPE_INCOMPATIBLE = ("Message type {message_type} is incompatible with signing algorithm {algorithm}: "
+                             "it requires MessageType {required}.")

@@ -1,8 +1,9 @@
 """Key specs: which usages each allows, which algorithms it offers, how its material is made.
 
 Every spec keyplane serves is listed in `SPECS`: the symmetric default, the key pairs (RSA, NIST/SECG
-elliptic curves, Ed25519) and HMAC. CreateKey, DescribeKey and the cryptographic operations look
-specs up there; what a spec's keys do lives with the operations (asymmetric.py, hmac_keys.py).
+elliptic curves, Ed25519, ML-KEM) and HMAC. CreateKey, DescribeKey and the cryptographic operations
+look specs up there; what a spec's keys do lives with the operations (asymmetric.py, encapsulation.py,
+hmac_keys.py). `UNSERVED` names the specs of the KMS model keyplane refuses, and why.
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, mlkem, rsa
 
 
 @dataclass(frozen=True)
@@ -118,9 +119,16 @@ KEY_PAIR_SPECS = (
     _ec_spec("ECC_NIST_P384", ec.SECP384R1, "ECDSA_SHA_384", agreement=True),
     _ec_spec("ECC_NIST_P521", ec.SECP521R1, "ECDSA_SHA_512", agreement=True),
     _ec_spec("ECC_SECG_P256K1", ec.SECP256K1, "ECDSA_SHA_256", agreement=False),
+    # pure Ed25519 (MessageType RAW) and Ed25519ph (MessageType DIGEST), in the order AWS lists them
     _spec("ECC_NIST_EDWARDS25519", ed25519.Ed25519PrivateKey.generate,
           lambda k: isinstance(k, ed25519.Ed25519PrivateKey), usages=("SIGN_VERIFY",),
-          algorithms={"SIGN_VERIFY": {"SigningAlgorithms": ["ED25519_SHA_512"]}}),
+          algorithms={"SIGN_VERIFY": {"SigningAlgorithms": ["ED25519_SHA_512", "ED25519_PH_SHA_512"]}}),
+    # ML-KEM (FIPS 203): the private half is PKCS#8 in seed form (the 64-byte d||z), as AWS hands
+    # out ML-KEM data key pairs; the public half the DER SPKI of the ML-KEM X.509 profile
+    *(_spec(f"ML_KEM_{level}", private.generate, lambda k, private=private: isinstance(k, private),
+            usages=("ENCAPSULATE_DECAPSULATE",),
+            algorithms={"ENCAPSULATE_DECAPSULATE": {"EncapsulationAlgorithms": ["ML_KEM"]}})
+      for level, private in ((768, mlkem.MLKEM768PrivateKey), (1024, mlkem.MLKEM1024PrivateKey))),
 )
 
 
@@ -135,3 +143,10 @@ def _hmac_spec(bits: int) -> KeySpec:
 HMAC_SPECS = tuple(_hmac_spec(bits) for bits in (224, 256, 384, 512))
 
 SPECS: dict[str, KeySpec] = {s.name: s for s in (SYMMETRIC_DEFAULT, *KEY_PAIR_SPECS, *HMAC_SPECS)}
+
+# Key specs of the KMS model that keyplane does not serve, and why (CreateKey and GenerateDataKeyPair
+# refuse them with UnsupportedOperationException; any other unknown spec is "not supported in this Region")
+UNSERVED = {
+    "ML_KEM_512": "ML_KEM_512 is not supported by keyplane: its crypto library (cryptography) offers "
+                  "ML-KEM-768 and ML-KEM-1024 only. Use ML_KEM_768 or ML_KEM_1024.",
+}
