@@ -5,7 +5,7 @@ Each operation's "Errors" section in the API reference
 the operation in botocore's model; the common errors
 (https://docs.aws.amazon.com/kms/latest/APIReference/CommonErrors.html) may come from any. This
 drives every operation with its required members filled against keys of every kind and state (a
-missing key, an alias that does not exist, symmetric, HMAC, RSA, ECC, imported-pending, disabled,
+missing key, an alias that does not exist, symmetric, HMAC, RSA, ECC, Ed25519, ML-KEM, imported-pending, disabled,
 pending deletion) and checks the code and status of every refusal.
 """
 import json
@@ -60,6 +60,9 @@ def keys(wire):
         "rsa-sign": make(KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY"),
         "rsa-encrypt": make(KeySpec="RSA_2048", KeyUsage="ENCRYPT_DECRYPT"),
         "ecc-agreement": make(KeySpec="ECC_NIST_P256", KeyUsage="KEY_AGREEMENT"),
+        "ed25519": make(KeySpec="ECC_NIST_EDWARDS25519", KeyUsage="SIGN_VERIFY"),
+        "ml-kem": make(KeySpec="ML_KEM_768", KeyUsage="ENCAPSULATE_DECAPSULATE"),
+        "ml-kem-imported-pending": make(KeySpec="ML_KEM_1024", KeyUsage="ENCAPSULATE_DECAPSULATE", Origin="EXTERNAL"),
         "imported-pending": make(Origin="EXTERNAL"),
         "disabled": disabled,
         "pending-deletion": pending,
