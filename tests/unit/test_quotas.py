@@ -81,6 +81,8 @@ def test_generate_data_key_pair_quota_follows_the_key_pair_spec():
 def test_key_type_of_a_cryptographic_call_comes_from_its_algorithm():
     assert quota_for("kms", "Sign", {"SigningAlgorithm": "RSASSA_PSS_SHA_256"}) == quotas.RSA
     assert quota_for("kms", "Verify", {"SigningAlgorithm": "ECDSA_SHA_256"}) == quotas.ECC
+    assert quota_for("kms", "Sign", {"SigningAlgorithm": "ED25519_PH_SHA_512"}) == quotas.ECC
+    assert quota_for("kms", "Verify", {"SigningAlgorithm": "ED25519_SHA_512"}) == quotas.ECC
     assert quota_for("kms", "Decrypt", {"EncryptionAlgorithm": "RSAES_OAEP_SHA_256"}) == quotas.RSA
     assert quota_for("kms", "Decrypt", {}) == quotas.SYMMETRIC
     assert quota_for("kms", "GenerateMac", {"MacAlgorithm": "HMAC_SHA_256"}) == quotas.SYMMETRIC

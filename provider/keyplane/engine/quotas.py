@@ -97,7 +97,7 @@ def _crypto_class(operation: str, params: dict) -> str:
                  or params.get("DestinationEncryptionAlgorithm") or params.get("SourceEncryptionAlgorithm") or "")
     if algorithm.startswith(("RSA",)):
         return RSA
-    if algorithm.startswith(("ECDSA", "SM2")):
+    if algorithm.startswith(("ECDSA", "ED25519", "SM2")):      # Ed25519 keys are ECC keys (ECC_NIST_EDWARDS25519)
         return ECC
     return SYMMETRIC
 
