@@ -129,6 +129,20 @@ def test_both_operations_are_audited_and_no_shared_secret_is_kept_anywhere(tmp_p
     assert enc["SharedSecret"] not in raw
 
 
+def test_encapsulate_and_decapsulate_are_uses_of_the_key(kms):
+    """KeyLastUsageTrackingOperation lists Encapsulate and Decapsulate: each successful call is the
+    key's last use (https://docs.aws.amazon.com/kms/latest/APIReference/API_GetKeyLastUsage.html);
+    a refused one is not."""
+    arn = kms.create_key(**KEM)["KeyMetadata"]["Arn"]
+    enc = kms.encapsulate(KeyId=arn, EncapsulationAlgorithm="ML_KEM")
+    assert kms.get_key_last_usage(KeyId=arn)["KeyLastUsage"]["Operation"] == "Encapsulate"
+    kms.decapsulate(KeyId=arn, EncapsulationAlgorithm="ML_KEM", SharedSecretCiphertextBlob=enc["SharedSecretCiphertextBlob"])
+    assert kms.get_key_last_usage(KeyId=arn)["KeyLastUsage"]["Operation"] == "Decapsulate"
+    with pytest.raises(ClientError):
+        kms.encapsulate(KeyId=arn, EncapsulationAlgorithm="ML_KEM", DryRun=True)
+    assert kms.get_key_last_usage(KeyId=arn)["KeyLastUsage"]["Operation"] == "Decapsulate"
+
+
 # ---- imported material -------------------------------------------------------------------------
 
 def _import(kms, arn, material: bytes):

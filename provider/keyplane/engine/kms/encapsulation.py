@@ -42,7 +42,7 @@ def _kem_key(call, p, action: str) -> Key:
     return key
 
 
-@operation("kms", "Encapsulate", readonly=True)
+@operation("kms", "Encapsulate", readonly=True, tracks_use=True)
 def encapsulate(call, p):
     key = _kem_key(call, p, "kms:Encapsulate")
     dry_run(p)
@@ -52,7 +52,7 @@ def encapsulate(call, p):
             "EncapsulationAlgorithm": p["EncapsulationAlgorithm"]}
 
 
-@operation("kms", "Decapsulate", readonly=True)
+@operation("kms", "Decapsulate", readonly=True, tracks_use=True)
 def decapsulate(call, p):
     key = _kem_key(call, p, "kms:Decapsulate")
     ciphertext = p["SharedSecretCiphertextBlob"]
