@@ -103,6 +103,34 @@ def test_a_grant_for_encapsulate_and_decapsulate_lets_the_grantee_use_the_key_wi
     assert code_of(exc) == "InvalidGrantTokenException"
 
 
+def test_another_account_encapsulates_and_decapsulates_when_key_policy_and_its_iam_policy_allow(tmp_path, clock):
+    """"Cross-account use: Yes": a principal of account B uses A's ML-KEM key by its ARN when A's key
+    policy allows account B and B's identity policy allows the action; either alone is refused
+    (https://docs.aws.amazon.com/kms/latest/developerguide/key-policy-modifying-external-accounts.html)."""
+    b = "222222222222"
+    both = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["kms:Encapsulate", "kms:Decapsulate"],
+                                                   "Resource": f"arn:aws:kms:{EAST}:{A}:key/*"}]}
+    identities = Identities({"accounts": [{"id": A}, {"id": b, "users": [
+        {"name": "user", "policies": [{"name": "kem", "document": both}]}, {"name": "stranger"}]}]})
+    engine = Engine(str(tmp_path / "state"), clock=clock, identities=identities, default_account=A)
+    owner = keyplane.connect(engine=engine, account=A).client("kms", region=EAST)
+    policy = json.loads(_policy())
+    policy["Statement"].append({"Sid": "account B", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{b}:root"},
+                                "Action": ["kms:Encapsulate", "kms:Decapsulate"], "Resource": "*"})
+    arn = owner.create_key(Policy=json.dumps(policy), **KEM)["KeyMetadata"]["Arn"]
+    user = keyplane.connect(engine=engine, principal=f"arn:aws:iam::{b}:user/user").client("kms", region=EAST)
+    assert len(round_trip(user, arn)) == 32
+    stranger = keyplane.connect(engine=engine, principal=f"arn:aws:iam::{b}:user/stranger").client("kms", region=EAST)
+    with pytest.raises(ClientError) as exc:            # no identity policy in B
+        stranger.encapsulate(KeyId=arn, EncapsulationAlgorithm="ML_KEM")
+    assert code_of(exc) == "AccessDeniedException"
+    closed = owner.create_key(Policy=_policy(), **KEM)["KeyMetadata"]["Arn"]
+    with pytest.raises(ClientError) as exc:            # the key policy does not name B
+        user.encapsulate(KeyId=closed, EncapsulationAlgorithm="ML_KEM")
+    assert code_of(exc) == "AccessDeniedException"
+    engine.close()
+
+
 # ---- the audit trail ---------------------------------------------------------------------------
 
 def test_both_operations_are_audited_and_no_shared_secret_is_kept_anywhere(tmp_path, clock):

@@ -1,5 +1,6 @@
 """AWS KMS: keys, aliases, tags, policies, grants, rotation, imported material, custom key stores,
-multi-Region keys, the symmetric, asymmetric and HMAC cryptographic operations.
+multi-Region keys, the symmetric, asymmetric, HMAC and ML-KEM (Encapsulate / Decapsulate) cryptographic
+operations.
 
 Each operation module declares its operations with `@operation("kms", "<AWS name>")` and is listed
 in engine/services.py. `records.py` holds the key record and the key cache; `model.py` the rules
