@@ -30,6 +30,10 @@ def _boto_session() -> boto3.session.Session:
     return boto3.session.Session(botocore_session=core)
 
 
+def _text(value):
+    return value.decode() if isinstance(value, bytes) else value
+
+
 class _Body:
     def __init__(self, data: bytes):
         self._data = data
@@ -79,8 +83,9 @@ class Connection:
                 body = body.encode()
             elif hasattr(body, "read"):
                 body = body.read()
-            headers = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in request.headers.items()}
-            ctx = RequestContext(principal=principal, region=region, user_agent=headers.get("User-Agent"))
-            resp = dispatch(engine, service, headers, body, ctx)
+            # the two headers keyplane reads (HeadersDict looks them up without regard to case)
+            target, agent = (_text(request.headers.get(name)) for name in ("X-Amz-Target", "User-Agent"))
+            ctx = RequestContext(principal=principal, region=region, user_agent=agent)
+            resp = dispatch(engine, service, {"X-Amz-Target": target}, body, ctx)
             return AWSResponse(request.url, resp.status, resp.headers, _Body(resp.body))
         return send
