@@ -78,8 +78,11 @@ SERVICES: Mapping[str, ServiceErrors] = MappingProxyType({
         internal="InternalServiceError", message_member="Message",
         statuses={"InternalServiceError": 500}),
     # https://docs.aws.amazon.com/systems-manager/latest/APIReference/CommonErrors.html and each
-    # operation's Errors: all 400 but InternalServerError (500).
-    "ssm": ServiceErrors(internal="InternalServerError", statuses={"InternalServerError": 500}),
+    # operation's Errors: all 400 but InternalServerError (500). InvalidResourceId comes as the code
+    # alone (https://github.com/aws/aws-cli/issues/4419); so does a missing parameter's
+    # ParameterNotFound, which a /aws/reference/ lookup answers with text (ssm/records.not_found).
+    "ssm": ServiceErrors(internal="InternalServerError", statuses={"InternalServerError": 500},
+                         silent=frozenset({"InvalidResourceId"})),
     "sts": ServiceErrors(internal="InternalFailure"),
 })
 

@@ -17,14 +17,12 @@ def _parameter(call, conn, p, action: str, context: dict | None = None):
         raise InvalidResourceType("The resource type is not valid. keyplane tags only resources of type Parameter.")
     name = p["ResourceId"].strip()
     if not name or not NAME_CHARS.match(name):
-        raise InvalidResourceId(None)
+        raise InvalidResourceId()
     arn = parameter_arn(call.region, call.account, name)
     authorize(call, action, resource=arn, context=context)
     row = load(conn, call.account, call.region, canonical(name))
     if row is None:
-        # the code alone, as AWS answers (a recorded answer to ListTagsForResource on a missing
-        # parameter: https://github.com/getmoto/moto/issues/4360)
-        raise InvalidResourceId(None)
+        raise InvalidResourceId()       # the code alone (errors.SERVICES["ssm"].silent)
     call.resource(row.arn, "AWS::SSM::Parameter")
     return row
 
