@@ -50,8 +50,23 @@ def test_reference_with_a_stage_or_version_id_carries_the_selector_apart(wire):
 def test_reference_to_a_missing_secret_is_parameter_not_found(wire):
     """A reference to a secret Secrets Manager does not hold is ParameterNotFound (HTTP 400,
     https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_GetParameter.html#API_GetParameter_Errors)
-    with the message "Secret <id> not found."; GetParameters lists it as invalid. """ + DOC
+    in AWS's words, the reference named without its leading slash and "null" for the selector not given
+    (AWS's answer quoted in https://github.com/aws/aws-dotnet-extensions-configuration/issues/199);
+    GetParameters lists it as invalid."""
     r = wire.call("ssm", "GetParameter", {"Name": "/aws/reference/secretsmanager/nope", "WithDecryption": True})
-    assert r.error() == (400, "ParameterNotFound", "Secret nope not found.")
+    assert r.error() == (400, "ParameterNotFound", "An error occurred (ParameterNotFound) when referencing Secrets "
+                                                   "Manager: Secret aws/reference/secretsmanager/nopenull not found.")
     r = wire.call("ssm", "GetParameters", {"Names": ["/aws/reference/secretsmanager/nope"], "WithDecryption": True})
     assert r.status == 200 and r.body["InvalidParameters"] == ["/aws/reference/secretsmanager/nope"]
+
+
+def test_reference_without_decryption_is_refused(wire):
+    """A Secrets Manager reference is read with WithDecryption true (every example of
+    https://docs.aws.amazon.com/systems-manager/latest/userguide/integration-ps-secretsmanager.html);
+    without it AWS answers ValidationException "WithDecryption flag must be True for retrieving a Secret
+    Manager secret." (quoted in https://github.com/sous-chefs/aws/issues/419)."""
+    _secret(wire, "plain-secret", "v")
+    for params in ({}, {"WithDecryption": False}):
+        r = wire.call("ssm", "GetParameter", {"Name": "/aws/reference/secretsmanager/plain-secret", **params})
+        assert r.error() == (400, "ValidationException",
+                             "WithDecryption flag must be True for retrieving a Secret Manager secret.")

@@ -32,6 +32,11 @@ def lookup(call, raw: str, with_decryption: bool) -> dict | None:
         raise ParameterNotFound(None)
     found = resolver(call, rest, selector)
     if found is None:
-        # AWS answers a missing secret in Secrets Manager's terms (issue 14's recorded answers)
-        raise ParameterNotFound(f"Secret {rest} not found.")
+        # AWS's text names the reference without its leading slash, followed by the selector asked
+        # for, or "null" without one: "An error occurred (ParameterNotFound) when referencing Secrets
+        # Manager: Secret aws/reference/secretsmanager/netflownull not found."
+        # (https://github.com/aws/aws-dotnet-extensions-configuration/issues/199)
+        reference = f"{PREFIX}{service}/{rest}"[1:]
+        raise ParameterNotFound(f"An error occurred (ParameterNotFound) when referencing Secrets Manager: "
+                                f"Secret {reference}{selector if selector is not None else 'null'} not found.")
     return found
