@@ -2,7 +2,7 @@
 
     init   -> here (state folder, root key, store) + the identities file the server reads
     tick   -> Engine.run_due
-    audit  -> the engine's audit trail and engine/audit_digests.py
+    audit  -> the engine's audit trail, engine/audit_digests.py, audit_delivery.py, audit_verify.py
     events -> engine/events.py (pending deliveries and the dead-letter list)
     bench  -> keyplane/bench/command.py (which names each bench mode)
     identities -> keyplane/identities_command.py (identities kept in the store, engine/identity_store.py)
@@ -117,43 +117,72 @@ def _audit(p: argparse.ArgumentParser) -> None:
     p.add_argument("--region", default="us-east-1")
     p.add_argument("--limit", type=int, default=50)
     p.add_argument("--json", action="store_true", help="full records as JSON lines")
-    p.add_argument("--verify", action="store_true", help="check the hash chain, the signed digests and for missing records")
+    p.add_argument("--verify", action="store_true",
+                   help="check the trail across the store and the delivered files: hash chain, log files, "
+                        "signed digests, missing records")
     p.add_argument("--digest", action="store_true", help="sign a digest of the records since the last one")
+    p.add_argument("--deliver", action="store_true",
+                   help="deliver the closed periods to log files now, sign a digest listing them, and prune "
+                        "delivered records older than the retention")
+    p.add_argument("--audit-dir", default=None, metavar="DIR",
+                   help="where log files are delivered (default: $KEYPLANE_AUDIT_DIR, else <state>/audit)")
+    p.add_argument("--retention", type=_seconds, default=None,
+                   help="with --deliver: how long delivered records stay in the store (default: "
+                        "$KEYPLANE_AUDIT_RETENTION seconds, else 24h)")
     p.add_argument("--public-key", action="store_true", help="print the PEM key that verifies digests")
 
     def run(args):
         engine = _engine(args)
+        engine.audit_dir = args.audit_dir
+        engine.audit_retention = args.retention
         store = engine.store_for(args.region)
         from .engine import audit_digests
-        if args.public_key:
-            print(audit_digests.public_key_pem(engine, store), end="")
-            engine.close()
+        try:
+            if args.public_key:
+                print(audit_digests.public_key_pem(engine, store), end="")
+                return 0
+            if args.digest:
+                print(json.dumps(audit_digests.make_digest(engine, store), indent=2))
+                return 0
+            if args.deliver:
+                return _audit_deliver(engine, store)
+            if args.verify:
+                from .engine import audit_verify
+                report = audit_verify.verify(engine, store)
+                for line in report.lines:
+                    print(line)
+                for problem in report.problems:
+                    print(f"  PROBLEM: {problem}")
+                return 0 if report.ok else 1
+            for rec in engine.audit.query(store, resource=args.key, event_name=args.operation, limit=args.limit):
+                if args.json:
+                    print(json.dumps(rec, sort_keys=True))
+                else:
+                    res = (rec.get("resources") or [{}])[0].get("ARN", "-")
+                    who = (rec.get("userIdentity") or {}).get("arn") or (rec.get("userIdentity") or {}).get("invokedBy")
+                    print(f"{rec['eventTime']}  {rec['eventName']:<32} {rec.get('errorCode') or 'OK':<28} {who}  {res}")
             return 0
-        if args.digest:
-            print(json.dumps(audit_digests.make_digest(engine, store), indent=2))
+        finally:
             engine.close()
-            return 0
-        if args.verify:
-            ok, n, bad = engine.audit.verify(store)
-            print(f"audit chain {'intact' if ok else 'BROKEN at seq ' + str(bad)}: {n} records verified")
-            dok, dn, dbad = audit_digests.verify_digests(engine, store)
-            print(f"signed digests {'intact' if dok else 'BROKEN at digest ' + str(dbad)}: {dn} digests verified")
-            gaps = engine.audit.gaps(store)
-            print(f"records of answered calls: {'complete' if not gaps else f'{len(gaps)} GAP(S)'}")
-            for gap in gaps:
-                print(f"  gap: {gap.describe()}")
-            engine.close()
-            return 0 if ok and dok and not gaps else 1
-        for rec in engine.audit.query(store, resource=args.key, event_name=args.operation, limit=args.limit):
-            if args.json:
-                print(json.dumps(rec, sort_keys=True))
-            else:
-                res = (rec.get("resources") or [{}])[0].get("ARN", "-")
-                who = (rec.get("userIdentity") or {}).get("arn") or (rec.get("userIdentity") or {}).get("invokedBy")
-                print(f"{rec['eventTime']}  {rec['eventName']:<32} {rec.get('errorCode') or 'OK':<28} {who}  {res}")
-        engine.close()
-        return 0
     p.set_defaults(run=run)
+
+
+def _audit_deliver(engine, store) -> int:
+    from .engine import audit_delivery, audit_digests, audit_pruning
+    folder = audit_delivery.audit_dir(engine, store)
+    if folder is None:
+        print("keyplane: no audit folder: give --audit-dir or KEYPLANE_AUDIT_DIR (the store is not a folder)",
+              file=sys.stderr)
+        return 2
+    now = engine.clock.now()
+    files = audit_delivery.deliver(engine, store, folder, (now.timestamp() // audit_delivery.PERIOD)
+                                   * audit_delivery.PERIOD)
+    digest = audit_digests.make_digest(engine, store, now)
+    pruned = audit_pruning.prune_due(engine, store, now)
+    print(json.dumps({"folder": folder, "logFiles": [f.object for f in files],
+                      "records": sum(f.count for f in files), "bytes": sum(f.size for f in files),
+                      "digest": digest["digestS3Object"], "pruned": pruned}, indent=2))
+    return 0
 
 
 def _events(p: argparse.ArgumentParser) -> None:
@@ -197,6 +226,12 @@ def _bench(p: argparse.ArgumentParser) -> None:
 def _identities(p: argparse.ArgumentParser) -> None:
     from . import identities_command
     identities_command.add_arguments(p)
+
+
+def _seconds(text: str) -> float:
+    """A duration (90s, 15m, 24h, 7d) or a number of seconds."""
+    from .engine.audit_delivery import parse_seconds
+    return parse_seconds(text)
 
 
 def _truthy(text: str) -> bool:
@@ -266,6 +301,11 @@ def _serve(p: argparse.ArgumentParser) -> None:
             help="give up on a delivery after this many attempts (none: 185, as EventBridge)")
     _option(p, "--events-max-age", None, kind=float, metavar="SECONDS",
             help="give up on a delivery this long after its event (none: 86400, as EventBridge)")
+    _option(p, "--audit-dir", None, metavar="DIR|off",
+            help="deliver the audit trail to CloudTrail log files and signed digest files here (none: "
+                 "<state>/audit when the state is a folder; off: keep the whole trail in the store)")
+    _option(p, "--audit-retention", None, kind=_seconds, metavar="DURATION",
+            help="how long delivered audit records stay in the store, e.g. 6h (none: 24h)")
     _option(p, "--quotas", None, metavar="aws|off|FILE",
             help="request quotas: AWS's defaults (none: aws; off with --dev), off, or a YAML file of "
                  "quota name: requests per second")
@@ -286,6 +326,8 @@ def _serve(p: argparse.ArgumentParser) -> None:
         webhooks = args.events_webhook if args.events_webhook is not None else args.events_webhook_env
         events.configure_environment(file=args.events_file, webhooks=webhooks,  # workers inherit it
                                      max_attempts=args.events_max_attempts, max_age=args.events_max_age)
+        from .engine import audit_delivery
+        audit_delivery.configure_environment(audit_dir=args.audit_dir, retention=args.audit_retention)
         access_log = args.access_log if args.access_log is not None else args.dev
         return serve(ServeConfig(host=args.host, port=args.port, state=args.state, identities=args.identities,
                                  workers=args.workers, threads=args.threads, dev=args.dev,

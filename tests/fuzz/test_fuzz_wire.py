@@ -33,7 +33,7 @@ MAX_ERROR_BODY = 8192
 TARGETS = {"kms": "TrentService", "ssm": "AmazonSSM", "secretsmanager": "secretsmanager"}
 # tables whose rows are the trail of calls, not state a refused call may not change (resource_uses
 # is the trail's newest successful use per resource, written with earlier calls' records)
-_TRAIL = {"audit_events", "audit_writers", "audit_digests", "resource_uses"}
+_TRAIL = {"audit_events", "audit_writers", "audit_digests", "resource_uses", "audit_delivery", "audit_log_files"}
 
 
 def _operations() -> list[tuple[str, str]]:

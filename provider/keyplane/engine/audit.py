@@ -42,6 +42,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from . import audit_writers
 from .store.tables import RESOURCE_USES_SINCE, meta, resource_uses
 from .store.tables import audit as audit_table
+from .store.tables import audit_delivery as delivery_table
 
 log = logging.getLogger("keyplane.audit")
 GENESIS = "0" * 64
@@ -235,12 +236,17 @@ class AuditTrail:
             return [json.loads(r[0]) for r in conn.execute(q)]
 
     def verify(self, store) -> tuple[bool, int, int | None]:
-        """Walk the chain: (intact, rows checked, first broken seq)."""
+        """Walk the chain of the records in the store, from where pruning left it (the hash of the
+        last pruned record) or the start: (intact, rows checked, first broken seq)."""
         self.flush(store)
-        prev, n = GENESIS, 0
+        n = 0
         with store.read() as conn:
+            anchor = conn.execute(sa.select(delivery_table.c.pruned_seq, delivery_table.c.pruned_hash)
+                                  .where(delivery_table.c.id == 1)).first()
+            after, prev = anchor if anchor is not None else (0, GENESIS)
             for seq, body, digest in conn.execute(sa.select(
-                    audit_table.c.seq, audit_table.c.record, audit_table.c.hash).order_by(audit_table.c.seq)):
+                    audit_table.c.seq, audit_table.c.record, audit_table.c.hash)
+                    .where(audit_table.c.seq > after).order_by(audit_table.c.seq)):
                 if hashlib.sha256((prev + body).encode()).hexdigest() != digest:
                     return False, n, seq
                 prev, n = digest, n + 1
@@ -261,10 +267,11 @@ class AuditTrail:
             row = conn.execute(meta.select().where(meta.c.name == RESOURCE_USES_SINCE)).first()
         return float(row.value) if row is not None else 0.0
 
-    def gaps(self, store) -> list["audit_writers.Gap"]:
-        """Records of answered calls missing from the trail (see audit_writers)."""
+    def gaps(self, store, delivered: dict | None = None) -> list["audit_writers.Gap"]:
+        """Records of answered calls missing from the trail (see audit_writers); `delivered`: writer
+        -> numbers found in the log files, for records pruned from the store."""
         self.flush(store)
-        return audit_writers.gaps(store, {w.id for w in self._writers.values()})
+        return audit_writers.gaps(store, {w.id for w in self._writers.values()}, delivered or {})
 
 
 def _row(event: dict, body: str, digest: str) -> tuple:

@@ -1,12 +1,22 @@
 """Signed digests of the audit trail, after CloudTrail's log-file integrity validation.
 
-Each digest covers the records written since the previous one: their range, the hash of the last
-record (which, through the hash chain, commits to every record before it), the time span, and the
-previous digest's signature. It is signed SHA256withRSA with the store's digest key, whose private
-half is sealed under the root key; the public half is printed by `keyplane audit --public-key` so
-anyone can check digests without keyplane. Editing, deleting or reordering records breaks the chain;
-editing or deleting a digest breaks a signature or the digest chain. The scheduler makes one digest
-an hour (on the injected clock); `keyplane audit --digest` makes one now.
+A digest is CloudTrail's digest file ("CloudTrail digest file structure",
+https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-log-file-validation-digest-file-structure.html):
+the log files delivered since the previous digest (`logFiles`, each with the SHA-256 of its content),
+the previous digest's hash and signature, the signing key's fingerprint. keyplane adds the store's
+chain head when signed (`startSeq`..`endSeq`, `recordCount`, `lastRecordHash`: the hash of the last
+record, which through the chain commits to every record before it), so records not yet delivered
+are covered too. It is signed SHA256withRSA over CloudTrail's string to sign (end time, where the
+digest is, the hash of its content, the previous signature; "Custom implementations of CloudTrail
+log file integrity validation") with the store's digest key, whose private half is sealed under
+the root key; `keyplane audit --public-key` prints the public half, so anyone can check digests
+without keyplane. The store keeps every digest; when the trail is delivered (audit_delivery.py) the
+digest is also written as a file beside the log files, its signature in `<file>.signature`.
+
+Editing, deleting or reordering records breaks the chain; editing or deleting a digest breaks a
+signature or the digest chain. The scheduler makes one digest an hour (on the injected clock);
+`keyplane audit --digest` makes one now. Digests made before digest files (no `digestS3Object`)
+keep the string they were signed with.
 """
 from __future__ import annotations
 
@@ -20,8 +30,10 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from . import audit_delivery, audit_files
 from .store.tables import audit as audit_table
 from .store.tables import audit_digests as digests
+from .store.tables import audit_log_files
 from .store.tables import meta
 
 _KEY_AAD = b"keyplane:audit-digest-key:v1"
@@ -54,63 +66,125 @@ def _fingerprint(public) -> str:
 
 
 def string_to_sign(body: str, digest: dict) -> bytes:
-    return (f"{digest['digestEndTime']}\n{digest['lastRecordHash']}\n"
-            f"{hashlib.sha256(body.encode()).hexdigest()}\n{digest['previousDigestSignature'] or 'null'}").encode()
+    previous = digest["previousDigestSignature"] or "null"
+    if "digestS3Object" not in digest:        # a digest made before digest files
+        return (f"{digest['digestEndTime']}\n{digest['lastRecordHash']}\n"
+                f"{hashlib.sha256(body.encode()).hexdigest()}\n{previous}").encode()
+    return (f"{digest['digestEndTime']}\n{digest['digestS3Bucket'] or ''}/{digest['digestS3Object']}\n"
+            f"{hashlib.sha256(body.encode()).hexdigest()}\n{previous}").encode()
 
 
 def make_digest(engine, store, now: datetime | None = None) -> dict:
-    """Sign a digest of the records since the last digest (possibly none, as CloudTrail does)."""
+    """Sign a digest of the log files delivered and the records written since the last digest
+    (possibly none, as CloudTrail does), and deliver it beside the log files."""
     engine.audit.flush(store)
-    now = now or engine.clock.now()
+    now = (now or engine.clock.now()).astimezone(timezone.utc).replace(microsecond=0)
+    folder = audit_delivery.audit_dir(engine, store)
+    account, region, trail = audit_delivery.trail_of(engine, store)
+    with store.read() as conn:      # counting an hour of records holds no lock
+        covered = _records_since_last_digest(conn)
     with store.write() as conn:
         key = _signing_key(engine, store, conn)
         last = conn.execute(digests.select().order_by(digests.c.seq.desc()).limit(1)).first()
+        if (last.seq if last else None) != covered[0]:      # another process signed one meanwhile
+            covered = _records_since_last_digest(conn)
+        _, start, count, head = covered
         prev = json.loads(last.body) if last else None
-        start = prev["endSeq"] + 1 if prev else 1
-        rows = conn.execute(sa.select(audit_table.c.seq, audit_table.c.event_time, audit_table.c.hash)
-                            .where(audit_table.c.seq >= start).order_by(audit_table.c.seq)).all()
+        if prev and now <= _parse_time(prev["digestEndTime"]):
+            now = _parse_time(prev["digestEndTime"]) + timedelta(seconds=1)   # one digest a second, names unique
+        head_hash = conn.execute(sa.select(audit_table.c.hash).where(audit_table.c.seq == head)).scalar() \
+            if head is not None else None
+        files = audit_delivery.pending_files(conn)
+        entries = [audit_delivery.log_file_entry(folder, row) for row in files]
         digest = {
+            "awsAccountId": account,
             "digestStartTime": prev["digestEndTime"] if prev else None,
-            "digestEndTime": now.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "startSeq": start,
-            "endSeq": rows[-1].seq if rows else start - 1,
-            "recordCount": len(rows),
-            "oldestEventTime": rows[0].event_time if rows else None,
-            "newestEventTime": rows[-1].event_time if rows else None,
-            "lastRecordHash": rows[-1].hash if rows else (prev["lastRecordHash"] if prev else None),
-            "previousDigestSignature": last.signature if last else None,
-            "digestSignatureAlgorithm": "SHA256withRSA",
+            "digestEndTime": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "digestS3Bucket": folder,
+            "digestS3Object": audit_files.digest_object(account, region, trail, now),
             "digestPublicKeyFingerprint": _fingerprint(key.public_key()),
+            "digestSignatureAlgorithm": "SHA256withRSA",
+            "newestEventTime": max((e["newestEventTime"] for e in entries), default=None),
+            "oldestEventTime": min((e["oldestEventTime"] for e in entries), default=None),
+            "previousDigestS3Bucket": prev.get("digestS3Bucket") if prev else None,
+            "previousDigestS3Object": prev.get("digestS3Object") if prev else None,
+            "previousDigestHashValue": hashlib.sha256(last.body.encode()).hexdigest() if last else None,
+            "previousDigestHashAlgorithm": "SHA-256" if last else None,
+            "previousDigestSignature": last.signature if last else None,
+            "logFiles": entries,
+            "startSeq": start,
+            "endSeq": head if head is not None else start - 1,
+            "recordCount": count,
+            "lastRecordHash": head_hash or (prev["lastRecordHash"] if prev else None),
         }
-        body = json.dumps(digest, sort_keys=True)
+        body = json.dumps(digest)
         signature = key.sign(string_to_sign(body, digest), padding.PKCS1v15(), hashes.SHA256()).hex()
         conn.execute(digests.insert().values(created=now.timestamp(), body=body, signature=signature))
+        if files:
+            conn.execute(audit_log_files.delete().where(audit_log_files.c.seq <= files[-1].seq))
+        audit_delivery.save_state(conn, digested_seq=audit_delivery.state(conn).delivered_seq)
+        if folder is not None:     # in the transaction: a digest the folder lacks is never recorded
+            audit_files.write_digest(folder, digest["digestS3Object"], body.encode(), signature)
     return {**digest, "signature": signature}
 
 
+def _records_since_last_digest(conn) -> tuple[int | None, int, int, int | None]:
+    """(last digest's seq, first record seq it does not cover, how many records from there, the last one)."""
+    last = conn.execute(sa.select(digests.c.seq, digests.c.body).order_by(digests.c.seq.desc()).limit(1)).first()
+    start = json.loads(last.body)["endSeq"] + 1 if last else 1
+    head = conn.execute(sa.select(sa.func.max(audit_table.c.seq))).scalar()
+    if head is None or head < start:
+        return (last.seq if last else None), start, 0, None
+    count = conn.execute(sa.select(sa.func.count()).select_from(audit_table).where(
+        audit_table.c.seq >= start, audit_table.c.seq <= head)).scalar()
+    return (last.seq if last else None), start, count, head
+
+
+def _parse_time(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+
+
 def verify_digests(engine, store) -> tuple[bool, int, int | None]:
-    """Check every digest's signature, that each names its predecessor's signature, and that the
-    record hash it signed is still the hash of that record: (intact, digests checked, first bad seq)."""
+    """Check every digest's signature, that each names its predecessor's signature and hash, and
+    that the record hash it signed is still the hash of that record where the store still holds it
+    (records pruned after delivery are checked against the log files, audit_verify.py):
+    (intact, digests checked, first bad seq)."""
     with store.write() as conn:
         public = _signing_key(engine, store, conn).public_key()
-    prev_sig, n = None, 0
+    prev_sig, prev_body, n = None, None, 0
     with store.read() as conn:
+        pruned = audit_delivery.state(conn).pruned_seq
         for row in conn.execute(digests.select().order_by(digests.c.seq)):
+            if not digest_intact(public, row.body, row.signature, prev_sig, prev_body):
+                return False, n, row.seq
             digest = json.loads(row.body)
-            try:
-                public.verify(bytes.fromhex(row.signature), string_to_sign(row.body, digest),
-                              padding.PKCS1v15(), hashes.SHA256())
-            except (InvalidSignature, ValueError):
-                return False, n, row.seq
-            if digest["previousDigestSignature"] != prev_sig:
-                return False, n, row.seq
-            if digest["recordCount"]:
+            if digest["recordCount"] and digest["endSeq"] > pruned:
                 rec = conn.execute(sa.select(audit_table.c.hash).where(
                     audit_table.c.seq == digest["endSeq"])).first()
                 if rec is None or rec.hash != digest["lastRecordHash"]:
                     return False, n, row.seq
-            prev_sig, n = row.signature, n + 1
+            prev_sig, prev_body, n = row.signature, row.body, n + 1
     return True, n, None
+
+
+def digest_intact(public, body: str, signature: str, prev_sig: str | None, prev_body: str | None) -> bool:
+    """A digest's signature verifies and it names the previous digest's signature (and hash)."""
+    try:
+        digest = json.loads(body)
+        public.verify(bytes.fromhex(signature), string_to_sign(body, digest), padding.PKCS1v15(), hashes.SHA256())
+    except (InvalidSignature, ValueError, KeyError, TypeError):
+        return False
+    if digest.get("previousDigestSignature") != prev_sig:
+        return False
+    if "previousDigestHashValue" in digest and prev_body is not None \
+            and digest["previousDigestHashValue"] != hashlib.sha256(prev_body.encode()).hexdigest():
+        return False
+    return True
+
+
+def public_key(engine, store):
+    with store.write() as conn:
+        return _signing_key(engine, store, conn).public_key()
 
 
 def hourly_digest(engine, store, now) -> int:

@@ -127,10 +127,11 @@ def _alive(store, writer: str, own: set) -> bool:
         os.close(fd)
 
 
-def gaps(store, own: set) -> list[Gap]:
+def gaps(store, own: set, delivered: dict) -> list[Gap]:
     """Records of answered calls that never reached the trail; `own` names this process's live
-    writers (already flushed by the caller)."""
-    numbers: dict[str, list[int]] = {}
+    writers (already flushed by the caller), `delivered` the numbers of pruned records (from the
+    log files) per writer."""
+    numbers: dict[str, list[int]] = {writer: list(found) for writer, found in delivered.items()}
     with store.read() as conn:
         for (body,) in conn.execute(sa.select(audit_table.c.record).where(
                 audit_table.c.record.like('%"auditSequence"%')).order_by(audit_table.c.seq)):

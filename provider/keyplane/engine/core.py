@@ -140,6 +140,10 @@ class Engine:
             cache_ttl = float(os.environ.get(CACHE_TTL_ENV) or DEFAULT_CACHE_TTL)
         self.cache = TTLCache(cache_ttl)
         self.quotas = None    # request quotas (engine.quotas.Quotas); `keyplane serve` turns them on
+        # where the audit trail is delivered and how long delivered records stay in the store
+        # (engine/audit_delivery.py); None: KEYPLANE_AUDIT_DIR / KEYPLANE_AUDIT_RETENTION, else defaults
+        self.audit_dir: str | None = None
+        self.audit_retention: float | None = None
         self._lock = threading.RLock()
         self._stores: dict[str, Store] = {}
         self._root_keys: dict[int, RootKey] = {}

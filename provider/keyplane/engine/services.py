@@ -7,7 +7,7 @@ and the scheduler and the store are handed the tasks and migrations listed below
 """
 from __future__ import annotations
 
-from . import audit_digests, events, registry
+from . import audit_delivery, audit_digests, audit_pruning, events, registry
 from .kms import (aliases, asymmetric, cryptographic, custom_key_stores, encapsulation, grants, hmac_keys,
                   imports, keys, multi_region, multi_region_sync, usage)
 from .kms import policies as kms_policies
@@ -45,7 +45,9 @@ OPERATIONS: dict[tuple[str, str], registry.OperationSpec] = registry.operations_
 # name -> fn(engine, store, now) -> how many things it did. The scheduler runs them in name order;
 # "~events.deliver" sorts last, so events other tasks emit in a tick go out in that same tick.
 TASKS = {
-    "audit.digest": audit_digests.hourly_digest,
+    "audit.deliver": audit_delivery.deliver_due,      # log files of the closed periods, then
+    "audit.digest": audit_digests.hourly_digest,      # the hourly signed digest that lists them, then
+    "audit.prune": audit_pruning.prune_due,           # records delivered, listed and past retention go
     "kms.delete-keys": keys.delete_due_keys,
     "kms.expire-import-parameters": imports.expire_import_parameters,
     "kms.expire-key-material": imports.expire_key_material,

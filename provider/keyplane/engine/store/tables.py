@@ -1,5 +1,5 @@
-"""Tables every service shares: store metadata, tags, the audit trail, its writers and its signed
-digests, the identities document, and the event outbox."""
+"""Tables every service shares: store metadata, tags, the audit trail, its writers, its signed
+digests and its delivery to log files, the identities document, and the event outbox."""
 import sqlalchemy as sa
 
 from .base import add_column, create_tables, drop_columns, metadata
@@ -107,6 +107,33 @@ def _create_resource_uses(conn) -> None:
         conn.execute(meta.insert().values(name=RESOURCE_USES_SINCE, value=repr(float(latest or 0.0))))
 
 
+# how far the trail has been delivered to log files, signed into digests and pruned from the
+# store (engine/audit_delivery.py, audit_pruning.py): one row. `*_hash` is the chain hash of the
+# record at that seq, where the chain goes on after it.
+audit_delivery = sa.Table(
+    "audit_delivery", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("delivered_seq", sa.Integer, nullable=False),
+    sa.Column("delivered_hash", sa.String(64), nullable=False),
+    sa.Column("delivered_until", sa.Float, nullable=False),   # the period end delivery last ran for
+    sa.Column("digested_seq", sa.Integer, nullable=False),     # delivered and listed in a digest
+    sa.Column("pruned_seq", sa.Integer, nullable=False),
+    sa.Column("pruned_hash", sa.String(64), nullable=False),
+)
+
+# log files delivered but not yet listed in a signed digest (the next digest lists and removes them)
+audit_log_files = sa.Table(
+    "audit_log_files", metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("object", sa.String(1024), nullable=False),
+    sa.Column("hash_value", sa.String(64), nullable=False),
+    sa.Column("records", sa.Text, nullable=False),          # JSON [[first seq, last seq], ...]
+    sa.Column("record_count", sa.Integer, nullable=False),
+    sa.Column("size", sa.Integer, nullable=False),          # compressed bytes
+    sa.Column("oldest_event_time", sa.Float, nullable=False),
+    sa.Column("newest_event_time", sa.Float, nullable=False),
+)
+
 # name -> migration, applied once per database in name order (store/base.py)
 MIGRATIONS = {
     "core.0001_meta_tags_audit": create_tables(meta, tags, audit),
@@ -116,6 +143,7 @@ MIGRATIONS = {
     "core.0004_audit_compact_rows": drop_columns(audit, "event_id", "request_id", "source", "principal_arn",
                                                  "prev_hash"),
     "core.0005_resource_uses": _create_resource_uses,
+    "core.0006_audit_delivery": create_tables(audit_delivery, audit_log_files),
     "events.0001_outbox_deliveries": create_tables(outbox, deliveries),
     "events.0002_dead_letters": add_column(deliveries, "dead_at"),
     "identity.0001_document": create_tables(identities),
