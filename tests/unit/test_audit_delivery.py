@@ -120,6 +120,10 @@ def test_the_store_stays_bounded_by_the_retention_under_sustained_load(engine, k
     # at most: retention (1 h) + an hour waiting for the digest + the open period = 9 steps of 100
     assert max(counts) <= 900 and counts[-1] >= 400
     assert sizes[-1] <= sizes[len(sizes) // 4] * 1.1          # freed pages reused, not growth
+    with store.read() as conn:
+        oldest = conn.execute(sa.select(sa.func.min(audit.c.event_time))).scalar()
+    now = clock.now().timestamp()
+    assert now - 3600 - 3600 - 300 <= oldest <= now - 3600   # everything younger than the retention is kept
     report = audit_verify.verify(engine, store)
     assert report.ok, report.problems
     with store.read() as conn:
@@ -301,5 +305,28 @@ def test_on_postgresql_delivery_pruning_and_verify_work_the_same(postgres_url, c
         assert report.ok, report.problems
         os.unlink(Path(engine.audit_dir) / _files(engine.audit_dir)[0])
         assert any(p.startswith("MISSING log file") for p in audit_verify.verify(engine, store).problems)
+    finally:
+        engine.close()
+
+
+def test_a_region_with_a_store_of_its_own_delivers_its_own_trail(tmp_path, clock):
+    """Each store chains and signs its own trail: a Region mapped to another store delivers beside
+    that store, its digests named for the trail keyplane-<Region>."""
+    engine = Engine(str(tmp_path / "st"), clock=clock, regions={"eu-west-1": str(tmp_path / "west")})
+    try:
+        conn = keyplane.connect(engine=engine)
+        conn.client("kms", region="eu-west-1").create_key()
+        conn.client("kms", region="us-east-1").create_key()
+        clock.advance(minutes=5)
+        engine.run_due()
+        west = tmp_path / "west" / "audit"
+        [log] = _files(west)
+        assert log.startswith("AWSLogs/111122223333/CloudTrail/eu-west-1/")
+        [digest] = _files(west, "CloudTrail-Digest")
+        assert "/CloudTrail-Digest/eu-west-1/" in digest and "_keyplane-eu-west-1_eu-west-1_" in digest
+        assert [p.split("/")[3] for p in _files(tmp_path / "st" / "audit")] == ["us-east-1"]
+        for region in ("eu-west-1", "us-east-1"):
+            report = audit_verify.verify(engine, engine.store_for(region))
+            assert report.ok, report.problems
     finally:
         engine.close()

@@ -30,6 +30,7 @@ from datetime import datetime, timezone
 import sqlalchemy as sa
 
 from . import audit_files
+from .audit import GENESIS
 from .calls import DEFAULT_REGION
 from .store.tables import audit as audit_table
 from .store.tables import audit_delivery as state_table
@@ -43,7 +44,6 @@ READ_BATCH = 2_000
 AUDIT_DIR_ENV = "KEYPLANE_AUDIT_DIR"
 RETENTION_ENV = "KEYPLANE_AUDIT_RETENTION"
 DEFAULT_RETENTION = 24 * 3600.0
-GENESIS = "0" * 64
 
 
 # ---- where, and for how long -------------------------------------------------------------------
@@ -140,7 +140,6 @@ def deliver(engine, store, folder: str, cutoff: float) -> list[audit_files.LogFi
     engine.audit.flush(store)
     with store.read() as conn:
         start = state(conn)
-    closes = datetime.fromtimestamp(cutoff, timezone.utc)
     open_files: dict[tuple[str, str], audit_files.LogFile] = {}
     done: list[audit_files.LogFile] = []
     end, last_hash = start.delivered_seq, start.delivered_hash
@@ -156,7 +155,7 @@ def deliver(engine, store, folder: str, cutoff: float) -> list[audit_files.LogFi
                 if current is not None:
                     done.append(current.finish())
                 current = open_files[group] = audit_files.LogFile(
-                    folder, group[0], group[1], min(closes, datetime.fromtimestamp(period_end, timezone.utc)))
+                    folder, group[0], group[1], datetime.fromtimestamp(period_end, timezone.utc))
             current.add(seq, when, body.encode())
             end, last_hash = seq, digest
         for current in open_files.values():

@@ -34,6 +34,11 @@ class LogFileError(Exception):
     """A log file that is not what keyplane wrote: unreadable, truncated, or not framed as one."""
 
 
+def _name_part(text: str) -> str:
+    """An account or Region as it may appear in a path: nothing but letters, digits and '-'."""
+    return "".join(c if c.isascii() and (c.isalnum() or c == "-") else "_" for c in str(text)) or "_"
+
+
 def _day(when: datetime) -> str:
     return when.astimezone(timezone.utc).strftime("%Y/%m/%d")
 
@@ -41,6 +46,7 @@ def _day(when: datetime) -> str:
 def log_object(account: str, region: str, when: datetime) -> str:
     """A new log file's key: `when` is the end of the period it closes; 16 random characters keep
     two files of one minute apart, as CloudTrail's UniqueString does."""
+    account, region = _name_part(account), _name_part(region)
     unique = "".join(secrets.choice(_UNIQUE) for _ in range(16))
     stamp = when.astimezone(timezone.utc).strftime("%Y%m%dT%H%MZ")
     return (f"AWSLogs/{account}/CloudTrail/{region}/{_day(when)}/"
@@ -48,6 +54,7 @@ def log_object(account: str, region: str, when: datetime) -> str:
 
 
 def digest_object(account: str, region: str, trail: str, when: datetime) -> str:
+    account, region, trail = _name_part(account), _name_part(region), _name_part(trail)
     stamp = when.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     return (f"AWSLogs/{account}/CloudTrail-Digest/{region}/{_day(when)}/"
             f"{account}_CloudTrail-Digest_{region}_{trail}_{region}_{stamp}.json.gz")
