@@ -40,6 +40,7 @@ log = logging.getLogger("keyplane.audit")
 
 PERIOD = 300.0
 MAX_RECORDS_PER_FILE = 50_000
+MAX_RECORDS_PER_RUN = 500_000   # a backlog (a store older than delivery) goes out over several ticks
 READ_BATCH = 2_000
 AUDIT_DIR_ENV = "KEYPLANE_AUDIT_DIR"
 RETENTION_ENV = "KEYPLANE_AUDIT_RETENTION"
@@ -143,9 +144,13 @@ def deliver(engine, store, folder: str, cutoff: float) -> list[audit_files.LogFi
     open_files: dict[tuple[str, str], audit_files.LogFile] = {}
     done: list[audit_files.LogFile] = []
     end, last_hash = start.delivered_seq, start.delivered_hash
+    caught_up = True
     try:
-        for seq, when, account, region, body, digest in _records(store, start.delivered_seq):
+        for n, (seq, when, account, region, body, digest) in enumerate(_records(store, start.delivered_seq)):
             if when >= cutoff:
+                break
+            if n == MAX_RECORDS_PER_RUN:
+                caught_up = False
                 break
             group = (account or engine.default_account, region)
             period_end = min((when // PERIOD) * PERIOD + PERIOD, cutoff)
@@ -173,7 +178,8 @@ def deliver(engine, store, folder: str, cutoff: float) -> list[audit_files.LogFi
             conn.execute(audit_log_files.insert().values(
                 object=f.object, hash_value=f.hash_value, records=json.dumps(f.ranges),
                 record_count=f.count, size=f.size, oldest_event_time=f.oldest, newest_event_time=f.newest))
-        save_state(conn, delivered_seq=end, delivered_hash=last_hash, delivered_until=cutoff)
+        save_state(conn, delivered_seq=end, delivered_hash=last_hash,
+                   delivered_until=cutoff if caught_up else start.delivered_until)
     if done:
         log.info("audit: delivered records %d-%d to %d log file(s) in %s", start.delivered_seq + 1, end,
                  len(done), folder)

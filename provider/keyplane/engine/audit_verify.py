@@ -57,7 +57,6 @@ class _LogFile:
 def verify(engine, store, folder: str | None = None) -> Report:
     report = Report()
     engine.audit.flush(store)
-    folder = folder or audit_delivery.audit_dir(engine, store)
     with store.read() as conn:
         start = audit_delivery.state(conn)
         rows = conn.execute(digests_table.select().order_by(digests_table.c.seq)).all()
@@ -65,6 +64,9 @@ def verify(engine, store, folder: str | None = None) -> Report:
         delivered_in_store = conn.execute(sa.select(audit_table.c.hash).where(
             audit_table.c.seq == start.delivered_seq)).scalar()
 
+    # the folder given, else the configured one, else where the newest digest says it was delivered
+    folder = folder or audit_delivery.audit_dir(engine, store) or next(
+        (json.loads(r.body).get("digestS3Bucket") for r in reversed(rows) if '"digestS3Bucket": "' in r.body), None)
     ok, n, bad = engine.audit.verify(store)
     pruned = f" (records up to seq {start.pruned_seq} pruned after delivery)" if start.pruned_seq else ""
     report.lines.append(f"audit chain {'intact' if ok else 'BROKEN at seq ' + str(bad)}: "
