@@ -54,9 +54,10 @@ def _sign(wire, arn, message, algorithm="ED25519_PH_SHA_512", message_type="DIGE
 
 
 def test_an_ed25519_key_lists_both_signing_algorithms(wire):
-    """DescribeKey and GetPublicKey list ED25519_SHA_512 and ED25519_PH_SHA_512 (what real KMS lists for
-    these keys, as floci-io/floci#2787 shows from aws-cli); the public key is a 44-byte SPKI of an
-    Ed25519 (1.3.101.112) key."""
+    """DescribeKey and GetPublicKey list ED25519_SHA_512 and ED25519_PH_SHA_512, the two algorithms Sign's
+    reference names for ECC_NIST_EDWARDS25519 keys (and what real KMS lists, per the aws-cli output
+    against ap-northeast-1 in floci-io/floci#2924); the public key is a 44-byte SPKI of an Ed25519
+    (1.3.101.112) key."""
     arn = _ed25519(wire)
     md = wire.call("kms", "DescribeKey", {"KeyId": arn}).body["KeyMetadata"]
     assert md["SigningAlgorithms"] == ["ED25519_SHA_512", "ED25519_PH_SHA_512"]

@@ -51,7 +51,8 @@ POLICY_STATEMENT_RESOURCE = 'Policy contains a statement without a Resource elem
 INVALID_PRINCIPALS = "Policy contains a statement with one or more invalid principals."
 INVALID_MARKER = "The marker that specifies where pagination should next begin is not valid."
 
-# Sign / Verify with an Ed25519 algorithm and the other MessageType (AWS answers ValidationException
-# "Message type RAW is incompatible ..." for ED25519_PH_SHA_512 with RAW; observed in floci-io/floci#2924)
+# Sign / Verify with an Ed25519 algorithm and the other MessageType: AWS answers ValidationException
+# "Message type RAW is incompatible ..." for ED25519_PH_SHA_512 with RAW (real KMS, ap-northeast-1, as
+# reported in floci-io/floci#2924; the rest of AWS's sentence is not quoted there, so it is keyplane's)
 MESSAGE_TYPE_INCOMPATIBLE = ("Message type {message_type} is incompatible with signing algorithm {algorithm}: "
                              "it requires MessageType {required}.")
