@@ -495,3 +495,19 @@ def test_a_rotation_of_the_primary_reaches_the_replica(world):
     rotated = world.value(world.a, primary)
     assert rotated != "initial"
     assert world.value(world.b, replica) == rotated
+
+
+def test_a_detached_replica_can_be_associated_again(world):
+    """A replica its primary's account detached is still that primary's replica (not standalone),
+    so associating it again — idempotent, "to repair replication" — resumes replication and brings
+    it up to date.
+    https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_AssociateCrossAccountReplica.html
+    https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_DisassociateCrossAccountReplica.html"""
+    primary, replica = world.linked()
+    world.a.ok("DisassociateCrossAccountReplica", {"SecretId": primary, "CrossAccountReplicaARN": replica})
+    world.a.ok("PutSecretValue", {"SecretId": primary, "SecretString": "v2", "ClientRequestToken": token()})
+    assert world.value(world.b, replica) == "v1"
+    out = world.a.ok("AssociateCrossAccountReplica", {"SecretId": primary, "CrossAccountReplicaARN": replica})
+    assert out["ReplicationStatus"] == "InSync"
+    assert world.value(world.b, replica) == "v2"
+    assert world.b.ok("DescribeSecret", {"SecretId": replica})["CrossAccountPrimary"]["ReplicationStatus"] == "InSync"
