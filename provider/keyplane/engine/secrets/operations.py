@@ -11,14 +11,14 @@ from datetime import timedelta
 from ..registry import operation
 from ..tagging import get_tags, remove_tags, set_tags
 from . import access, cross_account, replication, search
-from .errors import (DEFAULT_KEY_CROSS_ACCOUNT, VALUE_REQUIRED, InvalidParameterException, InvalidRequestException,
-                     ResourceExistsException, ResourceNotFoundException)
+from .errors import (CURRENT_NOT_REMOVABLE, DEFAULT_KEY_CROSS_ACCOUNT, VALUE_REQUIRED, InvalidParameterException,
+                     InvalidRequestException, ResourceExistsException, ResourceNotFoundException)
 from .model import (CURRENT, Secret, all_secrets, as_output, attach_labels, changed, decode_token,
                     decrypt_version, delete_secret_rows, dt, due, encode_token, find_by_name, find_version,
                     holder, insert_secret, load_versions, mutating, put_version, require_not_deleted,
                     require_primary, require_token, required_members, resolve_secret, save_secret,
                     save_stages, secret_arn, tags_out, ts, validate_name, validate_secret_id, value_of, view)
-from .schedule import window_end
+from .schedule import interval_days, window_end
 from .tables import secrets as secrets_table
 
 DEFAULT_RECOVERY_DAYS = 30
@@ -114,7 +114,7 @@ def describe(call, conn, secret: Secret) -> dict:
     if secret.rotation_enabled is not None:
         out["RotationEnabled"] = bool(secret.rotation_enabled)
     if secret.rotation_rules:
-        out["RotationRules"] = secret.rules()
+        out["RotationRules"] = reported_rules(secret.rules(), dt(secret.next_rotation) or call.now)
     if secret.rotation_enabled and secret.next_rotation is not None:
         # rotation runs when the window opens; AWS reports the window's last second
         out["NextRotationDate"] = window_end(secret.rules(), dt(secret.next_rotation))
@@ -140,6 +140,16 @@ def describe(call, conn, secret: Secret) -> dict:
     if attrs.get("owning_service"):
         out["OwningService"] = attrs["owning_service"]
     return out
+
+
+def reported_rules(rules: dict, after) -> dict:
+    """RotationRules as DescribeSecret and ListSecrets show them: a ScheduleExpression comes with
+    the AutomaticallyAfterDays Secrets Manager calculates from it (AWS answers
+    {"AutomaticallyAfterDays": 1, "ScheduleExpression": "rate(10 hours)"}), which RotateSecret
+    would refuse beside it."""
+    if rules.get("ScheduleExpression") is None:
+        return rules
+    return {"AutomaticallyAfterDays": interval_days(rules, after), **rules}
 
 
 def _day(value: float | None) -> float | None:
@@ -362,9 +372,7 @@ def move_stage(call, conn, secret: Secret, stage: str, move_to: str | None, remo
             raise InvalidParameterException(
                 f"The staging label {stage} is not attached to the version {remove_from}.")
         if stage == CURRENT:
-            raise InvalidParameterException(
-                "You can only move staging label AWSCURRENT to a different secret version. It "
-                "can't be completely removed.")
+            raise InvalidParameterException(CURRENT_NOT_REMOVABLE)
         source.stages.remove(stage)
     save_stages(conn, versions)
 

@@ -72,11 +72,12 @@ def rotate_secret(call, p):
                           ("secretsmanager:RotateImmediately", bool(immediate))) if v is not None})
     require_not_deleted(secret, "RotateSecret")
     require_primary(secret)
+    # the schedule is the request's own input, checked before what it names (the rotator)
+    rules = validate_rules(rules) if rules is not None else None
     external = check_external_rotation(call, secret, lambda_arn, p.get("ExternalSecretRotationMetadata"),
                                        p.get("ExternalSecretRotationRoleArn"))
     if lambda_arn is not None:
         validate_rotator(lambda_arn)
-    rules = validate_rules(rules) if rules is not None else None
     with call.store.write() as conn:
         versions = load_versions(conn, secret.arn)
         if in_progress(versions):

@@ -7,6 +7,7 @@ the window AWS would pick), so `next_window` is all the scheduler needs.
 """
 from __future__ import annotations
 
+import math
 import re
 from datetime import datetime, timedelta, timezone
 
@@ -195,6 +196,21 @@ def next_window(rules: dict, last: datetime, now: datetime | None = None) -> dat
             t += step
         return t
     return Cron(CRON_RE.match(expr).group(1)).next_after(last)
+
+
+def interval_days(rules: dict, after: datetime) -> int:
+    """AutomaticallyAfterDays as DescribeSecret reports it for a ScheduleExpression: "In
+    DescribeSecret and ListSecrets, this value is calculated from the rotation schedule" — the days
+    from the next window to the one after it, rounded up, at least one (AWS answers 1 for
+    rate(10 hours))."""
+    days = rules.get("AutomaticallyAfterDays")
+    if days is not None:
+        return int(days)
+    first = next_window(rules, after)
+    second = next_window(rules, first) if first is not None else None
+    if second is None:
+        return 1
+    return max(1, math.ceil((second - first) / timedelta(days=1)))
 
 
 def _hourly(rules: dict) -> bool:
