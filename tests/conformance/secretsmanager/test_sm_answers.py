@@ -62,6 +62,24 @@ def test_removing_awscurrent_is_refused_in_aws_words(sm):
     assert stages == {version: ["AWSCURRENT"]}
 
 
+def test_moving_a_held_label_without_naming_its_holder_is_refused_in_aws_words(sm):
+    """Moving AWSCURRENT without RemoveFromVersionId is AWS's InvalidParameterException "The
+    parameter RemoveFromVersionId can't be empty. Staging label AWSCURRENT is currently attached to
+    version <id>, so you must explicitly reference that version in RemoveFromVersionId" (quoted
+    from AWS in hashicorp/terraform-provider-aws's CHANGELOG, 5.33.0, #19943). Nothing moves.
+    https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_UpdateSecretVersionStage.html"""
+    first = sm.create("labels/move", "v1")["VersionId"]
+    second = sm.ok("PutSecretValue", {"SecretId": "labels/move", "SecretString": "v2", "ClientRequestToken": token(),
+                                      "VersionStages": ["STAGED"]})["VersionId"]
+    answer = sm("UpdateSecretVersionStage", {"SecretId": "labels/move", "VersionStage": "AWSCURRENT",
+                                             "MoveToVersionId": second})
+    assert_error(answer, "InvalidParameterException",
+                 f"The parameter RemoveFromVersionId can't be empty. Staging label AWSCURRENT is currently attached "
+                 f"to version {first}, so you must explicitly reference that version in RemoveFromVersionId.")
+    stages = sm.ok("DescribeSecret", {"SecretId": "labels/move"})["VersionIdsToStages"]
+    assert stages == {first: ["AWSCURRENT"], second: ["STAGED"]}
+
+
 # ---- resource policies of a secret scheduled for deletion -------------------------------------
 
 @pytest.mark.parametrize("operation, extra", [
@@ -84,7 +102,8 @@ def test_resource_policies_of_a_secret_scheduled_for_deletion_are_an_invalid_req
     assert_error(sm(operation, {"SecretId": "policy/doomed", **extra}), "InvalidRequestException",
                  MARKED_FOR_DELETION)
     sm.ok("RestoreSecret", {"SecretId": "policy/doomed"})
-    assert json.loads(sm.ok("GetResourcePolicy", {"SecretId": "policy/doomed"})["ResourcePolicy"]) == json.loads(POLICY)
+    kept = sm.ok("GetResourcePolicy", {"SecretId": "policy/doomed"})["ResourcePolicy"]
+    assert json.loads(kept) == json.loads(POLICY)
 
 
 # ---- rotation rules as DescribeSecret reports them --------------------------------------------

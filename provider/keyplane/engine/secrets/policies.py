@@ -13,7 +13,8 @@ from ..errors import AwsError
 from ..registry import operation
 from . import access
 from .errors import InvalidParameterException, InvalidRequestException, ResourceNotFoundException
-from .model import DEFAULT_POLICY, decode_token, encode_token, mutating, require_not_deleted, resolve_secret, save_secret
+from .model import (DEFAULT_POLICY, decode_token, encode_token, mutating, require_not_deleted, resolve_secret,
+                    save_secret)
 
 PUNCTUATION = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"
 
