@@ -106,6 +106,24 @@ def test_resource_policies_of_a_secret_scheduled_for_deletion_are_an_invalid_req
     assert json.loads(kept) == json.loads(POLICY)
 
 
+def test_a_secret_scheduled_for_deletion_can_be_force_deleted_and_its_name_reused(sm):
+    """While a secret waits out its recovery window its name is taken — CreateSecret is
+    InvalidRequestException "You can't create this secret because a secret with this name is
+    already scheduled for deletion." (AWS's text, quoted in aws-controllers-k8s/community#2969 and
+    redpanda-data/console#1835) — and ForceDeleteWithoutRecovery deletes it at once, which is
+    what those reports do to free the name.
+    https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_DeleteSecret.html
+    https://docs.aws.amazon.com/secretsmanager/latest/userguide/manage_delete-secret.html"""
+    arn = sm.create("doomed/name", "v1")["ARN"]
+    sm.ok("DeleteSecret", {"SecretId": "doomed/name", "RecoveryWindowInDays": 7})
+    assert_error(sm("CreateSecret", {"Name": "doomed/name", "SecretString": "v2", "ClientRequestToken": token()}),
+                 "InvalidRequestException",
+                 "You can't create this secret because a secret with this name is already scheduled for deletion.")
+    out = sm.ok("DeleteSecret", {"SecretId": "doomed/name", "ForceDeleteWithoutRecovery": True})
+    assert (out["ARN"], out["Name"]) == (arn, "doomed/name") and "DeletionDate" in out
+    assert sm.create("doomed/name", "v2")["ARN"] != arn
+
+
 # ---- rotation rules as DescribeSecret reports them --------------------------------------------
 
 @pytest.mark.parametrize("expression, days", [
