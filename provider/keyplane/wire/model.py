@@ -5,6 +5,10 @@ ranges and patterns. Type mismatches are SerializationExceptions; constraint vio
 collected and reported together as one ValidationException in AWS's wording, before any business
 logic runs. A sensitive member's value is never shown ("Value at 'plaintext' ..."); a blob is
 shown as AWS's Java front end prints one, by its length only.
+
+Each shape is compiled, on first use, into one function that checks and converts values of that
+shape (`decoder`, `encoder`), with its constraints read from the model once; a call runs those
+functions rather than walking botocore's shape objects.
 """
 from __future__ import annotations
 
@@ -44,92 +48,224 @@ def _type_error(value, shape: Shape) -> SerializationException:
 
 def deserialize(shape: Shape, value, path: str, problems: list[str]):
     """JSON value -> Python value for `shape`, appending constraint problems to `problems`."""
+    return decoder(shape)(value, path, problems)
+
+
+# Each shape is compiled once into a function that checks and converts a value of that shape (its
+# constraints read from botocore's model up front), instead of walking the model on every call.
+# Compiled functions are kept per Shape object: a service model's shapes live as long as the
+# process (apimodel caches the models), so this grows with the shapes requests reach, no further.
+_DECODERS: dict = {}
+
+
+def decoder(shape: Shape):
+    """The compiled check-and-convert function of `shape`: (value, path, problems) -> value."""
+    fn = _DECODERS.get(shape)
+    if fn is None:
+        fn = _DECODERS[shape] = _compile_decoder(shape)
+    return fn
+
+
+def _compile_decoder(shape: Shape):
     t = shape.type_name
-    if value is None:
-        return None
     if t == "structure":
-        if not isinstance(value, dict):
-            raise _type_error(value, shape)
-        out = {}
-        for name in shape.required_members:
-            if value.get(name) is None:
-                missing = HIDDEN if _sensitive(shape.members[name]) else None
-                problems.append(constraint_problem(missing, _join(path, lower_camel(name)), "Member must not be null"))
-        for name, member in shape.members.items():
-            if name in value and value[name] is not None:
-                out[name] = deserialize(member, value[name], _join(path, lower_camel(name)), problems)
-        return out
+        return _structure_decoder(shape)
     if t == "list":
+        return _list_decoder(shape)
+    if t == "map":
+        return _map_decoder(shape)
+    if t == "string":
+        return _string_decoder(shape)
+    if t in ("integer", "long"):
+        return _integer_decoder(shape)
+    if t in ("double", "float"):
+        return _float_decoder(shape)
+    if t == "boolean":
+        return _boolean_decoder(shape)
+    if t == "blob":
+        return _blob_decoder(shape)
+    if t == "timestamp":
+        return _timestamp_decoder(shape)
+    return lambda value, path, problems: value
+
+
+def _structure_decoder(shape: Shape):
+    plan = None     # built on first use: members may refer back to this shape (SSM's aggregators)
+
+    def build():
+        nonlocal plan
+        members = shape.members
+        required = [(name, lower_camel(name), HIDDEN if _sensitive(members[name]) else None)
+                    for name in shape.required_members]
+        plan = (required, [(name, lower_camel(name), decoder(member)) for name, member in members.items()])
+        return plan
+
+    def decode(value, path, problems):
+        if value is None:
+            return None
+        if type(value) is not dict and not isinstance(value, dict):
+            raise _type_error(value, shape)
+        required, members = plan or build()
+        get = value.get
+        for name, camel, shown in required:
+            if get(name) is None:
+                problems.append(constraint_problem(shown, f"{path}.{camel}" if path else camel,
+                                                   "Member must not be null"))
+        out = {}
+        for name, camel, member in members:
+            v = get(name)
+            if v is not None:
+                out[name] = member(v, f"{path}.{camel}" if path else camel, problems)
+        return out
+    return decode
+
+
+def _list_decoder(shape: Shape):
+    length = _length_check(shape)
+    item = None
+
+    def decode(value, path, problems):
+        nonlocal item
+        if value is None:
+            return None
         if not isinstance(value, list):
             raise _type_error(value, shape)
-        _check_length(shape, value, len(value), path, problems)
+        if length is not None:
+            length(value, len(value), path, problems)
+        if item is None:
+            item = decoder(shape.member)
         items = []
         for i, v in enumerate(value):
             where = f"{path}.{i + 1}.member"
             if v is None:  # a list never holds nulls: the engine must not see one
                 problems.append(constraint_problem(None, where, "Member must not be null"))
             else:
-                items.append(deserialize(shape.member, v, where, problems))
+                items.append(item(v, where, problems))
         return items
-    if t == "map":
+    return decode
+
+
+def _map_decoder(shape: Shape):
+    length = _length_check(shape)
+    parts = None
+
+    def decode(value, path, problems):
+        nonlocal parts
+        if value is None:
+            return None
         if not isinstance(value, dict):
             raise _type_error(value, shape)
-        _check_length(shape, value, len(value), path, problems)
+        if length is not None:
+            length(value, len(value), path, problems)
+        if parts is None:
+            parts = (decoder(shape.key), decoder(shape.value))
+        key_of, value_of = parts
         out = {}
         for k, v in value.items():
-            key = deserialize(shape.key, k, f"{path}.key", problems)
-            out[key] = deserialize(shape.value, v, f"{path}.{k}", problems) if v is not None else v
+            key = key_of(k, f"{path}.key", problems)
+            out[key] = value_of(v, f"{path}.{k}", problems) if v is not None else v
             if v is None:
                 problems.append(constraint_problem(None, f"{path}.{k}", "Member must not be null"))
         return out
-    if t == "string":
-        if not isinstance(value, str):
+    return decode
+
+
+def _string_decoder(shape: Shape):
+    length = _length_check(shape)
+    enum = shape.enum
+    allowed = frozenset(enum) if enum else None
+    enum_problem = f"Member must satisfy enum value set: [{', '.join(enum)}]" if enum else None
+    p = shape.metadata.get("pattern")
+    rx = _pattern(p) if p else None
+    pattern_problem = f"Member must satisfy regular expression pattern: {p}"
+    sensitive = _sensitive(shape)
+
+    def decode(value, path, problems):
+        if value is None:
+            return None
+        if type(value) is not str and not isinstance(value, str):
             raise _type_error(value, shape)
-        _check_length(shape, value, len(value), path, problems)
-        enum = shape.enum
-        if enum and value not in enum:
-            problems.append(constraint_problem(_shown(shape, value), path,
-                                               f"Member must satisfy enum value set: [{', '.join(enum)}]"))
-        p = shape.metadata.get("pattern")
-        if p and value:
-            rx = _pattern(p)
-            if rx is not None and rx.search(value) is None:  # Smithy patterns are not anchored
-                problems.append(constraint_problem(_shown(shape, value), path,
-                                                   f"Member must satisfy regular expression pattern: {p}"))
+        if length is not None:
+            length(value, len(value), path, problems)
+        if allowed is not None and value not in allowed:
+            problems.append(constraint_problem(HIDDEN if sensitive else value, path, enum_problem))
+        if rx is not None and value and rx.search(value) is None:  # Smithy patterns are not anchored
+            problems.append(constraint_problem(HIDDEN if sensitive else value, path, pattern_problem))
         return value
-    if t in ("integer", "long"):
+    return decode
+
+
+def _integer_decoder(shape: Shape):
+    lowest, highest = _INT_RANGES[shape.type_name]
+    in_range = _range_check(shape)
+
+    def decode(value, path, problems):
+        if value is None:
+            return None
         if isinstance(value, bool) or not isinstance(value, int):
             if isinstance(value, float) and value.is_integer():
                 value = int(value)
             else:
                 raise _type_error(value, shape)
-        if not _INT_RANGES[t][0] <= value <= _INT_RANGES[t][1]:   # a Java int or long, as AWS's
+        if not lowest <= value <= highest:   # a Java int or long, as AWS's
             raise _type_error(value, shape)
-        _check_range(shape, value, path, problems)
+        if in_range is not None:
+            in_range(value, path, problems)
         return value
-    if t in ("double", "float"):
+    return decode
+
+
+def _float_decoder(shape: Shape):
+    in_range = _range_check(shape)
+
+    def decode(value, path, problems):
+        if value is None:
+            return None
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise _type_error(value, shape)
-        _check_range(shape, value, path, problems)
+        if in_range is not None:
+            in_range(value, path, problems)
         return float(value)
-    if t == "boolean":
+    return decode
+
+
+def _boolean_decoder(shape: Shape):
+    def decode(value, path, problems):
+        if value is None:
+            return None
         if not isinstance(value, bool):
             raise _type_error(value, shape)
         return value
-    if t == "blob":
+    return decode
+
+
+def _blob_decoder(shape: Shape):
+    length = _length_check(shape)
+
+    def decode(value, path, problems):
+        if value is None:
+            return None
         if not isinstance(value, str):
             raise _type_error(value, shape)
         try:
             raw = base64.b64decode(value, validate=True)
         except (binascii.Error, ValueError):
             raise SerializationException("Base64 encoded value is not valid.") from None
-        _check_length(shape, _byte_buffer(len(raw)), len(raw), path, problems)
+        if length is not None:
+            n = len(raw)
+            length(_byte_buffer(n), n, path, problems)
         return raw
-    if t == "timestamp":
+    return decode
+
+
+def _timestamp_decoder(shape: Shape):
+    def decode(value, path, problems):
+        if value is None:
+            return None
         if isinstance(value, bool) or not isinstance(value, (int, float, str)):
             raise _type_error(value, shape)
         return _timestamp(value)
-    return value
+    return decode
 
 
 _INT_RANGES = {"integer": (-2**31, 2**31 - 1), "long": (-2**63, 2**63 - 1)}
@@ -153,16 +289,8 @@ def _timestamp(value) -> datetime:
     raise SerializationException(f"Unable to parse date '{str(value)[:64]}'")
 
 
-def _join(path: str, name: str) -> str:
-    return f"{path}.{name}" if path else name
-
-
 def _sensitive(shape: Shape) -> bool:
     return bool(shape.metadata.get("sensitive"))
-
-
-def _shown(shape: Shape, value):
-    return HIDDEN if _sensitive(shape) else value
 
 
 def _byte_buffer(n: int) -> str:
@@ -171,22 +299,38 @@ def _byte_buffer(n: int) -> str:
     return f"java.nio.HeapByteBuffer[pos=0 lim={n} cap={n}]"
 
 
-def _check_length(shape: Shape, value, n: int, path: str, problems: list[str]) -> None:
+def _length_check(shape: Shape):
+    """The shape's length constraint as a function (value, n, path, problems), or None if it has none."""
     lo, hi = shape.metadata.get("min"), shape.metadata.get("max")
-    shown = HIDDEN if _sensitive(shape) else _display(value)
-    if lo is not None and n < lo:
-        problems.append(constraint_problem(shown, path, f"Member must have length greater than or equal to {lo}"))
-    if hi is not None and n > hi:
-        problems.append(constraint_problem(shown, path, f"Member must have length less than or equal to {hi}"))
+    if lo is None and hi is None:
+        return None
+    sensitive = _sensitive(shape)
+
+    def check(value, n: int, path: str, problems: list[str]) -> None:
+        if lo is not None and n < lo:
+            problems.append(constraint_problem(HIDDEN if sensitive else _display(value), path,
+                                               f"Member must have length greater than or equal to {lo}"))
+        if hi is not None and n > hi:
+            problems.append(constraint_problem(HIDDEN if sensitive else _display(value), path,
+                                               f"Member must have length less than or equal to {hi}"))
+    return check
 
 
-def _check_range(shape: Shape, value, path: str, problems: list[str]) -> None:
+def _range_check(shape: Shape):
+    """The shape's range constraint as a function (value, path, problems), or None if it has none."""
     lo, hi = shape.metadata.get("min"), shape.metadata.get("max")
-    shown = HIDDEN if _sensitive(shape) else value
-    if lo is not None and value < lo:
-        problems.append(constraint_problem(shown, path, f"Member must have value greater than or equal to {lo}"))
-    if hi is not None and value > hi:
-        problems.append(constraint_problem(shown, path, f"Member must have value less than or equal to {hi}"))
+    if lo is None and hi is None:
+        return None
+    sensitive = _sensitive(shape)
+
+    def check(value, path: str, problems: list[str]) -> None:
+        if lo is not None and value < lo:
+            problems.append(constraint_problem(HIDDEN if sensitive else value, path,
+                                               f"Member must have value greater than or equal to {lo}"))
+        if hi is not None and value > hi:
+            problems.append(constraint_problem(HIDDEN if sensitive else value, path,
+                                               f"Member must have value less than or equal to {hi}"))
+    return check
 
 
 def _display(value):
@@ -239,22 +383,49 @@ def serialize(shape: Shape | None, value):
     """Python value -> JSON-ready value for `shape` (blobs base64, timestamps epoch seconds)."""
     if shape is None or value is None:
         return None
+    return encoder(shape)(value)
+
+
+_ENCODERS: dict = {}
+_AS_IS = ("string", "integer", "long", "boolean", "double", "float")
+
+
+def encoder(shape: Shape):
+    """The compiled Python -> JSON-ready function of `shape` (value never None)."""
+    fn = _ENCODERS.get(shape)
+    if fn is None:
+        fn = _ENCODERS[shape] = _compile_encoder(shape)
+    return fn
+
+
+def _as_is(value):
+    return value
+
+
+def _compile_encoder(shape: Shape):
     t = shape.type_name
     if t == "structure":
-        out = {}
-        for name, member in shape.members.items():
-            v = value.get(name)
-            if v is not None:
-                out[name] = serialize(member, v)
-        return out
+        plan = None     # built on first use, as for decoders
+
+        def structure(value):
+            nonlocal plan
+            if plan is None:
+                plan = [(name, None if member.type_name in _AS_IS else encoder(member))
+                        for name, member in shape.members.items()]
+            out = {}
+            get = value.get
+            for name, member in plan:
+                v = get(name)
+                if v is not None:
+                    out[name] = v if member is None else member(v)
+            return out
+        return structure
     if t == "list":
-        return [serialize(shape.member, v) for v in value]
+        return lambda value: [serialize(shape.member, v) for v in value]
     if t == "map":
-        return {k: serialize(shape.value, v) for k, v in value.items()}
+        return lambda value: {k: serialize(shape.value, v) for k, v in value.items()}
     if t == "blob":
-        return base64.b64encode(value).decode()
+        return lambda value: base64.b64encode(value).decode()
     if t == "timestamp":
-        if isinstance(value, datetime):
-            return round(value.timestamp(), 3)
-        return value
-    return value
+        return lambda value: round(value.timestamp(), 3) if isinstance(value, datetime) else value
+    return _as_is

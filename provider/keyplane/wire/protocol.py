@@ -45,27 +45,50 @@ def error_response(service: str | None, err: AwsError, request_id: str) -> Respo
     return Response(status, json.dumps(body).encode(), headers)
 
 
+class _Operation:
+    """What the wire needs of one served X-Amz-Target, worked out once: the service, the
+    operation's name and its compiled input check and output conversion."""
+
+    __slots__ = ("service", "name", "input_shape", "output")
+
+    def __init__(self, service: str, name: str):
+        op_model = apimodel.operation_model(service, name)
+        self.service, self.name = service, name
+        self.input_shape = op_model.input_shape
+        self.output = model.encoder(op_model.output_shape) if op_model.output_shape else None
+
+
+_OPERATIONS: dict[str, _Operation] = {}   # X-Amz-Target -> its operation (targets the models name)
+
+
+def _operation(target: str | None, service: str | None, op_name: str | None) -> _Operation:
+    found = _OPERATIONS.get(target)
+    if found is not None:
+        return found
+    if service is None:
+        raise UnknownOperationException("The requested operation is not recognized by the service.")
+    if op_name not in apimodel.service_model(service).operation_names:
+        raise UnknownOperationException(f"Operation {op_name} is not recognized by {service}.")
+    found = _OPERATIONS[target] = _Operation(service, op_name)
+    return found
+
+
 def handle_json(engine, *, target: str | None, body: bytes, ctx: RequestContext) -> Response:
     service, op_name = service_for_target(target)
     request_id = ctx.request_id
     ctx.request_bytes = len(body or b"")
     try:
-        if service is None:
-            raise UnknownOperationException("The requested operation is not recognized by the service.")
-        service_model = apimodel.service_model(service)
-        if op_name not in service_model.operation_names:
-            raise UnknownOperationException(f"Operation {op_name} is not recognized by {service}.")
-        op_model = apimodel.operation_model(service, op_name)
+        op = _operation(target, service, op_name)
         raw = model.parse_json(body)
         try:
-            params = model.parse_input(op_model.input_shape, raw)
+            params = model.parse_input(op.input_shape, raw)
         except AwsError as err:
             engine.reject(service, op_name, ctx, err)
             raise
         if engine.quotas is not None:   # request quotas (keyplane serve); a throttled call does nothing
             engine.quotas.charge(ctx.principal.account, ctx.region, service, op_name, params)
         result = engine.invoke(service, op_name, params, ctx)
-        out = model.serialize(op_model.output_shape, result) if op_model.output_shape else {}
+        out = op.output(result) if op.output is not None and result is not None else None
         return Response(200, json.dumps(out or {}).encode(),
                         {"x-amzn-RequestId": request_id, "Content-Type": JSON_CONTENT_TYPE})
     except AwsError as err:
