@@ -444,7 +444,23 @@ def create_app_from_env() -> KeyplaneApp:
     admission.LIMITS.max_connections = config.max_connections
     admission.LIMITS.header_timeout = config.header_timeout
     logs.configure(config.log_level, config.log_format, config.access_log)
-    return build_app(config)
+    app = build_app(config)
+    settle_heap()
+    return app
+
+
+def settle_heap() -> None:
+    """Hide what the process holds for good (modules, botocore's service models, the app) from the
+    garbage collector. Requests leave objects behind for a while (buffered audit records), so full
+    collections keep coming; without this each one walks ~100,000 startup objects, ~12 µs per
+    Encrypt on average (measured with gc.callbacks), in pauses of ~80 ms."""
+    import gc
+
+    from keyplane.engine.apimodel import service_model
+    for name in services.SERVED:      # loaded on first use otherwise: load them before freezing
+        service_model(name)
+    gc.collect()
+    gc.freeze()
 
 
 def _error_code(status: int, headers: list, payload: bytes) -> str | None:
