@@ -45,9 +45,12 @@ def test_symmetric_key_without_key_usage_is_encrypt_decrypt(wire):
 def test_generate_random_without_number_of_bytes(wire):
     """NumberOfBytes is optional in the model, but "This parameter is required"
     (https://docs.aws.amazon.com/kms/latest/APIReference/API_GenerateRandom.html; aws/aws-sdk#380):
-    the service refuses its absence with its own message, not the model's null-member one."""
+    the service refuses its absence with its own message, not the model's null-member one --
+    "Please specify either number of bytes or key spec.", real KMS's answer to a GenerateRandom with
+    an empty body as reported in nsmithuk/local-kms#6."""
     r = wire.call("kms", "GenerateRandom", {})
-    assert (r.status, r.body) == (400, {"__type": "ValidationException", "message": "NumberOfBytes is required."})
+    assert (r.status, r.body) == (400, {"__type": "ValidationException",
+                                        "message": "Please specify either number of bytes or key spec."})
 
 
 @pytest.fixture

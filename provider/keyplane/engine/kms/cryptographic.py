@@ -254,15 +254,17 @@ def re_encrypt(call, p):
 
 
 def _data_key(call, p, action: str) -> tuple[Key, bytes, bytes, str]:
+    # exactly one of KeySpec and NumberOfBytes: a check of the request alone, made before the key
+    # is looked up (validation, then the key)
+    spec, n = p.get("KeySpec"), p.get("NumberOfBytes")
+    if (spec is None) == (n is None):
+        raise ValidationException(messages.DATA_SIZE_REQUIRED)
     key = resolve_key(call, p["KeyId"])
     call.resource(key.arn, "AWS::KMS::Key", key.account)
     context = p.get("EncryptionContext")
     authorize(call, action, key=key, context=condition_context(call, context))
     require_state(key, CRYPTO_STATES)
     require_symmetric(call, key)
-    spec, n = p.get("KeySpec"), p.get("NumberOfBytes")
-    if (spec is None) == (n is None):
-        raise ValidationException("Please specify either number of bytes or key spec.")
     dry_run(p)
     plaintext = crypto.random_bytes(DATA_KEY_BYTES[spec] if spec else n)
     blob, material_id = encrypt_with(call, key, plaintext, context, "SYMMETRIC_DEFAULT")
@@ -285,7 +287,7 @@ def generate_data_key_without_plaintext(call, p):
 def generate_random(call, p):
     n = p.get("NumberOfBytes")
     if n is None:
-        raise ValidationException(messages.NUMBER_OF_BYTES_REQUIRED)
+        raise ValidationException(messages.DATA_SIZE_REQUIRED)
     authorize(call, "kms:GenerateRandom", resource="*")
     store_id = p.get("CustomKeyStoreId")
     if store_id:

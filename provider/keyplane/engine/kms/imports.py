@@ -31,7 +31,7 @@ from ..errors import (ExpiredImportTokenException, IncorrectKeyMaterialException
                       ValidationException)
 from ..registry import operation
 from ..sealing import material_aad
-from . import specs
+from . import messages, specs
 from .model import Key, add_material, get_key, require_state, resolve_key, save_key, ts
 from .rotation import ServiceCall, material_seq, ordered_materials
 from .tables import import_parameters
@@ -54,7 +54,7 @@ def pending_import(call, p, key: Key, spec) -> None:
 
 def _require_external(key: Key) -> None:
     if key.origin != "EXTERNAL":
-        raise UnsupportedOperationException(f"{key.arn} origin is {key.origin} which is not valid for this operation.")
+        raise UnsupportedOperationException(messages.ORIGIN_NOT_VALID.format(arn=key.arn, origin=key.origin))
 
 
 def _token_hash(token: bytes) -> str:

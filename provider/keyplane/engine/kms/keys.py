@@ -186,13 +186,15 @@ def disable_key(call, p):
 
 @operation("kms", "ScheduleKeyDeletion")
 def schedule_key_deletion(call, p):
+    # the model admits 1-365 days, the service 7-30 ("If you include a value, it must be between 7
+    # and 30, inclusive"): a check of the request alone, made before the key is looked up
     days = p.get("PendingWindowInDays", 30)
-    key = managed_key(call, p, "kms:ScheduleKeyDeletion", {"kms:ScheduleKeyDeletionPendingWindowInDays": days},
-                      key_context=usage.unused_days_condition)
     if days < 7:
         raise invalid_value(days, "pendingWindowInDays", "Member must have value greater than or equal to 7")
     if days > 30:
         raise invalid_value(days, "pendingWindowInDays", "Member must have value less than or equal to 30")
+    key = managed_key(call, p, "kms:ScheduleKeyDeletion", {"kms:ScheduleKeyDeletionPendingWindowInDays": days},
+                      key_context=usage.unused_days_condition)
     if key.state in ("PendingDeletion", "PendingReplicaDeletion", "Updating"):
         raise KMSInvalidStateException(f"{key.arn} is pending deletion." if key.state != "Updating"
                                        else f"{key.arn} is updating.")

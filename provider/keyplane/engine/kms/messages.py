@@ -5,10 +5,12 @@ status and message presence of each code are in `engine.errors.SERVICES["kms"]`.
 """
 
 # key lookup (`Key '<arn>' does not exist` and `Invalid arn <region>` are quoted in AWS answers
-# in hashicorp/boundary-reference-architecture#22 and nakedible/openssl-engine-kms#1)
+# in hashicorp/boundary-reference-architecture#22 and nakedible/openssl-engine-kms#1; a KeyId that
+# is neither an id, an ARN nor an alias: "NotFoundException: Invalid keyId testkmskey", AWS's answer
+# quoted in crossplane-contrib/provider-aws#1056, the value as given, unquoted)
 KEY_NOT_FOUND = "Key '{arn}' does not exist"
 ALIAS_NOT_FOUND = "Alias {arn} is not found."
-INVALID_KEY_ID = "Invalid keyId '{key_id}'"
+INVALID_KEY_ID = "Invalid keyId {key_id}"
 ARN_IN_OTHER_REGION = "Invalid arn {region}"
 ALIASES_NOT_SUPPORTED = "Key Aliases are not supported for this operation."
 
@@ -27,8 +29,17 @@ DRY_RUN = "The request would have succeeded, but the DryRun option is set."
 # CreateKey
 KEY_USAGE_REQUIRED = "You must specify a KeyUsage value for all KMS keys except for symmetric encryption keys."
 
-# GenerateRandom: NumberOfBytes is optional in the model but required by the service
-NUMBER_OF_BYTES_REQUIRED = "NumberOfBytes is required."
+# GenerateRandom without NumberOfBytes (optional in the model, required by the service), and
+# GenerateDataKey(WithoutPlaintext) with neither or both of NumberOfBytes and KeySpec: AWS's answer to
+# a GenerateRandom with an empty body, "Please specify either number of bytes or key spec.", as
+# reported from real KMS in nsmithuk/local-kms#6 (and AWS forum thread 302700 it links)
+DATA_SIZE_REQUIRED = "Please specify either number of bytes or key spec."
+
+# an operation a key's origin does not allow: "UnsupportedOperationException: arn:aws:kms:...:key/...
+# origin is EXTERNAL which is not valid for this operation." (GetKeyRotationStatus on a key with
+# imported material, AWS's answer quoted in ansible-collections/community.aws#311,
+# duo-labs/cloudmapper#906 and prowler-cloud/prowler#1835)
+ORIGIN_NOT_VALID = "{arn} origin is {origin} which is not valid for this operation."
 
 # RSA encryption (limits: https://docs.aws.amazon.com/kms/latest/developerguide/asymmetric-key-specs.html)
 RSA_PLAINTEXT_TOO_LONG = "Algorithm {algorithm} and key spec {key_spec} cannot encrypt data larger than {limit} bytes."

@@ -23,7 +23,7 @@ from ..authz import authorize
 from ..errors import (ConflictException, KMSInvalidStateException, LimitExceededException,
                       UnsupportedOperationException)
 from ..registry import operation
-from . import specs
+from . import messages, specs
 from .paging import page
 from .model import Key, add_material, dt, get_key, list_materials, require_state, resolve_key, save_key, ts
 from .tables import keys as keys_table
@@ -58,7 +58,14 @@ def _is_replica(key: Key) -> bool:
 
 
 def _unsupported(key: Key, what: str) -> UnsupportedOperationException | None:
-    """Why `key` cannot have `what` ("automatic" or "on-demand") rotation, or None."""
+    """Why `key` cannot have `what` ("automatic" or "on-demand") rotation, or None.
+
+    Automatic rotation is for keys whose material KMS made (origin AWS_KMS): imported material
+    (EXTERNAL) and keys in a custom key store (AWS_CLOUDHSM) get AWS's origin answer. On-demand
+    rotation also serves imported material, but not a multi-Region key's
+    (https://docs.aws.amazon.com/kms/latest/APIReference/API_RotateKeyOnDemand.html)."""
+    if what == "automatic" and key.origin != "AWS_KMS":
+        return origin_not_valid(key)
     if key.custom_key_store_id:
         return UnsupportedOperationException(
             f"{key.arn} is in a custom key store, which does not support {what} key rotation.")
@@ -66,14 +73,19 @@ def _unsupported(key: Key, what: str) -> UnsupportedOperationException | None:
         return UnsupportedOperationException(
             f"{key.arn} key spec {key.key_spec} does not support {what} key rotation: only symmetric "
             "encryption KMS keys can be rotated.")
-    if what == "automatic" and key.origin != "AWS_KMS":
+    if what == "on-demand" and key.multi_region and key.origin == "EXTERNAL":
         return UnsupportedOperationException(
-            f"{key.arn} origin is {key.origin} which is not valid for this operation.")
+            f"{key.arn} is a multi-Region key with imported key material, which does not support "
+            "on-demand key rotation.")
     if _is_replica(key):
         return UnsupportedOperationException(
             f"{key.arn} is a multi-Region replica key: set key rotation on its primary key in "
             f"{key.primary_region}.")
     return None
+
+
+def origin_not_valid(key: Key) -> UnsupportedOperationException:
+    return UnsupportedOperationException(messages.ORIGIN_NOT_VALID.format(arn=key.arn, origin=key.origin))
 
 
 def _require_automatic_supported(key: Key) -> None:
@@ -141,10 +153,12 @@ def get_key_rotation_status(call, p):
     key = resolve_key(call, p["KeyId"], aliases=False)
     authorize(call, "kms:GetKeyRotationStatus", key=key)
     call.resource(key.arn, "AWS::KMS::Key", key.account)
-    if key.state == "PendingImport":
-        raise UnsupportedOperationException(f"{key.arn} origin is {key.origin} which is not valid for this operation.")
+    if key.origin != "AWS_KMS":
+        # imported material or a custom key store: refused, whatever the key's state (AWS's answer
+        # for a key of origin EXTERNAL, quoted in ansible-collections/community.aws#311)
+        raise origin_not_valid(key)
     # AWS: a key pending deletion reports false (and true again if the deletion is cancelled);
-    # keys that cannot rotate automatically always report false.
+    # the other keys that cannot rotate automatically (asymmetric, HMAC) always report false.
     # A multi-Region replica reports its primary's setting, synchronised to it (a shared property).
     as_rotating = replace(key, primary_region=None) if _is_replica(key) else key
     enabled = (key.rotation_enabled and _unsupported(as_rotating, "automatic") is None
