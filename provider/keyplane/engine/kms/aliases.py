@@ -22,11 +22,19 @@ MAX_ALIASES_PER_KEY = 50
 
 
 def _check_name(name: str) -> None:
+    """What any alias name must be (CreateAlias, UpdateAlias, DeleteAlias)."""
     if not name.startswith("alias/"):
         raise ValidationException(messages.ALIAS_PREFIX_REQUIRED)
     if ":" in name:
         # the model's pattern allows ':', AWS does not (an alias ARN ends in the name)
         raise ValidationException(messages.ALIAS_INVALID_CHARACTERS.format(name=name))
+
+
+def _check_new_name(name: str) -> None:
+    """What a new alias's name must also be: not AWS's (InvalidAliasNameException is CreateAlias's
+    alone; UpdateAlias and DeleteAlias of an `alias/aws/` name find no alias of the caller's, or an
+    AWS managed key whose policy refuses them)."""
+    _check_name(name)
     if name.startswith(AWS_ALIAS_PREFIX):
         raise InvalidAliasNameException(f"Alias {name} must not begin with '{AWS_ALIAS_PREFIX}' "
                                         "(reserved for AWS managed keys).")
@@ -39,20 +47,31 @@ def _target(call, target_key_id: str):
     call.resource(key.arn, "AWS::KMS::Key", key.account)
     if key.account != call.account:
         raise alias_not_found(target_key_id)
-    if key.aws_managed:
-        raise InvalidAliasNameException("An alias can only point to a customer managed key.")
     return key
+
+
+CUSTOMER_MANAGED_ONLY = "An alias can only point to a customer managed key."
+
+
+def _key_type(key) -> str:
+    """The type UpdateAlias keeps: "both symmetric or both asymmetric or both HMAC"
+    (https://docs.aws.amazon.com/kms/latest/APIReference/API_UpdateAlias.html#KMS-UpdateAlias-request-TargetKeyId)."""
+    if key.key_spec == "SYMMETRIC_DEFAULT":
+        return "symmetric"
+    return "HMAC" if key.key_spec.startswith("HMAC_") else "asymmetric"
 
 
 @operation("kms", "CreateAlias")
 def create_alias(call, p):
     name = p["AliasName"]
-    _check_name(name)
+    _check_new_name(name)
     key = _target(call, p["TargetKeyId"])
-    call.resource(key.arn, "AWS::KMS::Key", key.account)
     arn = alias_arn(call.region, call.account, name)
     authorize(call, "kms:CreateAlias", resource=arn)
+    # an AWS managed key's policy allows no alias operation: the key policy refuses first
     authorize(call, "kms:CreateAlias", key=key)
+    if key.aws_managed:
+        raise InvalidAliasNameException(CUSTOMER_MANAGED_ONLY)
     require_not_pending_deletion(key)
     with call.store.write() as conn:
         if lookup_alias(call, call.account, name) is not None:
@@ -79,18 +98,20 @@ def update_alias(call, p):
     if row is None:
         raise alias_not_found(arn)
     new_key = _target(call, p["TargetKeyId"])
-    call.resource(new_key.arn, "AWS::KMS::Key", new_key.account)
     old_key = resolve_key(call, row.target_key_id, aliases=False, managed=False)
     call.resource(old_key.arn, "AWS::KMS::Key", old_key.account)
     authorize(call, "kms:UpdateAlias", resource=arn)
     authorize(call, "kms:UpdateAlias", key=old_key)
     authorize(call, "kms:UpdateAlias", key=new_key)
+    if new_key.aws_managed:
+        raise ValidationException(CUSTOMER_MANAGED_ONLY)
     require_not_pending_deletion(new_key)
-    if (old_key.key_usage, old_key.spec.symmetric, old_key.key_spec.split("_")[0]) != \
-            (new_key.key_usage, new_key.spec.symmetric, new_key.key_spec.split("_")[0]):
+    # same type (symmetric, asymmetric or HMAC) and same key usage; RSA and ECC are both asymmetric
+    if (_key_type(old_key), old_key.key_usage) != (_key_type(new_key), new_key.key_usage):
         raise ValidationException(
-            f"Alias {arn} cannot be changed from a {old_key.key_spec}/{old_key.key_usage} key to a "
-            f"{new_key.key_spec}/{new_key.key_usage} key: the key type and key usage must match.")
+            f"Alias {arn} cannot be changed from a {_key_type(old_key)} {old_key.key_usage} key to a "
+            f"{_key_type(new_key)} {new_key.key_usage} key: the new key must have the same key type and "
+            "key usage.")
     with call.store.write() as conn:
         conn.execute(aliases_table.update().where(
             aliases_table.c.account == call.account, aliases_table.c.region == call.region,
@@ -103,11 +124,8 @@ def update_alias(call, p):
 @operation("kms", "DeleteAlias")
 def delete_alias(call, p):
     name = p["AliasName"]
-    if not name.startswith("alias/"):
-        _check_name(name)
+    _check_name(name)
     arn = alias_arn(call.region, call.account, name)
-    if name.startswith(AWS_ALIAS_PREFIX):
-        raise InvalidAliasNameException(f"Alias {name} is reserved for an AWS managed key and cannot be deleted.")
     row = lookup_alias(call, call.account, name)
     if row is None:
         raise alias_not_found(arn)
