@@ -67,3 +67,20 @@ def test_a_key_policy_that_is_not_json_is_malformed_with_no_message(wire):
         assert (r.status, r.error_type) == (400, "MalformedPolicyDocumentException"), r.body
         assert not r.has_message_member(), r.body
     assert wire.call("kms", "ListKeys", {}).body["Keys"] == before
+
+
+def test_a_policy_that_locks_the_caller_out_is_refused_in_aws_words(wire):
+    """"MalformedPolicyDocumentException: The new key policy will not allow you to update the key
+    policy in the future." (AWS's answer quoted in trussworks/terraform-aws-cloudtrail#178 and
+    aws-samples/rds-snapshot-export-to-s3-pipeline#8); BypassPolicyLockoutSafetyCheck skips the check
+    (https://docs.aws.amazon.com/kms/latest/APIReference/API_PutKeyPolicy.html#KMS-PutKeyPolicy-request-BypassPolicyLockoutSafetyCheck)."""
+    key = _key(wire)
+    locked = _policy(Action="kms:Encrypt", Resource="*")
+    lockout = {"__type": "MalformedPolicyDocumentException",
+               "message": "The new key policy will not allow you to update the key policy in the future."}
+    r = wire.call("kms", "PutKeyPolicy", {"KeyId": key, "Policy": locked})
+    assert (r.status, r.body) == (400, lockout)
+    r = wire.call("kms", "CreateKey", {"Policy": locked})
+    assert (r.status, r.body) == (400, lockout)
+    r = wire.call("kms", "PutKeyPolicy", {"KeyId": key, "Policy": locked, "BypassPolicyLockoutSafetyCheck": True})
+    assert r.status == 200, r.body
