@@ -46,6 +46,17 @@ def test_aws_prefix_is_reserved(wire, tag_key):
     r = wire.call("kms", "TagResource", {"KeyId": key, "Tags": [{"TagKey": tag_key, "TagValue": "x"}]})
     assert (r.status, r.body) == (400, {"__type": "TagException",
                                         "message": "Tags beginning with aws: are reserved"})
+    assert wire.call("kms", "ListResourceTags", {"KeyId": key}).body["Tags"] == []
+
+
+def test_tags_are_checked_before_the_key_is_looked_up(wire):
+    """The request's tags are checked first: a missing key with a reserved tag gets the TagException."""
+    missing = _key(wire).rsplit("/", 1)[0] + "/00000000-0000-0000-0000-000000000000"
+    r = wire.call("kms", "TagResource", {"KeyId": missing, "Tags": [{"TagKey": "aws:x", "TagValue": "x"}]})
+    assert (r.status, r.body) == (400, {"__type": "TagException",
+                                        "message": "Tags beginning with aws: are reserved"})
+    r = wire.call("kms", "TagResource", {"KeyId": missing, "Tags": [{"TagKey": "fine", "TagValue": "x"}]})
+    assert (r.status, r.error_type) == (400, "NotFoundException")
 
 
 # ---- alias names: https://docs.aws.amazon.com/kms/latest/APIReference/API_CreateAlias.html

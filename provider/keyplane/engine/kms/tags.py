@@ -28,9 +28,10 @@ def validate_tags(tags: list[dict]) -> dict[str, str]:
 
 @operation("kms", "TagResource")
 def tag_resource(call, p):
+    # the tags themselves (reserved prefix, duplicates, at most 50) before the key they are for
+    new = validate_tags(p["Tags"])
     key = resolve_key(call, p["KeyId"], aliases=False)
     call.resource(key.arn, "AWS::KMS::Key", key.account)
-    new = validate_tags(p["Tags"])
     authorize(call, "kms:TagResource", key=key, context={"aws:TagKeys": list(new),
               **{f"aws:RequestTag/{k}": v for k, v in new.items()}})
     require_not_pending_deletion(key)
