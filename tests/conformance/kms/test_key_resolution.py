@@ -80,3 +80,15 @@ def test_reencrypt_to_an_hmac_key_is_invalid_key_usage(wire, hmac_and_ciphertext
     symmetric, hmac, blob = hmac_and_ciphertext
     r = wire.call("kms", "ReEncrypt", {"CiphertextBlob": blob, "DestinationKeyId": hmac})
     assert r.status == 400 and r.error_type == "InvalidKeyUsageException"
+
+
+@pytest.mark.parametrize("usage", ["SIGN_VERIFY", "GENERATE_VERIFY_MAC", "KEY_AGREEMENT"])
+def test_create_key_with_the_default_spec_and_another_usage(wire, usage):
+    """"ValidationException: The operation failed because the KeyUsage value of the CMK is SIGN_VERIFY.
+    To perform this operation, the KeyUsage value must be ENCRYPT_DECRYPT." (AWS's answer to a
+    CreateKey whose KeySpec it did not read, so SYMMETRIC_DEFAULT, quoted in aws/aws-sdk#125)."""
+    r = wire.call("kms", "CreateKey", {"KeyUsage": usage})
+    assert (r.status, r.body) == (400, {"__type": "ValidationException", "message": (
+        f"The operation failed because the KeyUsage value of the CMK is {usage}. To perform this operation, "
+        "the KeyUsage value must be ENCRYPT_DECRYPT.")})
+    assert wire.call("kms", "ListKeys").body["Keys"] == []

@@ -65,8 +65,9 @@ def test_create_key_makes_an_ml_kem_key_that_lists_ml_kem_only(wire, spec):
      "KeyUsage ENCRYPT_DECRYPT is not compatible with KeySpec ML_KEM_1024"),
     ({"KeySpec": "ECC_NIST_P256", "KeyUsage": "ENCAPSULATE_DECAPSULATE"},
      "KeyUsage ENCAPSULATE_DECAPSULATE is not compatible with KeySpec ECC_NIST_P256"),
-    ({"KeyUsage": "ENCAPSULATE_DECAPSULATE"},
-     "KeyUsage ENCAPSULATE_DECAPSULATE is not compatible with KeySpec SYMMETRIC_DEFAULT"),
+    ({"KeyUsage": "ENCAPSULATE_DECAPSULATE"},        # the default spec: AWS's words (aws/aws-sdk#125)
+     "The operation failed because the KeyUsage value of the CMK is ENCAPSULATE_DECAPSULATE. To perform this "
+     "operation, the KeyUsage value must be ENCRYPT_DECRYPT."),
 ])
 def test_create_key_refuses_a_usage_ml_kem_does_not_have_and_creates_nothing(wire, params, message):
     """CreateKey: KeyUsage "is optional when you are creating a symmetric encryption KMS key;

@@ -41,7 +41,8 @@ def create_key(call, p):
         raise ValidationException(messages.KEY_USAGE_REQUIRED)
     usage = usage or "ENCRYPT_DECRYPT"
     if usage not in spec.usages:
-        raise ValidationException(f"KeyUsage {usage} is not compatible with KeySpec {spec_name}")
+        raise ValidationException((messages.SYMMETRIC_KEY_USAGE if spec_name == "SYMMETRIC_DEFAULT" else
+                                   messages.KEY_USAGE_NOT_COMPATIBLE).format(usage=usage, spec=spec_name))
     in_many_regions = bool(p.get("MultiRegion"))
     key_id = new_key_id(in_many_regions)
     key = Key(

@@ -28,6 +28,13 @@ DRY_RUN = "The request would have succeeded, but the DryRun option is set."
 
 # CreateKey
 KEY_USAGE_REQUIRED = "You must specify a KeyUsage value for all KMS keys except for symmetric encryption keys."
+# a SYMMETRIC_DEFAULT key with another usage: "ValidationException: The operation failed because the
+# KeyUsage value of the CMK is SIGN_VERIFY. To perform this operation, the KeyUsage value must be
+# ENCRYPT_DECRYPT." (AWS's answer to CreateKey with KeyUsage SIGN_VERIFY and the default spec, quoted
+# in aws/aws-sdk#125); other specs' refusals are keyplane's words
+SYMMETRIC_KEY_USAGE = ("The operation failed because the KeyUsage value of the CMK is {usage}. To perform this "
+                       "operation, the KeyUsage value must be ENCRYPT_DECRYPT.")
+KEY_USAGE_NOT_COMPATIBLE = "KeyUsage {usage} is not compatible with KeySpec {spec}"
 
 # GenerateRandom without NumberOfBytes (optional in the model, required by the service), and
 # GenerateDataKey(WithoutPlaintext) with neither or both of NumberOfBytes and KeySpec: AWS's answer to
