@@ -20,6 +20,15 @@ def test_key_arn_in_another_region_is_invalid_arn(wire):
         assert (r.status, r.body) == (400, {"__type": "NotFoundException", "message": "Invalid arn eu-west-1"})
 
 
+def test_alias_arn_in_another_region_is_invalid_arn_too(wire):
+    """An alias ARN is an ARN: naming another Region gets the same "Invalid arn <region>"."""
+    key = _key(wire)
+    wire.call("kms", "CreateAlias", {"AliasName": "alias/app", "TargetKeyId": key})
+    elsewhere = key.split(":key/")[0].replace(":us-east-1:", ":eu-west-1:") + ":alias/app"
+    r = wire.call("kms", "DescribeKey", {"KeyId": elsewhere})
+    assert (r.status, r.body) == (400, {"__type": "NotFoundException", "message": "Invalid arn eu-west-1"})
+
+
 def test_missing_key_wording(wire):
     key = _key(wire)
     missing = key[:-36] + "00000000-0000-0000-0000-000000000000"

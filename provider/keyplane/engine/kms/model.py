@@ -65,8 +65,8 @@ def resolve_key(call, key_id: str, *, aliases: bool = True, managed: bool = True
     name = None
     if m:
         arn_region, account, name = m.groups()
-        if arn_region != call.region:
-            raise alias_not_found(key_id)
+        if arn_region != call.region:      # the same ARN check as a key ARN's
+            raise NotFoundException(messages.ARN_IN_OTHER_REGION.format(region=arn_region))
     elif key_id.startswith("alias/"):
         name = key_id
     if name is not None:
