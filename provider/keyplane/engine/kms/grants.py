@@ -146,6 +146,8 @@ def create_grant(call, p):
     if not operations:
         raise ValidationException("1 validation error detected: Value '[]' at 'operations' failed to satisfy "
                                   "constraint: Member must have length greater than or equal to 1")
+    if operations == ["CreateGrant"]:
+        raise ValidationException(messages.GRANT_ONLY_CREATE_GRANT)
     if not grantee_service:
         _check_principal(grantee, "GranteePrincipal")
     if retiring and not retiring_service:

@@ -67,6 +67,9 @@ POLICY_STATEMENT_RESOURCE = 'Policy contains a statement without a Resource elem
 # AWS's sentence; keyplane goes on to name the principal and where principals come from
 # (kms/policies.py), since here they come from identities.yaml, not IAM
 INVALID_PRINCIPALS = "Policy contains a statement with one or more invalid principals."
+# CreateGrant with Operations ["CreateGrant"] alone: AWS's answer quoted in ansible/ansible#31960
+# ("ValidationException ... Grants must not contain only the CreateGrant operation.")
+GRANT_ONLY_CREATE_GRANT = "Grants must not contain only the CreateGrant operation."
 INVALID_MARKER = "The marker that specifies where pagination should next begin is not valid."
 
 # Sign / Verify with an Ed25519 algorithm and the other MessageType: AWS answers ValidationException
