@@ -345,3 +345,19 @@ def test_a_backlog_goes_out_over_several_ticks(engine, kms, clock, monkeypatch):
     with store.read() as conn:
         assert audit_delivery.state(conn).delivered_seq == 10
     assert audit_verify.verify(engine, store).ok
+
+
+def test_digests_removed_from_the_store_are_noticed_from_the_files(engine, kms, clock):
+    store = engine.store_for("us-east-1")
+    engine.audit_retention = 0
+    key = kms.create_key()["KeyMetadata"]["KeyId"]
+    for _ in range(3):
+        _encrypts(engine, key, 5)
+        clock.advance(hours=1, minutes=5)
+        engine.run_due()
+    assert audit_verify.verify(engine, store).ok
+    with store.write() as conn:
+        conn.execute(audit_digests.digests.delete())
+    problems = audit_verify.verify(engine, store).problems
+    assert sum("is not in the store: the store has lost digests" in p for p in problems) == 3
+    assert any("do not reach seq" in p for p in problems)

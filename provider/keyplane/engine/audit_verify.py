@@ -22,6 +22,7 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 
 import orjson
 import sqlalchemy as sa
@@ -75,7 +76,9 @@ def verify(engine, store, folder: str | None = None) -> Report:
         report.problem(f"the store's chain is broken at seq {bad}")
 
     dok, dn, dbad = audit_digests.verify_digests(engine, store)
-    files, checkpoints, digest_files = _check_digests(report, rows, folder)
+    files, checkpoints, digest_files, listed = _check_digests(report, rows, folder)
+    if folder:
+        _unlisted_digest_files(report, folder, audit_delivery.trail_of(engine, store), listed)
     report.lines.append(f"signed digests {'intact' if dok else 'BROKEN at digest ' + str(dbad)}: {dn} digests "
                         f"verified, {digest_files} digest files checked")
     if not dok:
@@ -88,6 +91,9 @@ def verify(engine, store, folder: str | None = None) -> Report:
     if start.pruned_seq:
         checkpoints.setdefault(start.pruned_seq, (start.pruned_hash, "the store, where pruning stopped"))
     walked, numbers, at_delivered = _walk_files(report, folder, files, checkpoints, start.delivered_seq)
+    if start.delivered_seq and at_delivered is None:
+        report.problem(f"the log files the digests list do not reach seq {start.delivered_seq}, where delivery "
+                       f"stopped: log files or digests are missing")
     if delivered_in_store is not None and at_delivered is not None and at_delivered != delivered_in_store:
         report.problem(f"the store's record {start.delivered_seq} is not the one delivered: the chain from "
                        f"the log files does not lead into the store")
@@ -119,10 +125,7 @@ def _check_digests(report: Report, rows, folder: str | None):
             listed.add(os.path.normpath(digest["digestS3Object"]))
             _check_digest_file(report, folder, digest["digestS3Object"], row, name)
             checked += 1
-    if folder and listed:
-        newest = next(json.loads(r.body) for r in reversed(rows) if json.loads(r.body).get("digestS3Bucket"))
-        _unlisted_digest_files(report, folder, newest, listed)
-    return files, checkpoints, checked
+    return files, checkpoints, checked, listed
 
 
 def _check_digest_file(report: Report, folder: str | None, obj: str, row, name: str) -> None:
@@ -145,11 +148,12 @@ def _check_digest_file(report: Report, folder: str | None, obj: str, row, name: 
         report.problem(f"ALTERED signature file {obj}{audit_files.SIGNATURE_SUFFIX} ({name})")
 
 
-def _unlisted_digest_files(report: Report, folder: str, newest: dict, listed: set) -> None:
-    trail_dir = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(newest["digestS3Object"]))))
-    name = os.path.basename(newest["digestS3Object"])
-    marker = "_".join(name.split("_")[2:-1])      # <region>_<trail>_<region>: this trail's digests
-    for path in glob.glob(os.path.join(folder, trail_dir, "*", "*", "*", f"*_{marker}_*.json.gz")):
+def _unlisted_digest_files(report: Report, folder: str, trail: tuple[str, str, str], listed: set) -> None:
+    """Digest files of this store's trail that the store does not hold: it lost digests (or was reset)."""
+    account, region, name = trail
+    example = audit_files.digest_object(account, region, name, datetime(2000, 1, 1, tzinfo=timezone.utc))
+    pattern = example.replace("2000/01/01", "*/*/*").replace("20000101T000000Z", "*")
+    for path in glob.glob(os.path.join(glob.escape(folder), pattern)):
         obj = os.path.normpath(os.path.relpath(path, folder))
         if obj not in listed:
             report.problem(f"digest file {obj} is not in the store: the store has lost digests (or was reset)")
