@@ -21,11 +21,11 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 
 from keyplane import admission, logs
+from keyplane.engine.crypto import random_uuid
 from keyplane.engine.errors import AwsError, UnknownOperationException, internal_error
 from keyplane.engine.identity import DEV_ACCOUNT
 from keyplane.wire import services
@@ -115,7 +115,7 @@ class KeyplaneApp:
         if scope["type"] != "http":
             return
         started = time.perf_counter()
-        request_id = str(uuid.uuid4())
+        request_id = random_uuid()
         admitted, status, headers, payload = await self._respond(scope, receive, request_id)
         headers = headers + [(b"x-amzn-requestid", request_id.encode()),
                              (b"content-length", str(len(payload)).encode())]

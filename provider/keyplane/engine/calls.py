@@ -3,10 +3,10 @@ its store, clock, root key and what its audit record will say. Service modules t
 Region or on the service's own behalf make Calls here; `core.Engine` runs them."""
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
+from .crypto import random_uuid
 from .identity import Principal
 from .sealing import RootKey
 
@@ -18,7 +18,7 @@ class RequestContext:
     """Who calls, from where, in which Region; and on whose behalf if a service calls for them."""
     principal: Principal
     region: str = DEFAULT_REGION
-    request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    request_id: str = field(default_factory=random_uuid)
     source_ip: str | None = None
     user_agent: str | None = None
     via_service: str | None = None        # "ssm", "secretsmanager" when a service calls KMS for a user

@@ -340,6 +340,7 @@ class Identities:
                  clock=None, dev_account: str | None = None, stored=None, version: int | None = None):
         validate_document(data)
         self.dev_account = dev_account        # set in dev mode only: unknown keys act as its root
+        self._dev_root: Principal | None = None   # that root, made once
         self.path = Path(path) if path else None
         self.stored, self._version = stored, version
         self.sessions = sessions
@@ -502,7 +503,10 @@ class Identities:
         if self.dev_account is not None:
             # dev mode: test/test is checked like any key; other keys' secrets are unknowable
             secret = DEV_SECRET_ACCESS_KEY if access_key_id == DEV_ACCESS_KEY_ID else UNVERIFIED
-            return Principal.root(self.dev_account), secret, None
+            root = self._dev_root
+            if root is None or root.account != self.dev_account:
+                root = self._dev_root = Principal.root(self.dev_account)
+            return root, secret, None
         raise UnrecognizedClientException(INVALID_TOKEN)
 
     def __call__(self, access_key_id: str):

@@ -84,14 +84,14 @@ def expected_signature(secret: str, stamp: str, region: str, service: str, canon
     scope = f"{stamp[0:8]}/{region}/{service}/aws4_request"
     to_sign = f"{ALGORITHM}\n{stamp}\n{scope}\n{hashlib.sha256(canonical.encode('utf-8')).hexdigest()}"
     key = _signing_key(secret, stamp[0:8], region, service)
-    return hmac.new(key, to_sign.encode("utf-8"), hashlib.sha256).hexdigest()
+    return hmac.digest(key, to_sign.encode("utf-8"), "sha256").hex()
 
 
 _KEYS: dict = {}
 
 
 def _hmac(key: bytes, msg: str) -> bytes:
-    return hmac.new(key, msg.encode("utf-8"), hashlib.sha256).digest()
+    return hmac.digest(key, msg.encode("utf-8"), "sha256")
 
 
 def _signing_key(secret: str, date: str, region: str, service: str) -> bytes:
@@ -197,8 +197,8 @@ def _check_scope(credential: str, stamp: str, services, regions) -> tuple[str, s
         raise InvalidSignatureException(
             f"Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: "
             f"'{date}' != '{stamp[:8]}', from '{stamp}'.")
-    if not region or not all(c.isalnum() or c == "-" for c in region) or (
-            regions is not None and region not in regions):
+    named = region.replace("-", "")   # every character alphanumeric or '-'
+    if not region or (named and not named.isalnum()) or (regions is not None and region not in regions):
         raise InvalidSignatureException("Credential should be scoped to a valid region. ")
     if services is not None and service not in services:
         expected = sorted(services)[0] if len(services) == 1 else "/".join(sorted(services))
