@@ -12,6 +12,8 @@ import logging
 import uuid
 from dataclasses import dataclass, field
 
+import orjson
+
 from ..engine import apimodel, quotas
 from ..engine.calls import RequestContext
 from ..engine.errors import (AwsError, SerializationException, UnknownOperationException,
@@ -89,13 +91,22 @@ def handle_json(engine, *, target: str | None, body: bytes, ctx: RequestContext)
             engine.quotas.charge(ctx.principal.account, ctx.region, service, op_name, params)
         result = engine.invoke(service, op_name, params, ctx)
         out = op.output(result) if op.output is not None and result is not None else None
-        return Response(200, json.dumps(out or {}).encode(),
+        return Response(200, _json_bytes(out or {}),
                         {"x-amzn-RequestId": request_id, "Content-Type": JSON_CONTENT_TYPE})
     except AwsError as err:
         return error_response(service, err, request_id)
     except Exception:
         log.exception("unexpected fault in %s (request %s)", target, request_id)
         return error_response(service, internal_error(service or "kms"), request_id)
+
+
+def _json_bytes(out: dict) -> bytes:
+    """A response body: orjson's compact UTF-8 (~20x json.dumps' speed); json.dumps for anything
+    orjson refuses (an integer beyond 64 bits, a lone surrogate), as before."""
+    try:
+        return orjson.dumps(out)
+    except TypeError:       # orjson.JSONEncodeError is one
+        return json.dumps(out).encode()
 
 
 def new_request_id() -> str:
