@@ -72,13 +72,29 @@ def access_denied(call, action: str, resource: str, reason: str = "no resource-b
         f"because {reason} the {action} action")
 
 
+_IDENTITY_POLICIES: dict = {}
+
+
 def identity_policies(call) -> list:
-    """The identity policies of the caller, compiled; none without an identities registry."""
+    """The identity policies of the caller, compiled; none without an identities registry. Kept
+    per principal until the registry's identities change (`generation`)."""
     registry = getattr(call.engine, "identities", None)
     lookup = getattr(registry, "identity_policies_for", None)
     if lookup is None:
         return []
-    return [parse_policy(doc, "identity") for doc in lookup(call.principal)]
+    generation = getattr(registry, "generation", None)
+    if generation is None:
+        return [parse_policy(doc, "identity") for doc in lookup(call.principal)]
+    principal = call.principal
+    key = (id(registry), generation(), principal.type, principal.arn, principal.role_arn)
+    hit = _IDENTITY_POLICIES.get(key)
+    if hit is not None and hit[0] is registry:
+        return hit[1]
+    docs = [parse_policy(doc, "identity") for doc in lookup(principal)]
+    if len(_IDENTITY_POLICIES) > 10_000:
+        _IDENTITY_POLICIES.clear()
+    _IDENTITY_POLICIES[key] = (registry, docs)
+    return docs
 
 
 def identity_decision(call, request: AuthzRequest) -> str | None:

@@ -346,6 +346,7 @@ class Identities:
         self.sessions = sessions
         self.clock = clock
         self._lock = threading.Lock()
+        self._generation = 0                  # how many times identities were (re)installed
         self._install(data)
         self._stat = self._file_stat()
         self._checked = time.monotonic()
@@ -423,6 +424,7 @@ class Identities:
             self.data = data
             self.accounts = {a.id: a for a in accounts}
             self._keys, self._users, self._roles = keys, users, roles
+            self._generation += 1
 
     def _file_stat(self):
         if self.path is None:
@@ -529,6 +531,12 @@ class Identities:
     def user(self, arn: str) -> User | None:
         self.refresh()
         return self._users.get(arn)
+
+    def generation(self) -> int:
+        """Changes whenever the identities do (after the same reload check as every lookup), so
+        what is derived from them can be kept until it moves."""
+        self.refresh()
+        return self._generation
 
     def identity_policies_for(self, principal: Principal) -> list[dict]:
         """The identity policies that apply to a principal; a role session gets its role's."""
