@@ -104,3 +104,22 @@ def test_bench_scale_runs_one_two_and_three_servers_on_one_postgresql(postgres_u
     for op in ("encrypt", "put-parameter"):
         assert re.search(rf"{op}: 3 servers / 1 = [\d.]+ \(calls/s\), [\d.]+ \(server CPU per call\)", text), text
     assert bench_databases() == before
+
+
+def test_bench_over_http_reads_a_securestring_parameter_and_a_secret_beside_the_floor(server):
+    """The issue holds GetParameter (a SecureString, decrypted) and GetSecretValue to twice the
+    floor's server CPU: the HTTP bench measures both, against keyplane and the canned floor, with
+    no call failing on either."""
+    env = keyplane_env(AWS_ACCESS_KEY_ID=server.access_key, AWS_SECRET_ACCESS_KEY=server.secret_key,
+                       AWS_DEFAULT_REGION="us-east-1")
+    out = subprocess.run([sys.executable, "-m", "keyplane.cli", "bench", "--endpoint", server.endpoint,
+                          "--server-pid", str(server.proc.pid), "--floor", "--ops", "get-parameter,get-secret-value",
+                          "--seconds", "0.3"], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr + out.stdout
+    for op in ("get-parameter", "get-secret-value"):
+        for name in ("keyplane", "floor"):
+            found = re.search(rf"^{op}: {name} \(.*?([\d,]+) ops/s.*server CPU\s+(\d+) µs/op$", out.stdout, re.M)
+            assert found and found.group(1) != "0", out.stdout
+        assert re.search(rf"^{op}: keyplane / floor = [\d.]+ \(calls/s\), [\d.]+ \(server CPU per call\)$",
+                         out.stdout, re.M), out.stdout
+    assert "errors" not in out.stdout, out.stdout

@@ -19,7 +19,8 @@ import uuid
 
 
 class FloorApp:
-    """Answers every KMS call with a fixed valid response; no auth, no state, no crypto."""
+    """Answers every call the HTTP bench makes (KMS's, and Parameter Store's and Secrets Manager's
+    reads) with a fixed valid response; no auth, no state, no crypto."""
 
     def __init__(self):
         arn = "arn:aws:kms:us-east-1:111122223333:key/" + str(uuid.UUID(int=0))
@@ -28,12 +29,23 @@ class FloorApp:
         meta = {"KeyId": arn.rsplit("/", 1)[1], "Arn": arn, "AWSAccountId": "111122223333", "Enabled": True,
                 "KeyState": "Enabled", "KeyUsage": "ENCRYPT_DECRYPT", "KeySpec": "SYMMETRIC_DEFAULT",
                 "CreationDate": time.time(), "Origin": "AWS_KMS", "KeyManager": "CUSTOMER", "Description": ""}
+        secret_arn = "arn:aws:secretsmanager:us-east-1:111122223333:secret:bench/secret-AbCdEf"
+        version = str(uuid.UUID(int=1))
         self.responses = {
             "TrentService.CreateKey": {"KeyMetadata": meta},
             "TrentService.Encrypt": {"CiphertextBlob": blob, "KeyId": arn, "EncryptionAlgorithm": "SYMMETRIC_DEFAULT"},
             "TrentService.Decrypt": {"Plaintext": base64.b64encode(b"x" * 100).decode(), "KeyId": arn,
                                      "EncryptionAlgorithm": "SYMMETRIC_DEFAULT"},
             "TrentService.GenerateDataKey": {"CiphertextBlob": blob, "Plaintext": key, "KeyId": arn},
+            "AmazonSSM.PutParameter": {"Version": 1, "Tier": "Standard"},
+            "AmazonSSM.GetParameter": {"Parameter": {
+                "Name": "/bench/secure", "Type": "SecureString", "Value": "x" * 100, "Version": 1,
+                "LastModifiedDate": time.time(), "DataType": "text",
+                "ARN": "arn:aws:ssm:us-east-1:111122223333:parameter/bench/secure"}},
+            "secretsmanager.CreateSecret": {"ARN": secret_arn, "Name": "bench/secret", "VersionId": version},
+            "secretsmanager.GetSecretValue": {"ARN": secret_arn, "Name": "bench/secret", "VersionId": version,
+                                              "SecretString": "x" * 100, "VersionStages": ["AWSCURRENT"],
+                                              "CreatedDate": time.time()},
         }
         self.encoded = {k: json.dumps(v).encode() for k, v in self.responses.items()}
 

@@ -18,13 +18,16 @@ import time
 
 from . import server_cpu
 from .floor import start_floor
-from .kms import OPS
 
-CALLS = {"encrypt": "encrypt", "decrypt": "decrypt", "generate-data-key": "generate_data_key"}
+# op -> (service, boto3 method); the last two are the reads the issue holds to 2x the floor
+CALLS = {"encrypt": ("kms", "encrypt"), "decrypt": ("kms", "decrypt"),
+         "generate-data-key": ("kms", "generate_data_key"),
+         "get-parameter": ("ssm", "get_parameter"), "get-secret-value": ("secretsmanager", "get_secret_value")}
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--endpoint", default=None, help="bench a keyplane (or any KMS-compatible) endpoint over HTTP")
+    p.add_argument("--endpoint", default=None, help="bench a keyplane (or any AWS-compatible) endpoint over HTTP; "
+                   "--ops may add get-parameter (a SecureString, decrypted) and get-secret-value")
     p.add_argument("--compare", default=None, help="a second AWS-compatible endpoint, benched in the same run")
     p.add_argument("--clients", type=int, default=1, help="client processes, each with its own boto3 client")
     p.add_argument("--floor", action="store_true", help="also bench a canned-response server (the client's own cost)")
@@ -133,11 +136,26 @@ def _prepare(endpoint: str, region: str, creds: dict, ca, key_id: str | None) ->
             "generate-data-key": {"KeyId": key, "KeySpec": "AES_256"}}
 
 
+def _prepare_reads(ops: list[str], endpoint: str, region: str, creds: dict, ca) -> dict:
+    """A SecureString parameter and a secret, each of 100 characters, for the read ops asked for."""
+    out = {}
+    run_id = os.urandom(4).hex()
+    if "get-parameter" in ops:
+        name = f"/keyplane-bench/{run_id}"
+        client(endpoint, region, creds, ca, "ssm").put_parameter(Name=name, Value="x" * 100, Type="SecureString")
+        out["get-parameter"] = {"Name": name, "WithDecryption": True}
+    if "get-secret-value" in ops:
+        name = f"keyplane-bench/{run_id}"
+        client(endpoint, region, creds, ca, "secretsmanager").create_secret(Name=name, SecretString="x" * 100)
+        out["get-secret-value"] = {"SecretId": name}
+    return out
+
+
 def over_http(args, out=print) -> dict:
     ops = [o.strip() for o in args.ops.split(",") if o.strip()]
-    unknown = [o for o in ops if o not in OPS]
+    unknown = [o for o in ops if o not in CALLS]
     if unknown:
-        out(f"keyplane bench: unknown operation(s) {', '.join(unknown)}; choose from {', '.join(OPS)}")
+        out(f"keyplane bench: unknown operation(s) {', '.join(unknown)}; choose from {', '.join(CALLS)}")
         return {}
     creds = _credentials()
     targets = [("keyplane", args.endpoint, args.server_pid)]
@@ -149,15 +167,17 @@ def over_http(args, out=print) -> dict:
         targets.append(("floor", floor_endpoint, [floor.pid]))
     results: dict = {}
     try:
-        prepared = {name: _prepare(url, args.region, creds, args.ca_bundle if url.startswith("https") else None,
-                                   args.key_id if name == "keyplane" else None)
-                    for name, url, _ in targets}
+        prepared = {}
+        for name, url, _ in targets:
+            ca = args.ca_bundle if url.startswith("https") else None
+            prepared[name] = {**_prepare(url, args.region, creds, ca, args.key_id if name == "keyplane" else None),
+                              **_prepare_reads(ops, url, args.region, creds, ca)}
         out(f"keyplane bench over HTTP: {args.clients} client process(es), 100-byte plaintext, "
             f"{args.seconds:.1f} s each")
         for op in ops:
             for name, url, pids in targets:
                 ca = args.ca_bundle if url.startswith("https") else None
-                r = run_clients([url], args.region, creds, ca, ("kms", CALLS[op]), prepared[name][op], args.seconds,
+                r = run_clients([url], args.region, creds, ca, CALLS[op], prepared[name][op], args.seconds,
                                 args.clients, pids)
                 results.setdefault(op, {})[name] = r
                 errs = f"   errors {r['errors']}" if r["errors"] else ""
