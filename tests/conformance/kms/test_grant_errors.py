@@ -47,3 +47,16 @@ def test_a_grant_on_a_key_pending_deletion_is_invalid_state(wire):
     wire.call("kms", "ScheduleKeyDeletion", {"KeyId": key, "PendingWindowInDays": 7})
     r = wire.call("kms", "CreateGrant", {"KeyId": key, "GranteePrincipal": GRANTEE, "Operations": ["Decrypt"]})
     assert (r.status, r.body) == (400, {"__type": "KMSInvalidStateException", "message": f"{key} is pending deletion."})
+
+
+@pytest.mark.parametrize("operations,message", [
+    ([], "1 validation error detected: Value '[]' at 'operations' failed to satisfy constraint: "
+         "Member must have length greater than or equal to 1"),
+    (["CreateGrant"], "Grants must not contain only the CreateGrant operation."),
+])
+def test_the_operations_are_checked_before_the_key(wire, operations, message):
+    """A request-only check comes before the key lookup: a missing key with bad Operations gets the
+    Operations' error."""
+    missing = _key(wire).rsplit("/", 1)[0] + "/00000000-0000-0000-0000-000000000000"
+    r = wire.call("kms", "CreateGrant", {"KeyId": missing, "GranteePrincipal": GRANTEE, "Operations": operations})
+    assert (r.status, r.body) == (400, {"__type": "ValidationException", "message": message})

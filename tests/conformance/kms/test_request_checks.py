@@ -129,3 +129,20 @@ def test_import_operations_on_a_key_of_origin_aws_kms_are_refused_by_origin(wire
     assert (r.status, r.body) == (400, {"__type": "UnsupportedOperationException",
                                         "message": f"{key} origin is AWS_KMS which is not valid for this operation."})
     assert wire.call("kms", "DescribeKey", {"KeyId": key}).body["KeyMetadata"]["KeyState"] == "Enabled"
+
+
+# ---- ImportKeyMaterial: "This parameter [ValidTo] is required when the value of the ExpirationModel
+# parameter is KEY_MATERIAL_EXPIRES. Otherwise it is not valid."
+# (https://docs.aws.amazon.com/kms/latest/APIReference/API_ImportKeyMaterial.html#KMS-ImportKeyMaterial-request-ValidTo)
+
+@pytest.mark.parametrize("params", [{}, {"ExpirationModel": "KEY_MATERIAL_EXPIRES"},
+                                    {"ExpirationModel": "KEY_MATERIAL_DOES_NOT_EXPIRE", "ValidTo": 4102444800}])
+def test_import_expiration_model_and_valid_to_are_checked_before_the_key(wire, params):
+    """The expiration members are checked before the key (or its token): ValidationException for a
+    key that does not exist as for one that does; the texts are keyplane's."""
+    key = _key(wire, Origin="EXTERNAL")
+    for key_id in (key, _missing(key)):
+        r = wire.call("kms", "ImportKeyMaterial", {"KeyId": key_id, "ImportToken": b"t" * 16,
+                                                   "EncryptedKeyMaterial": b"m" * 16, **params})
+        assert (r.status, r.error_type) == (400, "ValidationException"), r.body
+    assert wire.call("kms", "DescribeKey", {"KeyId": key}).body["KeyMetadata"]["KeyState"] == "PendingImport"

@@ -141,13 +141,13 @@ def create_grant(call, p):
                                          message=RETIRING_AT_MOST_ONE)
     if grantee_service:
         _check_service_grant(p, retiring)
-    key = resolve_key(call, p["KeyId"], aliases=False, managed=False)
     operations = list(dict.fromkeys(p.get("Operations") or []))
     if not operations:
         raise ValidationException("1 validation error detected: Value '[]' at 'operations' failed to satisfy "
                                   "constraint: Member must have length greater than or equal to 1")
     if operations == ["CreateGrant"]:
         raise ValidationException(messages.GRANT_ONLY_CREATE_GRANT)
+    key = resolve_key(call, p["KeyId"], aliases=False, managed=False)
     if not grantee_service:
         _check_principal(grantee, "GranteePrincipal")
     if retiring and not retiring_service:

@@ -149,15 +149,9 @@ def material_id_for(key: Key, material: bytes) -> str:
 
 @operation("kms", "ImportKeyMaterial")
 def import_key_material(call, p):
-    key = resolve_key(call, p["KeyId"], aliases=False)
+    # ExpirationModel and ValidTo: checks of the request alone, made before the key is looked up
     model = p.get("ExpirationModel") or "KEY_MATERIAL_EXPIRES"
     valid_to = p.get("ValidTo")
-    context = {"kms:ExpirationModel": model}
-    if valid_to is not None:
-        context["kms:ValidTo"] = int(valid_to.timestamp())
-    authorize(call, "kms:ImportKeyMaterial", key=key, context=context)
-    _require_external(key)
-    require_state(key, ("Enabled", "Disabled", "PendingImport", "Updating"))
     if model == "KEY_MATERIAL_EXPIRES" and valid_to is None:
         raise ValidationException("A validTo date must be set if the ExpirationModel is KEY_MATERIAL_EXPIRES")
     if model == "KEY_MATERIAL_DOES_NOT_EXPIRE" and valid_to is not None:
@@ -168,6 +162,13 @@ def import_key_material(call, p):
             raise ValidationException("The validTo date must be in the future.")
         if valid_to > call.now + MAX_VALID_TO:
             raise ValidationException("The validTo date must be at most 365 days from now.")
+    key = resolve_key(call, p["KeyId"], aliases=False)
+    context = {"kms:ExpirationModel": model}
+    if valid_to is not None:
+        context["kms:ValidTo"] = int(valid_to.timestamp())
+    authorize(call, "kms:ImportKeyMaterial", key=key, context=context)
+    _require_external(key)
+    require_state(key, ("Enabled", "Disabled", "PendingImport", "Updating"))
     symmetric = key.key_spec == "SYMMETRIC_DEFAULT"
     if not symmetric and any(p.get(m) for m in ("ImportType", "KeyMaterialId", "KeyMaterialDescription")):
         raise ValidationException("ImportType, KeyMaterialId and KeyMaterialDescription are only valid for "
