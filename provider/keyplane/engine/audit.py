@@ -212,9 +212,14 @@ class AuditTrail:
             self.flush()
 
     def close(self) -> None:
-        self.flush()
+        # the flusher thread stops first: a flush of its still running when the engine then
+        # disposes the stores wrote into a closed SQLite connection (a crash, seen in the tests)
         self._closed = True
         self._wake.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=30)
+        self.flush()
         for store, writer in list(self._writers.items()):
             try:
                 writer.close(clean=not self._buffers.get(store))
