@@ -134,9 +134,11 @@ class KeyProvider(base.Provider):
         policy = _facet(api.kms.get_key_policy, KeyId=id_, PolicyName="default")
         if policy is not None:
             outs["policy"] = base.live_document(inputs.get("policy"), policy["Policy"])
-        # (KMS answers no rotation status for a key awaiting its imported material)
+        # (KMS answers no rotation status for a key whose material it did not make: imported
+        # material or a custom key store -- UnsupportedOperationException "... origin is EXTERNAL
+        # which is not valid for this operation.", as AWS does)
         if meta["KeyUsage"] == "ENCRYPT_DECRYPT" and meta.get("KeySpec") == "SYMMETRIC_DEFAULT" \
-                and meta["KeyState"] != "PendingImport":
+                and meta.get("Origin", "AWS_KMS") == "AWS_KMS":
             rotation = _facet(api.kms.get_key_rotation_status, KeyId=id_)
             if rotation is not None:
                 outs["enable_key_rotation"] = rotation["KeyRotationEnabled"]
