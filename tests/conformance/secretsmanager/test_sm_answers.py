@@ -47,16 +47,18 @@ def test_an_empty_secret_string_is_a_validation_exception_that_shows_no_value(sm
 # ---- staging labels ---------------------------------------------------------------------------
 
 def test_removing_awscurrent_is_refused_in_aws_words(sm):
-    """"You can only move staging label AWSCURRENT to a different secret version. It can’t be
-    completely removed." — AWS's InvalidParameterException, with its right single quotation mark
-    (as quoted from AWS in hashicorp/terraform-provider-aws,
-    internal/service/secretsmanager/secret_version.go). The label stays.
+    """"You can only move staging label AWSCURRENT to a different secret version. It can't be
+    completely removed." — AWS's InvalidParameterException (quoted from AWS in
+    hashicorp/terraform-provider-aws, internal/service/secretsmanager/secret_version.go, where the
+    older quote has a typographic apostrophe; AWS's texts of this family are quoted with a plain one
+    today, e.g. "A previous rotation isn't complete", which the same older sources wrote "isn’t").
+    The label stays.
     https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_UpdateSecretVersionStage.html"""
     version = sm.create("labels/current", "v1")["VersionId"]
     answer = sm("UpdateSecretVersionStage", {"SecretId": "labels/current", "VersionStage": "AWSCURRENT",
                                              "RemoveFromVersionId": version})
     assert_error(answer, "InvalidParameterException",
-                 "You can only move staging label AWSCURRENT to a different secret version. It can\u2019t be "
+                 "You can only move staging label AWSCURRENT to a different secret version. It can't be "
                  "completely removed.")
     stages = sm.ok("DescribeSecret", {"SecretId": "labels/current"})["VersionIdsToStages"]
     assert stages == {version: ["AWSCURRENT"]}

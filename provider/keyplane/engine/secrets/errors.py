@@ -28,7 +28,8 @@ STAGE_NOT_FOUND = "Secrets Manager can't find the specified secret value for sta
 MARKED_FOR_DELETION = "You can't perform this operation on the secret because it was marked for deletion."
 DEFAULT_KEY_CROSS_ACCOUNT = ("You can't access a secret from a different AWS account if you encrypt the "
                              "secret with the default KMS service key.")
-# AWS's own typography: this text comes with a right single quotation mark (quoted from AWS's
-# answer in hashicorp/terraform-provider-aws, internal/service/secretsmanager/secret_version.go)
-CURRENT_NOT_REMOVABLE = ("You can only move staging label AWSCURRENT to a different secret version. It can\u2019t be "
+# quoted from AWS with a right single quotation mark ("can\u2019t") in older reports
+# (hashicorp/terraform-provider-aws, secret_version.go); AWS's texts of the same family are quoted
+# with a plain apostrophe since ("A previous rotation isn't complete", once "isn\u2019t"), so this one is too
+CURRENT_NOT_REMOVABLE = ("You can only move staging label AWSCURRENT to a different secret version. It can't be "
                          "completely removed.")
