@@ -91,7 +91,10 @@ def handle_json(engine, *, target: str | None, body: bytes, ctx: RequestContext)
             engine.quotas.charge(ctx.principal.account, ctx.region, service, op_name, params)
         result = engine.invoke(service, op_name, params, ctx)
         out = op.output(result) if op.output is not None and result is not None else None
-        return Response(200, _json_bytes(out or {}),
+        # an operation without an output shape answers "an HTTP 200 response with an empty HTTP
+        # body" (e.g. https://docs.aws.amazon.com/kms/latest/APIReference/API_EnableKey.html)
+        payload = _json_bytes(out or {}) if op.output is not None else b""
+        return Response(200, payload,
                         {"x-amzn-RequestId": request_id, "Content-Type": JSON_CONTENT_TYPE})
     except AwsError as err:
         return error_response(service, err, request_id)

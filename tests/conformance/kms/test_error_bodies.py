@@ -118,3 +118,21 @@ def test_a_ciphertext_whose_key_is_not_in_this_region_is_access_denied(wire):
     assert (r.status, r.error_type) == (400, "AccessDeniedException"), r.body
     assert r.body["message"] == ("The ciphertext refers to a customer master key that does not exist, does not "
                                  "exist in this region, or you are not allowed to access.")
+
+
+def test_an_operation_without_response_elements_answers_an_empty_body(wire):
+    """EnableKey, TagResource and the other operations whose model has no output shape answer
+    "an HTTP 200 response with an empty HTTP body"
+    (https://docs.aws.amazon.com/kms/latest/APIReference/API_EnableKey.html#API_EnableKey_ResponseElements);
+    an operation whose output has members keeps its JSON object."""
+    key = _key(wire)
+    for op, params in (("EnableKey", {"KeyId": key}),
+                       ("TagResource", {"KeyId": key, "Tags": [{"TagKey": "a", "TagValue": "b"}]})):
+        r = wire.call("kms", op, params)
+        assert (r.status, r.raw) == (200, b""), (op, r.raw)
+    assert wire.call("kms", "ListResourceTags", {"KeyId": key}).body["Tags"] == [{"TagKey": "a", "TagValue": "b"}]
+    r = wire.call("secretsmanager", "CreateSecret", {"Name": "s", "SecretString": "v",
+                                                     "ClientRequestToken": "0123456789abcdef0123456789abcdef"})
+    assert r.status == 200
+    r = wire.call("secretsmanager", "TagResource", {"SecretId": "s", "Tags": [{"Key": "a", "Value": "b"}]})
+    assert (r.status, r.raw) == (200, b""), r.raw
