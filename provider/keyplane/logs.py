@@ -57,9 +57,15 @@ def config(level: str = "warning", fmt: str = "text", access_log: bool = False) 
 
 
 def configure(level: str = "warning", fmt: str = "text", access_log: bool = False) -> dict:
+    """Configure logging for a server process (the process is keyplane's). A record carries only
+    what the formats show: no caller's file and line (a stack walk per record), no thread or
+    multiprocessing names; the logging manual's own advice for a record that costs less."""
     import logging.config
     cfg = config(level, fmt, access_log)
     logging.config.dictConfig(cfg)
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logMultiprocessing = False
     return cfg
 
 
