@@ -47,6 +47,8 @@ GIL_SWITCH = 0.0002  # seconds
 
 # X-Amz-Target prefix -> service (signing name)
 TARGETS = {"TrentService": "kms", "AmazonSSM": "ssm", "secretsmanager": "secretsmanager"}
+# the signing names a request for each service may carry
+_ONLY = {name: frozenset((name,)) for name in (*TARGETS.values(), "sts")}
 
 
 @dataclass
@@ -217,7 +219,7 @@ class KeyplaneApp:
             try:
                 admitted.pending = verify_headers(
                     method, path, query_string, headers, self.identities, self.engine.clock.now(),
-                    services={admitted.service} if admitted.service else None, regions=self.engine.regions)
+                    services=_ONLY.get(admitted.service), regions=self.engine.regions)
             except AwsError as err:
                 self._refused(admitted, err, request_id)
                 raise

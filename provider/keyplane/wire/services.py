@@ -24,6 +24,7 @@ SERVED = {"kms": "AWS Key Management Service", "ssm": "AWS Systems Manager Param
           "secretsmanager": "AWS Secrets Manager", "sts": "AWS Security Token Service"}
 UNSUPPORTED_SERVICE = "UnsupportedServiceException"
 _NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
+_CREDENTIAL = re.compile(r"Credential=([^,\s]+)")
 
 
 def signing_service(headers, query_string: str) -> str | None:
@@ -31,7 +32,7 @@ def signing_service(headers, query_string: str) -> str | None:
     credential = None
     auth = headers.first("authorization")
     if auth:
-        m = re.search(r"Credential=([^,\s]+)", auth)
+        m = _CREDENTIAL.search(auth)
         credential = m.group(1) if m else None
     elif query_string and "X-Amz-Credential" in query_string:
         credential = dict(parse_qsl(query_string)).get("X-Amz-Credential")

@@ -69,14 +69,34 @@ def canonical_request(method: str, path: str, query: list[tuple[str, str]], head
     canonical_path = "/" if path in ("", "/") else quote(normalize_url_path(path), safe="/~")
     canonical_query = "&".join(f"{k}={v}" for k, v in sorted(
         (quote(k, safe="-_.~"), quote(str(v), safe="-_.~")) for k, v in query)) if query else ""
-    names = sorted(set(signed))
+    names, signed_list = _signed_names(signed)
     lines = []
     for name in names:
         values = dict.get(headers, name) or ()
-        lines.append(f"{name}:" + ",".join(" ".join(v.split()) for v in values))
+        if len(values) == 1:
+            lines.append(f"{name}:{' '.join(values[0].split())}")
+        else:
+            lines.append(f"{name}:" + ",".join(" ".join(v.split()) for v in values))
     declared = headers.first("x-amz-content-sha256")
     return "\n".join((method.upper(), canonical_path, canonical_query, "\n".join(lines) + "\n",
-                      ";".join(n.strip() for n in names), declared if declared is not None else payload_hash))
+                      signed_list, declared if declared is not None else payload_hash))
+
+
+_SIGNED_NAMES: dict = {}
+
+
+def _signed_names(signed: list[str]) -> tuple[list[str], str]:
+    """(names sorted and de-duplicated, the canonical request's SignedHeaders line); a client
+    signs the same headers on every call, so this is worked out once per list."""
+    key = tuple(signed)
+    hit = _SIGNED_NAMES.get(key)
+    if hit is None:
+        names = sorted(set(signed))
+        hit = (names, ";".join(n.strip() for n in names))
+        if len(_SIGNED_NAMES) > 1024:
+            _SIGNED_NAMES.clear()
+        _SIGNED_NAMES[key] = hit
+    return hit
 
 
 def expected_signature(secret: str, stamp: str, region: str, service: str, canonical: str) -> str:
@@ -172,7 +192,21 @@ def _request_time(headers: _Headers) -> str | None:
     return None
 
 
+_last_stamp: tuple = (None, None)     # requests signed in the same second share their stamp
+
+
 def _parse_time(stamp: str) -> datetime | None:
+    global _last_stamp
+    last = _last_stamp
+    if stamp == last[0]:
+        return last[1]
+    when = _parse_stamp(stamp)
+    if when is not None:
+        _last_stamp = (stamp, when)
+    return when
+
+
+def _parse_stamp(stamp: str) -> datetime | None:
     # YYYYMMDDTHHMMSSZ by hand: strptime costs as much as the HMACs
     if len(stamp) != 16 or stamp[8] != "T" or stamp[15] != "Z" or not (stamp[:8] + stamp[9:15]).isdigit():
         return None
@@ -207,6 +241,9 @@ def _check_scope(credential: str, stamp: str, services, regions) -> tuple[str, s
 
 
 def _check_skew(signed_at: datetime, stamp: str, now: datetime) -> None:
+    age = now - signed_at
+    if -MAX_SKEW <= age <= MAX_SKEW:
+        return
     if signed_at < now - MAX_SKEW:
         raise InvalidSignatureException(
             f"Signature expired: {stamp} is now earlier than {_ts(now - MAX_SKEW)} ({_ts(now)} - 15 min.)")
@@ -289,18 +326,22 @@ def verify_headers(method: str, path: str, query_string: str, headers, lookup: L
     `services`, when given, are the signing names this endpoint answers to, `regions` the Regions
     it serves.
     """
-    now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    now = now or datetime.now(timezone.utc)
+    if now.tzinfo is not timezone.utc:
+        now = now.astimezone(timezone.utc)
     hdrs = _as_headers(headers)
-    query = _parse_query(query_string or "")
+    query = _parse_query(query_string) if query_string else []
     qdict = dict(query)
-    services = set(services) if services is not None else None
+    if services is not None and not isinstance(services, (set, frozenset)):
+        services = set(services)
 
     auth = hdrs.first("authorization")
     time_header = None
     if auth is not None:
         fields = _parse_authorization(auth)
-        stamp = _request_time(hdrs)
-        time_header = "x-amz-date" if hdrs.first("x-amz-date") else "date"
+        amz_date = hdrs.first("x-amz-date")
+        stamp = amz_date or _request_time(hdrs)
+        time_header = "x-amz-date" if amz_date else "date"
         missing = [f"Authorization header requires '{name}' parameter."
                    for name in ("Credential", "Signature", "SignedHeaders") if not fields.get(name)]
         if stamp is None:
