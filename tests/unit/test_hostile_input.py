@@ -58,6 +58,22 @@ def test_a_lone_surrogate_is_refused_before_it_reaches_the_store_or_a_cipher(cal
     assert status == 400 and err["__type"] == "SerializationException"
 
 
+@pytest.mark.parametrize("target,body", [
+    ("TrentService.CreateKey", b'{"Description": "\xed\xa0\x80"}'),
+    ("TrentService.CreateKey", b'{"Description": "key \xed\xa0\xbd\xed\xb4\x91"}'),
+    ("AmazonSSM.PutParameter", b'{"Name": "p", "Value": "\xed\xbf\xbf", "Type": "String"}'),
+    ("TrentService.Encrypt", b'{"KeyId": "k", "Plaintext": "eA==", "EncryptionContext": {"\xed\xa0\x80": "v"}}'),
+], ids=["lone", "pair-as-two-sequences", "ssm", "context-key"])
+def test_a_surrogate_written_as_utf8_bytes_is_refused_before_it_reaches_the_store(engine, call, target, body):
+    """UTF-8 forbids encoding the surrogate code points U+D800..U+DFFF (RFC 3629 section 3,
+    https://www.rfc-editor.org/rfc/rfc3629#section-3), and JSON text is UTF-8 (RFC 8259 section 8.1,
+    https://www.rfc-editor.org/rfc/rfc8259#section-8.1): such a body is refused as one the wire
+    cannot read, as its \\u escape form is. It once reached SQL as a UnicodeEncodeError (500)."""
+    status, err, _ = call(target, body)
+    assert status == 400 and err["__type"] == "SerializationException"
+    assert call("TrentService.ListKeys", {})[1]["Keys"] == []
+
+
 def test_a_surrogate_pair_is_an_ordinary_character(call):
     status, body, _ = call("TrentService.CreateKey", b'{"Description": "key \\ud83d\\udd11"}')
     assert status == 200 and body["KeyMetadata"]["Description"] == "key \U0001f511"

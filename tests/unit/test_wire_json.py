@@ -95,3 +95,61 @@ def test_an_unexpected_fault_is_the_internal_error_code_without_traceback(engine
     assert status == 500 and body["__type"] == "KMSInternalException"
     assert "Traceback" not in json.dumps(body) and "ZeroDivision" not in json.dumps(body)
     assert spec is not None
+
+
+# ---- the wire's JSON reading is json.loads' ------------------------------------------------------
+def _reference_parse(body: bytes):
+    """What parse_json answers, the plain way: json.loads with NaN/Infinity refused."""
+    def no_constants(name):
+        raise ValueError(name)
+    try:
+        raw = json.loads(body or b"{}", parse_constant=no_constants)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return "refused"
+    if not isinstance(raw, dict):
+        return "refused"
+    try:
+        json.dumps(raw, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return "surrogate"
+    return raw
+
+
+_TRICKY = [b"{}", b'{"a": 1}', b'{"a": 1}  \n\t\r', b'{"a": 1} x', b'{"a": 1}\x0b', b'{"a": 1}\xc2\xa0',
+           b'{"a": NaN}', b'{"a": -Infinity}', b'{"a": 1e400}', b'{"a": "\\ud800"}', b'{"a": "\\ud83d\\ude00"}',
+           b'{"a": "\xed\xa0\x80"}', b'{"a": "\xff"}', b"{\x00", b"{", b"{ ", b'{"a": 1}{}', b'{"a": [1, 2',
+           b"\xef\xbb\xbf{}", '{"a": "é"}'.encode("utf-16"), '{"a": 1}'.encode("utf-32-le"), b" {}", b"[]",
+           b'{"a": 123456789012345678901234567890}', b'{"a": 1, "a": 2}', b"{" * 5000 + b"}" * 5000, b""]
+
+
+@pytest.mark.parametrize("body", _TRICKY, ids=range(len(_TRICKY)))
+def test_parse_json_reads_as_json_loads_does(body):
+    from keyplane.engine.errors import SerializationException
+    from keyplane.wire.model import parse_json
+    expected = _reference_parse(body)
+    try:
+        got = parse_json(body)
+    except SerializationException as err:
+        got = "surrogate" if "surrogate" in err.message else "refused"
+    assert got == expected
+
+
+def test_parse_json_reads_generated_bodies_as_json_loads_does():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from keyplane.engine.errors import SerializationException
+    from keyplane.wire.model import parse_json
+    pieces = st.sampled_from([b"{", b"}", b"[", b"]", b'"', b":", b",", b" ", b"\n", b"\\u", b"d800", b"1", b"-",
+                              b"e9", b".5", b"NaN", b"true", b"null", b"\x00", b"\xff", b"\xc3\xa9", b"\\"])
+
+    @settings(max_examples=400, deadline=None)
+    @given(st.lists(pieces, max_size=20))
+    def check(parts):
+        body = b"{" + b"".join(parts)
+        try:
+            got = parse_json(body)
+        except SerializationException as err:
+            got = "surrogate" if "surrogate" in err.message else "refused"
+        assert got == _reference_parse(body)
+    check()

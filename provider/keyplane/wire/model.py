@@ -12,7 +12,6 @@ functions rather than walking botocore's shape objects.
 """
 from __future__ import annotations
 
-import base64
 import binascii
 import functools
 import json
@@ -241,18 +240,19 @@ def _boolean_decoder(shape: Shape):
 
 def _blob_decoder(shape: Shape):
     length = _length_check(shape)
+    lo, hi = shape.metadata.get("min", 0), shape.metadata.get("max", math.inf)
 
     def decode(value, path, problems):
         if value is None:
             return None
         if not isinstance(value, str):
             raise _type_error(value, shape)
-        try:
-            raw = base64.b64decode(value, validate=True)
+        try:   # base64.b64decode(value, validate=True), without its argument checks
+            raw = binascii.a2b_base64(value.encode("ascii"), strict_mode=True)
         except (binascii.Error, ValueError):
             raise SerializationException("Base64 encoded value is not valid.") from None
-        if length is not None:
-            n = len(raw)
+        n = len(raw)
+        if length is not None and not lo <= n <= hi:
             length(_byte_buffer(n), n, path, problems)
         return raw
     return decode
@@ -344,6 +344,9 @@ def _display(value):
 _NOT_A_STRUCTURE = "Start of structure or map found where not expected."
 # JSON escapes of UTF-16 surrogates: only bodies holding one need the full check below
 _SURROGATE_ESCAPE = regex.compile(rb"\\u[dD][89a-fA-F]")
+# ... and surrogates written as UTF-8 bytes, which UTF-8 forbids (RFC 3629 section 3) but the
+# decoder's surrogatepass lets through
+_RAW_SURROGATE = regex.compile(rb"\xed[\xa0-\xbf]")
 
 
 def _no_constants(name: str):
@@ -351,6 +354,7 @@ def _no_constants(name: str):
 
 
 _JSON = json.JSONDecoder(parse_constant=_no_constants)
+_JSON_SPACE = json.decoder.WHITESPACE.match
 
 
 def parse_json(body: bytes | None) -> dict:
@@ -359,13 +363,23 @@ def parse_json(body: bytes | None) -> dict:
     surrogate (no UTF-8 form: it could reach neither the store nor a cipher nor the audit trail)."""
     try:
         body = body or b"{}"
-        # json.loads(body, parse_constant=...) without a new decoder per call
-        raw = _JSON.decode(body.decode(json.detect_encoding(body), "surrogatepass"))
+        # json.loads(body, parse_constant=...), without a new decoder per call, and for a body
+        # that opens with "{" (what a client sends) without the encoding and whitespace probes
+        # that cannot change its reading: detect_encoding calls it UTF-8, no whitespace leads
+        utf8 = body[:1] == b"{" and body[1:2] != b"\x00"
+        if utf8:
+            text = body.decode("utf-8", "surrogatepass")
+            raw, end = _JSON.raw_decode(text)
+            if end != len(text) and _JSON_SPACE(text, end).end() != len(text):
+                raise ValueError("Extra data")
+        else:
+            raw = _JSON.decode(body.decode(json.detect_encoding(body), "surrogatepass"))
     except (ValueError, UnicodeDecodeError, RecursionError):
         raise SerializationException(_NOT_A_STRUCTURE) from None
     if not isinstance(raw, dict):
         raise SerializationException(_NOT_A_STRUCTURE)
-    if b"\\u" in body and _SURROGATE_ESCAPE.search(body):   # most bodies hold no \u escape at all
+    if not utf8 or (b"\\u" in body and _SURROGATE_ESCAPE.search(body)) or (
+            b"\xed" in body and _RAW_SURROGATE.search(body)):   # most bodies hold neither
         try:
             json.dumps(raw, ensure_ascii=False).encode("utf-8")
         except UnicodeEncodeError:
@@ -430,7 +444,7 @@ def _compile_encoder(shape: Shape):
     if t == "map":
         return lambda value: {k: serialize(shape.value, v) for k, v in value.items()}
     if t == "blob":
-        return lambda value: base64.b64encode(value).decode()
+        return lambda value: binascii.b2a_base64(value, newline=False).decode()   # base64.b64encode
     if t == "timestamp":
         return lambda value: round(value.timestamp(), 3) if isinstance(value, datetime) else value
     return _as_is
