@@ -167,3 +167,32 @@ def test_secret_string_given_as_plain_text_is_registered_as_a_secret_input():
     value = Monitor.registered["plain"].object.fields["secret_string"]
     assert value.struct_value.fields[rpc._special_sig_key].string_value == rpc._special_secret_sig
     assert sorted(Monitor.registered["plain"].additionalSecretOutputs) == ["secret_string"]
+
+
+def test_secret_attachment_to_a_mysql_or_mariadb_target(stack):
+    """AWS::SecretsManager::SecretTargetAttachment adds the database's connection fields to the
+    secret and removes them when the attachment goes
+    (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-secretsmanager-secrettargetattachment.html),
+    in AWS's structure for RDS MySQL / MariaDB: engine mysql or mariadb, port 3306 when not given
+    (https://docs.aws.amazon.com/secretsmanager/latest/userguide/reference_secret_json_structure.html).
+    The defaults read back equal to what was declared, so a second `up` changes nothing."""
+    engine, conn, _ = stack
+    sm = conn.client("secretsmanager", region="us-east-1")
+    arn = engine.up(SecretProvider(), "m", {"name": "app/maria", "secret_string": json.dumps(
+        {"username": "app", "password": "pw"})}, SECRET).id
+    inputs = {"secret_id": arn, "target_type": "mariadb", "target": {"identifier": "orders-maria", "host": "db.internal"}}
+    engine.up(SecretAttachmentProvider(), "ma", inputs, ATTACHMENT)
+    assert json.loads(sm.get_secret_value(SecretId=arn)["SecretString"]) == {
+        "username": "app", "password": "pw", "engine": "mariadb", "host": "db.internal", "port": 3306,
+        "dbInstanceIdentifier": "orders-maria"}
+    assert engine.up(SecretAttachmentProvider(), "ma", inputs, ATTACHMENT).op == "same"
+    engine.destroy("ma", ATTACHMENT)
+    assert json.loads(sm.get_secret_value(SecretId=arn)["SecretString"]) == {"username": "app", "password": "pw"}
+
+    # an RDS instance target naming the mysql engine: the MySQL port, the database kept
+    inputs = {"secret_id": arn, "target_type": "AWS::RDS::DBInstance",
+              "target": {"identifier": "orders-my", "host": "my.internal", "engine": "mysql", "dbname": "orders"}}
+    engine.up(SecretAttachmentProvider(), "my", inputs, ATTACHMENT)
+    value = json.loads(sm.get_secret_value(SecretId=arn)["SecretString"])
+    assert (value["engine"], value["port"], value["dbname"]) == ("mysql", 3306, "orders")
+    assert engine.up(SecretAttachmentProvider(), "my", inputs, ATTACHMENT).op == "same"
