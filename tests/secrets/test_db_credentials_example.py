@@ -73,22 +73,21 @@ def test_db_credentials_example_attaches_rotates_and_the_app_connects(tmp_path, 
 def test_db_credentials_example_on_mariadb_attaches_rotates_and_the_app_connects(tmp_path, mariadb, mysql_user):
     """The same program with `db_credentials:engine mariadb`: the MariaDB rotator changes the user's
     password in the server; the configured one is refused afterwards, the app connects with the
-    rotated one it reads from the secret."""
+    rotated one it reads from the secret. The attachment completes AWS's RDS MariaDB structure
+    (https://docs.aws.amazon.com/secretsmanager/latest/userguide/reference_secret_json_structure.html)."""
     mariadb.create_user(mysql_user, "configured-pw", "SELECT ON `test`.*")
     state = str(tmp_path / "state")
     config = {"db_credentials:engine": "mariadb", "db_credentials:host": mariadb.host,
               "db_credentials:port": str(mariadb.port), "db_credentials:dbname": "test",
               "db_credentials:username": mysql_user, "db_credentials:password": "configured-pw"}
-    for key, value in config.items():
-        pulumi.runtime.set_config(key, value)
-    try:
-        with ProviderProcess({"keyplane:state": state, "keyplane:region": "us-east-1"}) as process:
-            mocks = ForwardingMocks(Engine(process, stack="dev"))
-            pulumi.runtime.set_mocks(mocks, project="db_credentials", stack="dev", preview=False)
-            pulumi.runtime.test(lambda: runpy.run_path(str(PROGRAM)) and None)()
-    finally:
-        pulumi.runtime.set_config("db_credentials:engine", "postgres")
-    assert set(mocks.created) == {"Secret/app-db", "SecretAttachment/app-db"}
+    from harness import run_program
+    provider_config = {"keyplane:state": state, "keyplane:region": "us-east-1"}
+    with ProviderProcess(provider_config) as process:      # run_program restores the stack config after
+        run = run_program(PROGRAM, Engine(process, stack="dev", project="db_credentials"),
+                          {**provider_config, **config}, project="db_credentials",
+                          secret_keys=("db_credentials:password",))
+    assert set(run.mocks.created) == {"Secret/app-db", "SecretAttachment/app-db"}
+    assert run.secret_outputs["Secret/app-db"] == ["secret_string"]
 
     sm = observer(state).client("secretsmanager", region="us-east-1")
     value = json.loads(sm.get_secret_value(SecretId=f"db/{mysql_user}")["SecretString"])
@@ -104,6 +103,15 @@ def test_db_credentials_example_on_mariadb_attaches_rotates_and_the_app_connects
             assert cur.fetchone()[0].startswith(mysql_user + "@")
     finally:
         conn.close()
+
+
+def _wait_rotated(sm, secret_id: str) -> None:
+    """A server runs RotateSecret in the background, as AWS does: wait for the run to finish
+    (a process to complete, not domain time to pass)."""
+    deadline = time.monotonic() + 60
+    while not sm.describe_secret(SecretId=secret_id).get("LastRotatedDate"):
+        assert time.monotonic() < deadline, "the rotation on the server did not finish"
+        time.sleep(0.1)
 
 
 def test_db_credentials_example_runs_remote_against_keyplane_serve(tmp_path, scram_postgres, role_name):
@@ -123,15 +131,47 @@ def test_db_credentials_example_runs_remote_against_keyplane_serve(tmp_path, scr
                               project="db_credentials", secret_keys=("keyplane:secretKey", "db_credentials:password"))
         assert set(run.mocks.created) == {"Secret/app-db", "SecretAttachment/app-db"}
         sm = server.connect().client("secretsmanager")
-        # a server runs RotateSecret in the background, as AWS does: wait for the run to finish
-        # (a process to complete, not domain time to pass)
-        deadline = time.monotonic() + 60
-        while not sm.describe_secret(SecretId=f"db/{role_name}").get("LastRotatedDate"):
-            assert time.monotonic() < deadline, "the rotation on the server did not finish"
-            time.sleep(0.1)
+        _wait_rotated(sm, f"db/{role_name}")
         value = json.loads(sm.get_secret_value(SecretId=f"db/{role_name}")["SecretString"])
         assert value["password"] != "configured-pw" and not scram_postgres.can_login(role_name, "configured-pw")
         with _app().connect(sm, f"db/{role_name}") as conn:
             assert conn.execute("SELECT current_user").fetchone()[0] == role_name
+    finally:
+        server.stop()
+
+
+def test_db_credentials_example_on_mariadb_runs_remote_against_keyplane_serve(tmp_path, mariadb, mysql_user):
+    """The MariaDB variant with keyplane:endpoint: the server process runs the MariaDB rotator
+    against the secret in AWS's RDS MariaDB structure
+    (https://docs.aws.amazon.com/secretsmanager/latest/userguide/reference_secret_json_structure.html),
+    completed by the attachment (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-secretsmanager-secrettargetattachment.html);
+    the configured password is refused afterwards and the app connects with the rotated one."""
+    from harness import run_program
+    from served import Served
+
+    mariadb.create_user(mysql_user, "configured-pw", "SELECT ON `test`.*")
+    server = Served(tmp_path / "served")
+    try:
+        config = {**server.config(), "db_credentials:engine": "mariadb", "db_credentials:host": mariadb.host,
+                  "db_credentials:port": str(mariadb.port), "db_credentials:dbname": "test",
+                  "db_credentials:username": mysql_user, "db_credentials:password": "configured-pw"}
+        with ProviderProcess(config) as process:
+            run = run_program(PROGRAM, Engine(process, stack="dev", project="db_credentials"), config,
+                              project="db_credentials", secret_keys=("keyplane:secretKey", "db_credentials:password"))
+        assert set(run.mocks.created) == {"Secret/app-db", "SecretAttachment/app-db"}
+        assert run.secret_outputs["Secret/app-db"] == ["secret_string"]
+        sm = server.connect().client("secretsmanager")
+        _wait_rotated(sm, f"db/{mysql_user}")
+        value = json.loads(sm.get_secret_value(SecretId=f"db/{mysql_user}")["SecretString"])
+        assert (value["engine"], value["port"], value["dbname"]) == ("mariadb", 3306, "test")
+        assert value["password"] != "configured-pw" and not mariadb.can_login(mysql_user, "configured-pw")
+        assert sm.describe_secret(SecretId=f"db/{mysql_user}")["RotationLambdaARN"] == "keyplane:mariadb-single-user"
+        conn = _app().connect(sm, f"db/{mysql_user}")
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT CURRENT_USER()")
+                assert cur.fetchone()[0].startswith(mysql_user + "@")
+        finally:
+            conn.close()
     finally:
         server.stop()
