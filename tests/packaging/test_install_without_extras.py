@@ -65,6 +65,9 @@ def test_features_that_need_an_extra_name_it(bare_venv, tmp_path):
     assert "pip install 'keyplane[pulumi]'" in out.stderr
     out = _run(bare_venv, "import keyplane; keyplane.connect('postgresql://127.0.0.1/none')")
     assert "pip install 'keyplane[postgres]'" in out.stderr
+    out = _run(bare_venv, "from keyplane.engine.secrets import db_mysql; "
+                          "db_mysql.connect({'host': '127.0.0.1', 'username': 'u', 'password': 'p'})")
+    assert "MySQL/MariaDB rotation needs PyMySQL" in out.stderr and "pip install 'keyplane[mysql]'" in out.stderr
 
 
 def test_a_bare_install_serves_kms_over_http(bare_venv, tmp_path):
