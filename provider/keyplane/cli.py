@@ -32,12 +32,8 @@ def _init(p: argparse.ArgumentParser) -> None:
     from .server import DEFAULT_PORT
     _state_arg(p)
     p.add_argument("--root-key", default=None, help="root key source: a file, env:VAR or pkcs11:...")
-    p.add_argument("--port", type=int, default=int(os.environ.get("KEYPLANE_PORT") or DEFAULT_PORT),
-                   help=f"the port `keyplane serve` will use, for the endpoints printed [env KEYPLANE_PORT; "
-                        f"default: {DEFAULT_PORT}]")
-    p.add_argument("--tls", action=argparse.BooleanOptionalAction,
-                   default=_truthy(os.environ.get("KEYPLANE_TLS") or ""),
-                   help="the server will use --tls: print https endpoints [env KEYPLANE_TLS; default: off]")
+    _option(p, "--port", DEFAULT_PORT, kind=int, help="the port `keyplane serve` will use, for the endpoints printed")
+    _option(p, "--tls", False, kind=bool, help="the server will use --tls: print https endpoints")
     p.add_argument("--profile", metavar="NAME", default=None,
                    help="also write an AWS profile NAME (~/.aws/config with a services section pointing KMS, "
                         "SSM, Secrets Manager and STS at keyplane; ~/.aws/credentials 0600)")
@@ -238,30 +234,43 @@ def _truthy(text: str) -> bool:
     return text.strip().lower() in ("1", "true", "yes", "on")
 
 
+BOOLEAN_WORDS = ("1", "true", "yes", "on", "0", "false", "no", "off", "")
+
+
 def _option(p: argparse.ArgumentParser, flag: str, default=None, *, kind=str, help: str, flag_only=False,
-            **kwargs) -> None:
+            shown=None, **kwargs) -> None:
     """A `serve` option whose default comes from KEYPLANE_<NAME> when set (the flag wins), with the
-    variable and the default in its help. Booleans get --x / --no-x."""
+    variable and the default in its help (`shown` when the default is not a plain value). Booleans get
+    --x / --no-x. A variable's value is checked as the flag's would be (its type, its choices), and a
+    bad one stops the command naming the variable, before anything is started or announced."""
     env = "KEYPLANE_" + flag.lstrip("-").replace("-", "_").upper()
     raw = None if flag_only else os.environ.get(env)
     if kind is bool:
+        if raw is not None and raw.strip().lower() not in BOOLEAN_WORDS:
+            p.error(f"{env}={raw!r} is not on or off (1/true/yes/on, 0/false/no/off)")
         value = _truthy(raw) if raw is not None else default
         p.add_argument(flag, action=argparse.BooleanOptionalAction, default=value,
-                       help=f"{help} [env {env}; default: {'on' if default else 'off'}]", **kwargs)
+                       help=f"{help} [env {env}; default: {shown or ('on' if default else 'off')}]", **kwargs)
         return
     if kind is list:
         value = [v for v in raw.split(",") if v] if raw else list(default or [])
-        p.add_argument(flag, action="append", default=None, help=f"{help} (repeatable) [env {env}, comma-separated]",
+        p.add_argument(flag, action="append", default=None,
+                       help=f"{help} (repeatable) [env {env}, comma-separated; default: {shown or 'none'}]",
                        **kwargs)
         p.set_defaults(**{flag.lstrip("-").replace("-", "_") + "_env": value})
         return
     value = default
     if raw not in (None, ""):
+        choices = kwargs.get("choices")
+        if choices is not None and raw.strip().lower() in choices:
+            raw = raw.strip().lower()      # KEYPLANE_LOG_LEVEL=INFO, as containers tend to write it
         try:
             value = kind(raw)
         except ValueError:
-            p.error(f"{env}={raw!r} is not a valid {kind.__name__}")
-    shown = "none" if default is None else default
+            p.error(f"{env}={raw!r} is not a valid value for {flag}")
+        if choices is not None and value not in choices:
+            p.error(f"{env}={raw!r} is not one of {', '.join(choices)}")
+    shown = shown or ("none" if default is None else default)
     p.add_argument(flag, type=kind, default=value,
                    help=f"{help} [{'' if flag_only else f'env {env}; '}default: {shown}]", **kwargs)
 
@@ -290,9 +299,8 @@ def _serve(p: argparse.ArgumentParser) -> None:
     _option(p, "--log-level", "warning", choices=("critical", "error", "warning", "info", "debug"),
             help="log level of keyplane's and uvicorn's lines")
     _option(p, "--log-format", "text", choices=("text", "json"), help="log line format")
-    _option(p, "--access-log", None, kind=bool,
-            help="one log line per call: service.Operation, status, error code, caller, request id, latency "
-                 "(default: on with --dev)")
+    _option(p, "--access-log", None, kind=bool, shown="on with --dev, else off",
+            help="one log line per call: service.Operation, status, error code, caller, request id, latency")
     _option(p, "--events-file", None, metavar="FILE",
             help="append events (parameter policies and changes) to this JSON-lines file")
     _option(p, "--events-webhook", None, kind=list, metavar="URL",
