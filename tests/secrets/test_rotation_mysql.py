@@ -244,10 +244,16 @@ def test_single_user_rotation_of_a_user_with_a_hostile_name_and_password(sm, mar
     assert mariadb.execute("SELECT COUNT(*) FROM mysql.user WHERE User = %s", (name,))[0][0] == 1
 
 
-def test_a_mysql_rotator_refuses_a_postgres_secret(sm, mariadb, mysql_user, rotation_failure):
+@pytest.mark.parametrize("db_engine", ["postgres", None])
+def test_a_mysql_rotator_refuses_a_secret_not_for_mysql(sm, mariadb, mysql_user, rotation_failure, db_engine):
+    """AWS's MySQL / MariaDB secret names its engine
+    (https://docs.aws.amazon.com/secretsmanager/latest/userguide/reference_secret_json_structure.html):
+    a secret for another engine, or naming none, fails at createSecret and the password stays."""
     mariadb.create_user(mysql_user, "initial-pw-6")
-    arn = sm.create_secret(Name=f"db/{mysql_user}",
-                           SecretString=_db_secret(mariadb, mysql_user, "initial-pw-6", "postgres"))["ARN"]
+    value = json.loads(_db_secret(mariadb, mysql_user, "initial-pw-6", db_engine))
+    if db_engine is None:
+        del value["engine"]
+    arn = sm.create_secret(Name=f"db/{mysql_user}", SecretString=json.dumps(value))["ARN"]
     sm.rotate_secret(SecretId=arn, RotationLambdaARN=SINGLE, RotationRules={"AutomaticallyAfterDays": 1})
     failure = rotation_failure(arn)
     assert failure["step"] == "createSecret" and "handles mysql and mariadb" in failure["message"]
