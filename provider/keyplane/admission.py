@@ -2,11 +2,14 @@
 
 - Connections: every new connection must finish its request headers within HEADER_TIMEOUT (and so
   must each next request on a kept-alive connection), or it is closed; beyond MAX_CONNECTIONS in
-  all, or PER_CLIENT from one address, a new connection is closed at once. uvicorn closes idle
+  all, or PER_CLIENT from one address, the connection silent longest (of all, or of that address)
+  makes room, and if none is silent the new one is closed at once. uvicorn closes idle
   kept-alive connections after a request but never one that sends nothing, hence `GuardedProtocol`.
 - Bodies: a Content-Length over MAX_BODY is refused before a byte of the body is read; at most
   UNVERIFIED_BODIES bodies whose signature is not yet settled are read at a time, each within
-  BODY_TIMEOUT.
+  BODY_TIMEOUT. A body declared no larger than uvicorn's flow-control window (SMALL_BODY: nearly
+  every call) needs no place, as uvicorn holds that much of any body whether or not it is read, so
+  clients trickling large bodies cannot lock out the ones that send small ones.
 - Host: a request is answered only for a Host this server is (its addresses, its names,
   localhost) or was told to be (`--allowed-hosts`, KEYPLANE_ALLOWED_HOSTS); a request signed for
   kms.us-east-1.amazonaws.com and replayed here is refused, and a browser page on another origin
@@ -22,6 +25,7 @@ import os
 import socket
 from dataclasses import dataclass
 
+from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from keyplane.engine.errors import AwsError, error_type
@@ -30,6 +34,7 @@ MAX_BODY = 1024 * 1024          # the largest valid request (a 128 KiB key polic
 HEADER_TIMEOUT = 10.0           # seconds for a connection to send a request's headers
 BODY_TIMEOUT = 10.0             # seconds to send a body once its headers are in
 UNVERIFIED_BODIES = 64          # bodies read at once before their signature is settled
+SMALL_BODY = HIGH_WATER_LIMIT   # what uvicorn buffers of a body before it stops reading (64 KiB)
 MAX_CONNECTIONS = 4096          # and never more than the open-file limit allows
 PER_CLIENT = 512
 ALLOWED_HOSTS_ENV = "KEYPLANE_ALLOWED_HOSTS"
@@ -83,19 +88,21 @@ class GuardedProtocol(HttpToolsProtocol):
         self._header_deadline = None
         self._waiting_since = 0.0
         peer = self.client[0] if self.client else None
-        if peer is not None and sum(1 for c in self.connections
-                                    if c.client and c.client[0] == peer) > LIMITS.per_client:
-            transport.close()       # one address may not take every descriptor
-            return
-        if len(self.connections) > connection_cap() and not self._evict_a_silent_one():
+        if peer is not None:
+            same_peer = [c for c in self.connections if c.client and c.client[0] == peer]
+            if len(same_peer) > LIMITS.per_client and not self._evict_a_silent_one(same_peer):
+                transport.close()       # one address may not take every descriptor
+                return
+        if len(self.connections) > connection_cap() and not self._evict_a_silent_one(self.connections):
             transport.close()       # full of connections in the middle of requests: refuse
             return
         self._arm_header_timer()
 
-    def _evict_a_silent_one(self) -> bool:
-        """At the cap, the connection that has waited longest without sending a request goes, so
-        silent sockets cannot lock out a client that has something to say."""
-        silent = [c for c in self.connections if c is not self and getattr(c, "_header_deadline", None) is not None]
+    def _evict_a_silent_one(self, among) -> bool:
+        """At a cap, the connection `among` those counted that has waited longest without sending a
+        request goes, so silent sockets cannot lock out a client that has something to say (behind
+        one address: a NAT, a container's published port, localhost, every client shares it)."""
+        silent = [c for c in among if c is not self and getattr(c, "_header_deadline", None) is not None]
         if not silent:
             return False
         oldest = min(silent, key=lambda c: c._waiting_since)
@@ -265,6 +272,16 @@ async def take(slot: asyncio.Semaphore, timeout: float) -> bool:
         return True
     except asyncio.TimeoutError:
         return False
+
+
+def needs_a_place(headers) -> bool:
+    """Must this request's body, its signature not yet settled, wait for one of the few places?
+    Not if it declares at most SMALL_BODY bytes: uvicorn buffers that much of a body unread
+    anyway, so reading it adds nothing, and such bodies (nearly every call) are never queued
+    behind bodies that trickle in. 200 connections trickling forged 1 MiB bodies held every
+    place and kept a ListKeys from an honest client waiting 10 s for a 503."""
+    length = declared_length(headers)
+    return length is None or length > SMALL_BODY
 
 
 def declared_length(headers) -> int | None:

@@ -155,7 +155,8 @@ class KeyplaneApp:
     async def _answer(self, admitted: "admission.Admitted", receive, request_id: str) -> tuple[int, list, bytes]:
         limits = admission.LIMITS
         # a body whose signature is not settled yet holds one of a few places while it is read
-        slot = None if admitted.pending is None or admitted.pending.signature_checked else self._unverified
+        slot = None if admitted.pending is None or admitted.pending.signature_checked \
+            or not admission.needs_a_place(admitted.headers) else self._unverified
         if slot is not None:
             if not await admission.take(slot, limits.body_timeout):
                 return self._error(admission.service_busy(), admitted.service, admitted.query_protocol, request_id)

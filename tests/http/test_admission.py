@@ -88,6 +88,27 @@ def test_silent_sockets_do_not_lock_out_a_client_under_a_low_open_file_limit(tmp
         srv.stop()
 
 
+def test_silent_sockets_from_one_address_do_not_lock_out_a_client_behind_it(tmp_path):
+    """600 silent sockets from 127.0.0.1, past the 512 one address may hold: a client behind the
+    same address (a NAT, a container's published port) still gets its answer, as the one silent
+    longest makes room; the new connection was closed at once before."""
+    from keyplane.admission import PER_CLIENT
+    srv = start_server(tmp_path, "--header-timeout", "60")
+    try:
+        idle = []
+        try:
+            for _ in range(PER_CLIENT + 88):
+                idle.append(socket.create_connection(_addr(srv)))
+            time.sleep(0.5)   # let the server accept them (a socket's life, not domain time)
+            kms = srv.client("kms", connect_timeout=5, read_timeout=15)
+            assert kms.list_keys()["Keys"] == []
+        finally:
+            for s in idle:
+                s.close()
+    finally:
+        srv.stop()
+
+
 def test_server_raises_its_open_file_soft_limit_to_the_hard_limit(guarded):
     limits = open(f"/proc/{guarded.proc.pid}/limits").read()
     line = next(l for l in limits.splitlines() if l.startswith("Max open files"))

@@ -57,8 +57,10 @@ def test_only_one_process_holds_the_scheduler_lock(engine):
 
 
 def test_bodies_whose_signature_is_not_settled_are_read_a_bounded_number_at_a_time(tmp_path, engine):
-    """Issue 17, finding 4: 100 requests with valid-looking signed headers and slow bodies hold at
-    most LIMITS.unverified_bodies body buffers at once; the rest wait for a place."""
+    """Issue 17, finding 4: 100 requests with valid-looking signed headers and slow 100 KB bodies
+    hold at most LIMITS.unverified_bodies body buffers at once; the rest wait for a place. Meanwhile
+    a request with a small body needs no place and is answered: 200 connections trickling forged
+    1 MiB bodies once kept every honest client waiting 10 s for a 503."""
     import asyncio
     from datetime import datetime, timezone
 
@@ -66,40 +68,63 @@ def test_bodies_whose_signature_is_not_settled_are_read_a_bounded_number_at_a_ti
     engine.clock.set(datetime.now(timezone.utc))
     ids = Identities.create_default(tmp_path / "ids.yaml")
     akid, secret = ids.default_credentials()
+    engine.identities = ids           # the admin's policies allow ListKeys
     app = KeyplaneApp(engine, ids)
-    scope, body = _scope_and_body(akid, secret, "TrentService.ListKeys")
-    reading, most = [0], [0]
+    body = b"{" + b" " * 100_000 + b"}"
+    scope, _ = _scope_and_body(akid, secret, "TrentService.ListKeys", body)
+    scope["headers"].append((b"content-length", str(len(body)).encode()))
+    small, small_body = _scope_and_body(akid, secret, "TrentService.ListKeys")
+    small["headers"].append((b"content-length", str(len(small_body)).encode()))
+    waiting, most = [0], [0]
 
     async def run():
         release = asyncio.Event()
 
-        def receiver():
+        def slow_body():
+            """The body's first byte comes with the headers; the rest only after `release`."""
+            calls = [0]
+
             async def receive():
-                reading[0] += 1
-                most[0] = max(most[0], reading[0])
+                calls[0] += 1
+                if calls[0] == 1:
+                    return {"type": "http.request", "body": body[:1], "more_body": True}
+                waiting[0] += 1
+                most[0] = max(most[0], waiting[0])
                 await release.wait()
-                reading[0] -= 1
-                return {"type": "http.request", "body": body, "more_body": False}
+                waiting[0] -= 1
+                return {"type": "http.request", "body": body[1:], "more_body": False}
             return receive
 
+        async def whole_body():
+            return {"type": "http.request", "body": small_body, "more_body": False}
+
+        answers = []
+
         async def send(message):
-            pass
-        tasks = [asyncio.create_task(app(scope, receiver(), send)) for _ in range(100)]
+            if message["type"] == "http.response.start":
+                answers.append(message["status"])
+
+        tasks = [asyncio.create_task(app(scope, slow_body(), send)) for _ in range(100)]
         # scheduling, not domain time: wait until every request that can start reading has started
         for _ in range(200):
             await asyncio.sleep(0.05)
             if sum(t.done() for t in tasks) == 0 and most[0] >= admission.LIMITS.unverified_bodies:
                 break
         await asyncio.sleep(0.3)
-        in_flight = most[0]
+        held = most[0]
+        await app(small, whole_body, send)       # every place is taken, and still it is answered
+        whole = list(answers)
         release.set()
         await asyncio.gather(*tasks)
-        return in_flight
+        return held, whole, answers
     # a loop of its own: asyncio.run() would leave the main thread without a current loop, which
     # Pulumi's mocks (later tests) still ask for
     loop = asyncio.new_event_loop()
     try:
-        assert loop.run_until_complete(run()) == admission.LIMITS.unverified_bodies
+        held, whole, answers = loop.run_until_complete(run())
+        assert held == admission.LIMITS.unverified_bodies
+        assert whole == [200]
+        assert answers == [200] * 101
     finally:
         loop.close()
         app.close()
