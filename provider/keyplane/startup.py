@@ -56,14 +56,15 @@ def _identities(config: ServeConfig, state_dir: str, seed, engine):
     import yaml
 
     from keyplane.engine import seed as seeding
-    from keyplane.engine.identity import Identities, write_private
+    from keyplane.engine.identity import Identities, validate_document, write_private
     from keyplane.engine.identity_store import StoredIdentities
+    dev_account = config.dev_account if config.dev else None   # dev mode takes test tools' key shapes
     stored = StoredIdentities.of(engine)
     if stored.version() is not None:
         if seed is not None and seed.data.get("identities"):
-            stored.change(lambda data: seeding.merge_identities(data, seed))
+            stored.change(lambda data: seeding.merge_identities(data, seed), dev=config.dev)
         config.identities = None
-        return Identities.from_store(stored), False
+        return Identities.from_store(stored, dev_account=dev_account), False
     path = identities_path(config, state_dir)
     created = False
     if not os.path.exists(path):
@@ -73,10 +74,11 @@ def _identities(config: ServeConfig, state_dir: str, seed, engine):
         Identities.create_default(path, account=config.dev_account)
         created = True
     if seed is not None and seed.data.get("identities"):
-        data = Identities._read(Path(path))
-        write_private(Path(path), yaml.safe_dump(seeding.merge_identities(data, seed)))
+        merged = seeding.merge_identities(Identities._read(Path(path)), seed)
+        validate_document(merged, dev=config.dev)     # a refused seed leaves the file as it was
+        write_private(Path(path), yaml.safe_dump(merged))
     config.identities = path
-    return Identities.load(path), created
+    return Identities.load(path, dev_account=dev_account), created
 
 
 def serve(config: ServeConfig, seed_file: str | None = None, out=sys.stdout) -> int:

@@ -268,3 +268,53 @@ def test_the_audit_trail_records_the_socket_address_not_a_claimed_x_forwarded_fo
     assert out.returncode == 0, out.stderr
     records = [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
     assert [r["sourceIPAddress"] for r in records] == ["127.0.0.1"]
+
+
+def test_dev_mode_takes_test_tools_key_shapes_in_identities_and_only_dev_mode(tmp_path):
+    """A seed (or identities file) may give test/test, moto's testing/testing or a LocalStack-style
+    LSIA... key to a named user, so a dev server checks a test's calls against that user's policy
+    instead of the dev root's. IAM itself makes AKIA keys of 20 characters and 40-character secrets
+    (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_identifiers.html#identifiers-unique-ids,
+    https://docs.aws.amazon.com/IAM/latest/APIReference/API_AccessKey.html); outside dev mode only
+    those are taken, and the file is refused naming the key's place."""
+    seed = tmp_path / "seed.yaml"
+    seed.write_text("""\
+identities:
+  accounts:
+    - id: "123456789012"
+      users:
+        - name: ci
+          access_keys: [{id: test, secret: test}]
+          policies:
+            - name: list-only
+              document: {Version: "2012-10-17", Statement: [{Effect: Allow, Action: "kms:ListKeys", Resource: "*"}]}
+        - name: localstack-style
+          access_keys: [{id: LSIAQAAAAAAVNCBMPNSG, secret: testing}]
+""")
+    with serve_keyplane("--seed", str(seed)) as server:
+        me = _client("sts", server.endpoint, "test", "test").get_caller_identity()
+        assert me["Arn"] == "arn:aws:iam::123456789012:user/ci"
+        ci = _client("kms", server.endpoint, "test", "test")
+        assert ci.list_keys()["Keys"] == []
+        with pytest.raises(ClientError) as denied:                 # the user's policy, not the dev root's
+            ci.create_key()
+        assert denied.value.response["Error"]["Code"] == "AccessDeniedException"
+        other = _client("sts", server.endpoint, "LSIAQAAAAAAVNCBMPNSG", "testing").get_caller_identity()
+        assert other["Arn"] == "arn:aws:iam::123456789012:user/localstack-style"
+        with pytest.raises(ClientError) as wrong:                  # a named key's secret is checked
+            _client("sts", server.endpoint, "LSIAQAAAAAAVNCBMPNSG", "nope").get_caller_identity()
+        assert wrong.value.response["Error"]["Code"] == "SignatureDoesNotMatch"
+        # an unknown key is still the dev root
+        assert _client("sts", server.endpoint, "anything", "x").get_caller_identity()["Account"] == "000000000000"
+    from keyplane.engine.identity import Identities
+    Identities.create_default(tmp_path / "ids.yaml")
+    before = (tmp_path / "ids.yaml").read_text()
+    proc, _, log = _serve(tmp_path, "--seed", str(seed), "--state", str(tmp_path / "state"),
+                          "--identities", str(tmp_path / "ids.yaml"))
+    assert proc.wait(60) == 2
+    said = log.read_text()
+    assert said.splitlines()[-1] == (
+        "keyplane: identities file: $.accounts[2].users[0].access_keys[0].id: access key test is not of the "
+        "shape IAM makes (AKIA and 16 capital letters or digits); test tools' shapes are taken only in dev mode "
+        "(serve --dev)"), said
+    assert (tmp_path / "ids.yaml").read_text() == before       # the refused seed changed nothing

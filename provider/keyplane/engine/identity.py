@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import logging
 import os
+import re
 import secrets as _secrets
 import threading
 import time
@@ -248,14 +249,22 @@ def _json_path(error) -> str:
     return out
 
 
-def validate_document(data) -> None:
-    """Schema check plus the rules a schema cannot say (unique ids and names)."""
+# the access keys IAM makes (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_identifiers.html#identifiers-unique-ids);
+# the schema also lets through the shapes test tools use (test/test, ASIA..., LocalStack's LSIA...),
+# which only a dev-mode server takes
+IAM_ACCESS_KEY_ID = re.compile(r"AKIA[A-Z0-9]{16}")
+IAM_SECRET = re.compile(r"[A-Za-z0-9/+=]{40}")
+
+
+def validate_document(data, dev: bool = False) -> None:
+    """Schema check plus the rules a schema cannot say (unique ids and names; outside dev mode,
+    access keys of the shape IAM makes)."""
     errors = sorted(_schema_validator().iter_errors(data), key=lambda e: list(e.absolute_path))
     if errors:
         e = errors[0]
         message = e.message
         if "secret" in e.absolute_path:  # jsonschema quotes the value; a secret must not reach a log
-            message = "must be 40 characters of A-Z a-z 0-9 / + ="
+            message = "must be 1 to 128 printable characters without spaces"
         raise IdentitiesFileError(f"identities file: {_json_path(e)}: {message}")
     seen_accounts, seen_keys = set(), set()
     for ai, acct in enumerate(data["accounts"]):
@@ -273,6 +282,14 @@ def validate_document(data) -> None:
                 keys += [(f"$.accounts[{ai}].{kind}[{i}].access_keys[{ki}]", k)
                          for ki, k in enumerate(item.get("access_keys", []))]
         for where, key in keys:
+            if not dev and not IAM_ACCESS_KEY_ID.fullmatch(key["id"]):
+                raise IdentitiesFileError(
+                    f"identities file: {where}.id: access key {key['id']} is not of the shape IAM makes (AKIA and "
+                    f"16 capital letters or digits); test tools' shapes are taken only in dev mode (serve --dev)")
+            if not dev and not IAM_SECRET.fullmatch(key["secret"]):
+                raise IdentitiesFileError(
+                    f"identities file: {where}.secret: must be 40 characters of A-Z a-z 0-9 / + = (test tools' "
+                    f"secrets are taken only in dev mode, serve --dev)")
             if key["id"] in seen_keys:
                 raise IdentitiesFileError(f"identities file: {where}.id: access key {key['id']} appears twice")
             seen_keys.add(key["id"])
@@ -338,7 +355,7 @@ class Identities:
 
     def __init__(self, data: dict, *, path: Path | None = None, sessions: SessionLookup | None = None,
                  clock=None, dev_account: str | None = None, stored=None, version: int | None = None):
-        validate_document(data)
+        validate_document(data, dev=dev_account is not None)
         self.dev_account = dev_account        # set in dev mode only: unknown keys act as its root
         self._dev_root: Principal | None = None   # that root, made once
         self.path = Path(path) if path else None
@@ -450,7 +467,7 @@ class Identities:
             return False
         try:
             data = self._read(self.path)
-            validate_document(data)
+            validate_document(data, dev=self.dev_account is not None)
         except IdentitiesFileError as e:
             log.error("%s; keeping the previous version", e)
             self._stat = stat

@@ -79,16 +79,17 @@ class StoredIdentities:
         """Make `data` the identities of this store; returns the new version."""
         return self.change(lambda _current: data, create=True)
 
-    def change(self, edit: Callable[[dict | None], dict], create: bool = False) -> int:
+    def change(self, edit: Callable[[dict | None], dict], create: bool = False, dev: bool = False) -> int:
         """Apply `edit` to the current document (None when there is none and `create`) and store
-        what it returns; the document is validated first, so a bad change stores nothing."""
+        what it returns; the document is validated first (`dev`: as a dev-mode server takes it), so a
+        bad change stores nothing."""
         with self.store.write() as conn:
             row = conn.execute(sa.select(table.c.version, table.c.document).where(table.c.id == ROW)).first()
             if row is None and not create:
                 raise LookupError("the store holds no identities; run `keyplane identities import FILE` first")
             current = None if row is None else unseal_document(row.document, self.root)
             data = edit(current)
-            validate_document(data)
+            validate_document(data, dev=dev)
             document = seal_document(data, self.root)
             if row is None:
                 conn.execute(table.insert().values(id=ROW, version=1, document=document))
