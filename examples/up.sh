@@ -7,8 +7,10 @@
 #
 # Environment: KEYPLANE_STATE (default ./.keyplane), KEYPLANE_PORT (4566), KEYPLANE_VENV (./venv,
 # the virtualenv of the README and of every Pulumi.yaml), PULUMI_STACK (dev),
-# PULUMI_CONFIG_PASSPHRASE (empty unless set). The server stops when pulumi is done; the state stays
-# in KEYPLANE_STATE for your applications.
+# PULUMI_CONFIG_PASSPHRASE (empty unless set), PULUMI_BACKEND_URL (file://~, Pulumi's local state in
+# ~/.pulumi, for this run only: your `pulumi login` is left as it is). The server is started with
+# what this script relies on (127.0.0.1, plain HTTP, one process, not dev mode) whatever KEYPLANE_*
+# says; it stops when pulumi is done, and the state stays in KEYPLANE_STATE for your applications.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 example="${1:-quickstart}"
@@ -34,15 +36,17 @@ else
 fi
 
 say "keyplane init --state $state (state, root key and identities.yaml; kept if they exist)"
-creds="$("$venv/bin/keyplane" init --state "$state" | grep '^export ' || true)"
+creds="$("$venv/bin/keyplane" init --state "$state" --port "$port" --no-tls | grep '^export ' || true)"
 [ -n "$creds" ] || { say "keyplane init printed no credentials"; exit 1; }
 eval "$creds"
 export AWS_ENDPOINT_URL="$endpoint"
 
-if "$venv/bin/python" - "$endpoint" <<'PY'
-import sys, urllib.request
+# Anything accepting connections on the port (another keyplane, LocalStack's 4566, ...) is refused
+# here, before a server that could not bind it leaves that other one answering.
+if "$venv/bin/python" - "$port" <<'PY'
+import socket, sys
 try:
-    urllib.request.urlopen(sys.argv[1] + "/_keyplane/health", timeout=2)
+    socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=2).close()
 except OSError:
     sys.exit(1)
 PY
@@ -51,16 +55,21 @@ then
 fi
 
 say "starting keyplane serve on $endpoint"
-"$venv/bin/keyplane" serve --state "$state" --port "$port" &
+"$venv/bin/keyplane" serve --state "$state" --host 127.0.0.1 --port "$port" --no-tls --workers 1 --no-dev &
 server=$!
 trap 'say "stopping keyplane serve (pid $server)"; kill "$server" 2>/dev/null; wait "$server" 2>/dev/null || true' EXIT
 # Wait until the server answers, and make sure it is the one started here: its health answer
-# carries its pid (a readiness poll, not a timing assumption).
+# carries its pid (a readiness poll, not a timing assumption); a server that exits (its reason is
+# on stderr above) ends the wait at once.
 "$venv/bin/python" - "$endpoint" "$server" <<'PY'
-import json, sys, time, urllib.request
+import json, os, sys, time, urllib.request
 endpoint, pid = sys.argv[1], int(sys.argv[2])
 deadline = time.monotonic() + 60
 while True:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        sys.exit(f"up.sh: keyplane serve (pid {pid}) exited before it answered")
     try:
         with urllib.request.urlopen(endpoint + "/_keyplane/health", timeout=2) as r:
             answer = json.load(r)
@@ -78,8 +87,8 @@ say "keyplane serve (pid $server) answers on $endpoint"
 cd "$project"
 export PULUMI_CONFIG_PASSPHRASE="${PULUMI_CONFIG_PASSPHRASE:-}"
 stack="${PULUMI_STACK:-dev}"
-say "pulumi: local login, stack $stack, keyplane:endpoint/accessKey/secretKey (the secret key on stdin)"
-pulumi login --local
+export PULUMI_BACKEND_URL="${PULUMI_BACKEND_URL:-file://~}"
+say "pulumi: backend $PULUMI_BACKEND_URL, stack $stack, keyplane:endpoint/accessKey/secretKey (the secret key on stdin)"
 pulumi stack select --create "$stack"
 pulumi config set keyplane:endpoint "$endpoint"
 pulumi config set keyplane:accessKey "$AWS_ACCESS_KEY_ID"

@@ -1,7 +1,8 @@
 """A stand-in for the `pulumi` CLI, for running examples/up.sh where the real CLI cannot be installed.
 
 It is NOT Pulumi: it implements the few commands up.sh uses, and records every call so a test can
-check how up.sh drives Pulumi (argv, whether a value came on standard input):
+check how up.sh drives Pulumi (argv, whether a value came on standard input, the backend named by
+PULUMI_BACKEND_URL):
 
     pulumi login --local
     pulumi stack select --create STACK
@@ -28,7 +29,8 @@ HOME = Path(os.environ["STANDIN_HOME"])
 
 
 def record(argv: list[str], stdin: bytes | None) -> None:
-    entry = {"argv": argv, "cwd": os.getcwd(), "stdin_bytes": None if stdin is None else len(stdin)}
+    entry = {"argv": argv, "cwd": os.getcwd(), "stdin_bytes": None if stdin is None else len(stdin),
+             "backend": os.environ.get("PULUMI_BACKEND_URL")}
     with open(HOME / "calls.jsonl", "a") as f:
         f.write(json.dumps(entry) + "\n")
 

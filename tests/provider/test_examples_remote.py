@@ -144,11 +144,16 @@ def _standin_pulumi(folder):
 
 
 def test_up_sh_runs_the_quickstart_against_the_server_it_starts(tmp_path):
+    """The server settings up.sh relies on (plain HTTP, one process whose pid answers, init's
+    identities) hold whatever KEYPLANE_* the user's shell exports; Pulumi's state goes to its local
+    backend through PULUMI_BACKEND_URL for this run only, never `pulumi login`, which would change the
+    user's current backend (https://www.pulumi.com/docs/iac/cli/commands/pulumi_login/)."""
     port = http_fixtures().free_port()
     home = tmp_path / "standin"
     home.mkdir()
     env = {k: v for k, v in http_fixtures().keyplane_env().items() if not k.startswith("PULUMI_")}
-    env.update({"PATH": f"{_standin_pulumi(tmp_path / 'bin')}{os.pathsep}{env['PATH']}",
+    env.update({"KEYPLANE_TLS": "1", "KEYPLANE_WORKERS": "2", "KEYPLANE_DEV": "1",   # a shell's leftovers
+                "PATH": f"{_standin_pulumi(tmp_path / 'bin')}{os.pathsep}{env['PATH']}",
                 "KEYPLANE_VENV": str(_venv(tmp_path / "venv")), "KEYPLANE_STATE": str(tmp_path / "state"),
                 "KEYPLANE_PORT": str(port), "STANDIN_HOME": str(home),
                 "PYTHONPATH": f"{TREE / 'provider'}{os.pathsep}{TREE / 'tests' / 'provider'}"})
@@ -163,13 +168,14 @@ def test_up_sh_runs_the_quickstart_against_the_server_it_starts(tmp_path):
     ids = __import__("yaml").safe_load((tmp_path / "state" / "identities.yaml").read_text())
     secret = ids["accounts"][0]["users"][0]["access_keys"][0]["secret"]
     calls = [json.loads(line) for line in (home / "calls.jsonl").read_text().splitlines()]
-    assert [c["argv"][:2] for c in calls] == [["login", "--local"], ["stack", "select"], ["config", "set"],
+    assert [c["argv"][:2] for c in calls] == [["stack", "select"], ["config", "set"],
                                               ["config", "set"], ["config", "set"], ["up", "--yes"]]
+    assert {c["backend"] for c in calls} == {"file://~"}
     assert all(secret not in " ".join(c["argv"]) for c in calls)          # never in argv
-    secret_set = calls[4]
+    secret_set = calls[3]
     assert secret_set["argv"] == ["config", "set", "--secret", "keyplane:secretKey"]
     assert secret_set["stdin_bytes"] == len(secret)                        # on standard input
-    assert calls[2]["argv"][-1] == f"http://127.0.0.1:{port}"
+    assert calls[1]["argv"][-1] == f"http://127.0.0.1:{port}"
     assert calls[-1]["cwd"] == str(TREE)                                   # the root Pulumi.yaml
 
     # the server stopped with pulumi; what it made is in the state, as the quickstart declared it
@@ -180,6 +186,56 @@ def test_up_sh_runs_the_quickstart_against_the_server_it_starts(tmp_path):
     key = kms.describe_key(KeyId="alias/orders")["KeyMetadata"]
     (grant,) = kms.list_grants(KeyId=key["KeyId"])["Grants"]
     assert grant["GranteePrincipal"] == f"arn:aws:iam::{OWNER}:role/reader"
+
+
+def test_up_sh_refuses_a_port_any_server_listens_on(tmp_path):
+    """Not only a keyplane: a server answering 404 to /_keyplane/health (LocalStack's port is 4566
+    too) is refused before keyplane serve starts and fails to bind next to it."""
+    port = http_fixtures().free_port()
+    other = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
+                             cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _listening(port, other)
+        env = {**http_fixtures().keyplane_env(), "PATH": f"{_standin_pulumi(tmp_path / 'bin')}{os.pathsep}{os.environ['PATH']}",
+               "KEYPLANE_VENV": str(_venv(tmp_path / "venv")), "KEYPLANE_STATE": str(tmp_path / "state"),
+               "KEYPLANE_PORT": str(port), "STANDIN_HOME": str(tmp_path)}
+        done = subprocess.run(["bash", str(TREE / "examples" / "up.sh")], env=env, capture_output=True, text=True,
+                              timeout=120, cwd=tmp_path)
+    finally:
+        other.terminate()
+        other.wait(30)
+    assert done.returncode == 1, done.stderr
+    assert f"something already answers on http://127.0.0.1:{port}" in done.stderr
+    assert "starting keyplane serve" not in done.stderr
+    assert not (tmp_path / "calls.jsonl").exists()
+
+
+def test_up_sh_stops_waiting_when_the_server_it_started_exits(tmp_path):
+    port = http_fixtures().free_port()
+    env = {**http_fixtures().keyplane_env(), "PATH": f"{_standin_pulumi(tmp_path / 'bin')}{os.pathsep}{os.environ['PATH']}",
+           "KEYPLANE_VENV": str(_venv(tmp_path / "venv")), "KEYPLANE_STATE": str(tmp_path / "state"),
+           "KEYPLANE_PORT": str(port), "STANDIN_HOME": str(tmp_path),
+           "KEYPLANE_QUOTAS": str(tmp_path / "no-such-quotas.yaml")}      # serve refuses to start
+    done = subprocess.run(["bash", str(TREE / "examples" / "up.sh")], env=env, capture_output=True, text=True,
+                          timeout=120, cwd=tmp_path)
+    assert done.returncode == 1, done.stderr
+    assert "no-such-quotas.yaml" in done.stderr                            # serve's own reason
+    assert "keyplane serve (pid " in done.stderr and "exited before it answered" in done.stderr
+    assert "did not come up" not in done.stderr
+    assert not (tmp_path / "calls.jsonl").exists()
+
+
+def _listening(port, proc):
+    import socket
+    import time
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.05)   # waiting for a process to bind its port, not for domain time
+    raise RuntimeError(f"nothing listens on {port}")
 
 
 def test_up_sh_refuses_a_port_another_server_answers(tmp_path, server):
