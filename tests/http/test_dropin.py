@@ -318,3 +318,24 @@ identities:
         "shape IAM makes (AKIA and 16 capital letters or digits); test tools' shapes are taken only in dev mode "
         "(serve --dev)"), said
     assert (tmp_path / "ids.yaml").read_text() == before       # the refused seed changed nothing
+
+
+def test_json_logs_carry_uvicorns_lines_and_every_access_field(tmp_path):
+    """--log-format json: uvicorn's own lines are JSON lines of the same shape as keyplane's, and
+    an access line has each field as a member (request id as AWS's x-amzn-RequestId gives it,
+    https://docs.aws.amazon.com/kms/latest/developerguide/logging-using-cloudtrail.html names the
+    same request id in its records)."""
+    with serve_keyplane("--log-format", "json", "--log-level", "info") as server:
+        kms = server.client("kms")
+        with pytest.raises(ClientError) as missing:
+            kms.describe_key(KeyId="alias/none")
+        request_id = missing.value.response["ResponseMetadata"]["RequestId"]
+        time.sleep(0.2)   # the server's stderr is a pipe to a file: let the line land
+        logged = [line for line in server.output().splitlines() if line.startswith("{")]
+    lines = [json.loads(line) for line in logged]
+    assert all({"time", "level", "logger", "pid", "message"} <= set(line) for line in lines)
+    assert any(line["logger"] == "uvicorn.error" and "Uvicorn running on" in line["message"] for line in lines)
+    access = next(line for line in lines if line["logger"] == "keyplane.access" and line["request_id"] == request_id)
+    assert (access["operation"], access["status"], access["error"], access["caller"]) == (
+        "kms.DescribeKey", 400, "NotFoundException", "arn:aws:iam::000000000000:root")
+    assert isinstance(access["latency_ms"], float) and access["latency_ms"] > 0
