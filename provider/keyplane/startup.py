@@ -109,7 +109,7 @@ def _serve(config: ServeConfig, seed_file: str | None, out) -> int:
         dev_dir = tempfile.mkdtemp(prefix="keyplane-dev-")
         config.state = dev_dir
     try:
-        _, state_dir = resolve_state(config.state)
+        store_url, state_dir = resolve_state(config.state)
         # The parent opens the store once so migrations and the root key are settled before any
         # worker, and applies the seed.
         engine = Engine(config.state)
@@ -136,8 +136,9 @@ def _serve(config: ServeConfig, seed_file: str | None, out) -> int:
             scheme = "https"
         shown_host = "127.0.0.1" if config.host in ("0.0.0.0", "", "::") else config.host
         endpoint = f"{scheme}://{shown_host}:{config.port}"
-        print(f"keyplane serving on {endpoint} (state: {state_dir or 'memory'}, identities: {config.identities or 'the store'}, "
-              f"workers: {config.workers}{', dev mode' if config.dev else ''})", file=out)
+        print(f"keyplane serving on {endpoint} (state: {_shown_state(store_url, state_dir)}, identities: "
+              f"{config.identities or 'the store'}, workers: {config.workers}{', dev mode' if config.dev else ''})",
+              file=out)
         if ca:
             print(f"TLS CA certificate: {ca}  (export AWS_CA_BUNDLE={ca})", file=out)
         if config.dev:
@@ -170,6 +171,15 @@ def _serve(config: ServeConfig, seed_file: str | None, out) -> int:
         if dev_dir:
             shutil.rmtree(dev_dir, ignore_errors=True)
     return 0
+
+
+def _shown_state(store_url: str, state_dir: str) -> str:
+    """The state folder, or a database store's URL (its password hidden) beside the folder that
+    holds the server's files; it used to show only the folder, as if a PostgreSQL URL were ignored."""
+    if store_url.startswith("sqlite:"):
+        return state_dir or "memory"
+    import sqlalchemy as sa
+    return f"{sa.make_url(store_url).render_as_string(hide_password=True)}, files in {state_dir}"
 
 
 def _exit_cleanly(signum, frame):

@@ -323,7 +323,7 @@ def _parse(data) -> tuple[Account, ...]:
 def write_private(path: Path, text: str) -> None:
     """Write `text` to `path` readable by the owner only, atomically (a reader never sees half)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)   # a state folder, as init makes it
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
