@@ -17,6 +17,7 @@ SYMMETRIC_ID = "11111111-2222-3333-4444-555555555555"
 HMAC_ID = "22222222-3333-4444-5555-666666666666"
 RSA_ID = "33333333-4444-5555-6666-777777777777"
 GENERATED_ID = "44444444-5555-6666-7777-888888888888"
+ECC_ID = "55555555-6666-7777-8888-999999999999"
 MATERIAL = base64.b64encode(bytes(range(32))).decode()
 
 
@@ -174,3 +175,48 @@ identities:
     merged = seeding.merge_identities(data, seed)
     assert [a["id"] for a in merged["accounts"]] == ["111122223333", "444455556666"]
     assert [u["name"] for u in merged["accounts"][0]["users"]] == ["admin", "ci"]
+
+
+def test_ecc_material_every_parameter_type_and_a_binary_secret(tmp_path):
+    """The rest of what a seed holds: an ECC_NIST_P256 key from an openssl PEM (KMS's public key is
+    that PEM's, https://docs.aws.amazon.com/kms/latest/APIReference/API_GetPublicKey.html), a
+    StringList and a SecureString under a seeded key
+    (https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_PutParameter.html), and a
+    SecretBinary (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_CreateSecret.html)."""
+    from cryptography.hazmat.primitives import serialization
+    pem = tmp_path / "ec.pem"
+    subprocess.run(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", str(pem)],
+                   check=True, capture_output=True)
+    indented = "\n".join("      " + line for line in pem.read_text().strip().splitlines())
+    binary = bytes(range(256))
+    seed = seeding.parse(f"""\
+account: "111122223333"
+keys:
+  - id: {SYMMETRIC_ID}
+    material: {MATERIAL}
+  - id: {ECC_ID}
+    key_spec: ECC_NIST_P256
+    key_usage: SIGN_VERIFY
+    material: |
+{indented}
+parameters:
+  - {{name: /app/hosts, value: "a,b,c", type: StringList}}
+  - {{name: /app/token, value: t0ken, type: SecureString, key_id: {SYMMETRIC_ID}}}
+secrets:
+  - {{name: app/blob, secret_binary: {base64.b64encode(binary).decode()}}}
+""", "seed.yaml")
+    engine = _engine(tmp_path, "ecc")
+    seeding.apply(engine, seed)
+    kp = connect(engine=engine, account="111122223333")
+    kms, ssm, sm = kp.client("kms"), kp.client("ssm"), kp.client("secretsmanager")
+    public = serialization.load_pem_private_key(pem.read_bytes(), None).public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    got = kms.get_public_key(KeyId=ECC_ID)
+    assert got["PublicKey"] == public and got["KeySpec"] == "ECC_NIST_P256"
+    hosts = ssm.get_parameter(Name="/app/hosts")["Parameter"]
+    assert (hosts["Type"], hosts["Value"]) == ("StringList", "a,b,c")
+    token = ssm.get_parameter(Name="/app/token", WithDecryption=True)["Parameter"]
+    assert token["Value"] == "t0ken"
+    assert ssm.describe_parameters(ParameterFilters=[{"Key": "Name", "Values": ["/app/token"]}])[
+        "Parameters"][0]["KeyId"].endswith(SYMMETRIC_ID)
+    assert sm.get_secret_value(SecretId="app/blob")["SecretBinary"] == binary
