@@ -97,13 +97,14 @@ def test_the_image_runs_as_a_non_root_user_with_state_on_a_volume_and_a_healthch
 
 
 class Running:
-    def __init__(self, image: str, port: int, *args: str):
+    def __init__(self, image: str, port: int, *args: str, volumes: tuple[str, ...] = ()):
         self.container = _run("buildah", "from", image).stdout.strip()
         self.log = tempfile.NamedTemporaryFile(prefix="keyplane-image-", suffix=".log", delete=False)
         self.port = port
+        mounts = [arg for volume in volumes for arg in ("--volume", volume)]     # docker run -v
         self.proc = subprocess.Popen(
             ["buildah", "run", "--isolation", "chroot", "--user", "keyplane", "--env", f"KEYPLANE_PORT={port}",
-             self.container, "--", "/usr/local/bin/keyplane-entrypoint", *args],
+             *mounts, self.container, "--", "/usr/local/bin/keyplane-entrypoint", *args],
             stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
 
     def output(self) -> str:
@@ -169,5 +170,27 @@ def test_a_persistent_start_initialises_its_volume_once(image):
         assert lines[0].startswith("700 keyplane"), listing.stdout
         assert lines[1].startswith("600 keyplane") and lines[2].startswith("600 keyplane"), listing.stdout
         assert "AWS_ACCESS_KEY_ID=" in server.output()
+    finally:
+        server.stop()
+
+
+def test_the_issues_command_a_mounted_seed_file_in_dev_mode(image, tmp_path):
+    """`docker run -p 4566:4566 -v $PWD/seed.yaml:/seed.yaml keyplane serve --dev --seed /seed.yaml`,
+    then the AWS CLI with test/test: the seeded alias is there, on the fixed key id."""
+    seed = tmp_path / "seed.yaml"
+    seed.write_text("keys:\n  - id: 0b8a3f5e-3c1d-4e6f-9a7b-2c4d6e8f0a1b\n    aliases: [alias/app]\n"
+                    "parameters:\n  - {name: /app/db/host, value: db.internal}\n")
+    seed.chmod(0o644)
+    server = Running(image, free_port(), "serve", "--dev", "--seed", "/seed.yaml", volumes=(f"{seed}:/seed.yaml:ro",))
+    try:
+        server.wait_healthy()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        env.update(AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test", AWS_DEFAULT_REGION="us-east-1",
+                   AWS_CONFIG_FILE=str(tmp_path / "none"), AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"))
+        out = _run("aws", "--endpoint-url", f"http://localhost:{server.port}", "kms", "list-aliases", "--output",
+                   "json", env=env, timeout=120)
+        aliases = {a["AliasName"]: a.get("TargetKeyId") for a in json.loads(out.stdout)["Aliases"]}
+        assert aliases["alias/app"] == "0b8a3f5e-3c1d-4e6f-9a7b-2c4d6e8f0a1b"
+        assert "seed /seed.yaml: 3 created" in server.output()     # key, alias, parameter
     finally:
         server.stop()
