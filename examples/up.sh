@@ -27,10 +27,15 @@ case "$example" in
 esac
 
 command -v pulumi >/dev/null || { say "the Pulumi CLI is needed (https://www.pulumi.com/docs/install/)"; exit 1; }
+# the Pulumi SDK for the provider; the database drivers for db_credentials' rotation
+extras="$root[pulumi,postgres,mysql]"
 if [ ! -x "$venv/bin/keyplane" ]; then
-  # the Pulumi SDK for the provider; the database drivers for db_credentials' rotation
-  say "creating the virtualenv $venv (python3 -m venv; pip install -e '$root[pulumi,postgres,mysql]')"
-  python3 -m venv "$venv" && "$venv/bin/pip" install -q -e "$root[pulumi,postgres,mysql]"
+  say "creating the virtualenv $venv (python3 -m venv; pip install -e '$extras')"
+  python3 -m venv "$venv" && "$venv/bin/pip" install -q -e "$extras"
+elif ! "$venv/bin/python" -c 'import pulumi, psycopg, pymysql' 2>/dev/null; then
+  # e.g. made by `pip install -e '.[pulumi]'`: the examples would fail at their first import
+  say "using the virtualenv $venv, adding what the examples need (pip install -e '$extras')"
+  "$venv/bin/pip" install -q -e "$extras"
 else
   say "using the virtualenv $venv"
 fi

@@ -130,8 +130,9 @@ def _venv(folder):
     bin_.mkdir(parents=True)
     (bin_ / "keyplane").write_text(
         f"#!/bin/sh\nPYTHONPATH={TREE / 'provider'} exec {sys.executable} -m keyplane.cli \"$@\"\n")
-    (bin_ / "python").symlink_to(sys.executable)
-    (bin_ / "keyplane").chmod(0o755)
+    (bin_ / "python").write_text(f"#!/bin/sh\nexec {sys.executable} \"$@\"\n")   # a symlink loses the venv
+    for name in ("keyplane", "python"):
+        (bin_ / name).chmod(0o755)
     return folder
 
 
@@ -223,6 +224,32 @@ def test_up_sh_stops_waiting_when_the_server_it_started_exits(tmp_path):
     assert "keyplane serve (pid " in done.stderr and "exited before it answered" in done.stderr
     assert "did not come up" not in done.stderr
     assert not (tmp_path / "calls.jsonl").exists()
+
+
+def test_up_sh_adds_the_extras_to_a_virtualenv_that_lacks_them(tmp_path):
+    """A ./venv made by `pip install -e '.[pulumi]'` (the README's Pulumi section) has no database
+    drivers, so db_credentials would fail at its first import; up.sh installs the extras into it."""
+    venv = _venv(tmp_path / "venv")
+    # this interpreter without site-packages: no pulumi, psycopg, pymysql
+    (venv / "bin" / "python").write_text(f"#!/bin/sh\nexec {sys.executable} -S \"$@\"\n")
+    (venv / "bin" / "pip").write_text(f"#!/bin/sh\nprintf '%s\\n' \"$@\" > {tmp_path / 'pip-argv'}\n")
+    for name in ("python", "pip"):
+        (venv / "bin" / name).chmod(0o755)
+    port = http_fixtures().free_port()
+    other = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
+                             cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:   # a taken port ends the run right after the virtualenv step
+        _listening(port, other)
+        env = {**http_fixtures().keyplane_env(), "PATH": f"{_standin_pulumi(tmp_path / 'bin')}{os.pathsep}{os.environ['PATH']}",
+               "KEYPLANE_VENV": str(venv), "KEYPLANE_STATE": str(tmp_path / "state"),
+               "KEYPLANE_PORT": str(port), "STANDIN_HOME": str(tmp_path)}
+        done = subprocess.run(["bash", str(TREE / "examples" / "up.sh")], env=env, capture_output=True, text=True,
+                              timeout=120, cwd=tmp_path)
+    finally:
+        other.terminate()
+        other.wait(30)
+    assert "adding what the examples need" in done.stderr, done.stderr
+    assert (tmp_path / "pip-argv").read_text().split() == ["install", "-q", "-e", f"{TREE}[pulumi,postgres,mysql]"]
 
 
 def _listening(port, proc):
