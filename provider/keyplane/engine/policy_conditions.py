@@ -8,7 +8,7 @@ import re
 from typing import Any, Callable
 
 from keyplane.engine.policy_match import (
-    as_epoch, as_number, as_str, expand, has_variables, wildcard, wildcard_regex,
+    as_epoch, as_number, as_str, expand, has_variables, wildcard, wildcard_alternatives, wildcard_regex,
 )
 from keyplane.engine.policy_request import AuthzRequest
 
@@ -23,7 +23,7 @@ def _string_matchers(values: list[str], base: str) -> Callable[[Any], bool]:
         folded = frozenset(x.lower() for x in values)
         return lambda v: as_str(v).lower() in folded
     # StringLike
-    rx = re.compile("|".join(f"(?:{wildcard_regex(x)})" for x in values), re.DOTALL)
+    rx = re.compile(wildcard_alternatives(values), re.DOTALL)
     return lambda v: rx.fullmatch(as_str(v)) is not None
 
 
@@ -119,11 +119,11 @@ class Condition:
         if self.match is not None:
             return self.match
         expanded = []
-        for v in self.values:
+        for i, v in enumerate(self.values):
             if isinstance(v, str) and has_variables(v):
                 # In StringLike a substituted value is literal text, not a pattern.
                 if self.base == "StringLike":
-                    rx = expand(v, request, as_regex=True)
+                    rx = expand(v, request, as_regex=True, tag=f"v{i}")
                     if rx is not None:
                         expanded.append(("rx", rx))
                     continue
@@ -132,8 +132,8 @@ class Condition:
                     continue
             expanded.append(("v", v))
         if self.base == "StringLike":
-            pattern = "|".join(f"(?:{x})" if kind == "rx" else f"(?:{wildcard_regex(as_str(x))})"
-                               for kind, x in expanded)
+            pattern = "|".join(f"(?:{x})" if kind == "rx" else f"(?:{wildcard_regex(as_str(x), f'w{i}')})"
+                               for i, (kind, x) in enumerate(expanded))
             if not pattern:
                 return lambda v: False
             rx = re.compile(pattern, re.DOTALL)
