@@ -35,3 +35,26 @@ def test_a_store_file_left_0644_is_tightened_on_open(tmp_path, clock):
     os.chmod(db, 0o644)
     Engine(str(tmp_path / "state"), clock=clock).close()
     assert _mode(db) == 0o600
+
+
+def test_delivered_audit_files_and_every_folder_above_them_are_private(tmp_path, clock):
+    """The audit folder (here outside the 0700 state folder, as --audit-dir allows) and each
+    AWSLogs/<account>/CloudTrail/<region>/YYYY/MM/DD folder under it are 0700, the files 0600,
+    whatever the umask: their names carry the account and Region, their contents every call."""
+    old = os.umask(0o022)
+    try:
+        eng = Engine(str(tmp_path / "state"), clock=clock)
+        eng.audit_dir = str(tmp_path / "trail" / "kms")
+        try:
+            keyplane.connect(engine=eng).client("kms").create_key()
+            clock.advance(minutes=5)
+            assert eng.run_due()["audit.deliver"] == 1
+        finally:
+            eng.close()
+        made = [p for p in (tmp_path / "trail").rglob("*")]
+        assert any(p.name.endswith(".json.gz") for p in made)
+        assert {str(p): _mode(p) for p in made} == \
+            {str(p): 0o700 if p.is_dir() else 0o600 for p in made}
+        assert _mode(tmp_path / "trail") == 0o700
+    finally:
+        os.umask(old)

@@ -61,8 +61,18 @@ def digest_object(account: str, region: str, trail: str, when: datetime) -> str:
 
 
 def _private_dirs(folder: str, obj: str) -> str:
+    """The path of `obj` in `folder`, every folder on the way made 0700 (os.makedirs gives its mode
+    only to the last one: AWSLogs/<account>/... were 0755 and named accounts and Regions to anyone)."""
     path = os.path.join(folder, obj)
-    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    missing, parent = [], os.path.dirname(path)
+    while parent and not os.path.isdir(parent):
+        missing.append(parent)
+        parent = os.path.dirname(parent)
+    for d in reversed(missing):
+        try:
+            os.mkdir(d, 0o700)
+        except FileExistsError:     # another deliverer made it meanwhile
+            pass
     return path
 
 
