@@ -60,12 +60,22 @@ def test_grant_constraints_as_pulumi_aws_list_of_blocks(engine, conn):
 
 def test_parameter_insecure_value_is_the_value_and_not_secret(engine, conn):
     """pulumi-aws aws.ssm.Parameter: exactly one of value / insecure_value; insecure_value is not
-    valid with SecureString (https://www.pulumi.com/registry/packages/aws/api-docs/ssm/parameter/)."""
-    step = engine.up(ParameterProvider(), "p", {"name": "/app/url", "type": "String",
-                                                "insecure_value": "https://x"}, PARAM)
-    assert step.outputs["value"] == "https://x" and "insecure_value" not in step.outputs
+    valid with SecureString, and is an output too (https://www.pulumi.com/registry/packages/aws/api-docs/ssm/parameter/).
+    Only a change of value makes a new version; tags are AddTagsToResource
+    (https://docs.aws.amazon.com/systems-manager/latest/userguide/sysman-paramstore-versions.html)."""
+    declared = {"name": "/app/url", "type": "String", "insecure_value": "https://x"}
+    step = engine.up(ParameterProvider(), "p", declared, PARAM)
+    # read back under both names, as a program written for pulumi-aws reads `param.insecure_value`
+    assert step.outputs["value"] == step.outputs["insecure_value"] == "https://x"
     ssm = conn.client("ssm", region="us-east-1")
     assert ssm.get_parameter(Name="/app/url")["Parameter"]["Value"] == "https://x"
+    assert engine.up(ParameterProvider(), "p", declared, PARAM).op == "same"
+    # a change of tags only tags it: the output under pulumi-aws's name is no change of value
+    step = engine.up(ParameterProvider(), "p", {**declared, "tags": {"team": "web"}}, PARAM)
+    assert step.op == "update" and step.outputs["version"] == 1
+    assert ssm.get_parameter(Name="/app/url")["Parameter"]["Version"] == 1
+    secure = engine.up(ParameterProvider(), "s", {"name": "/app/pw", "type": "SecureString", "value": "pw"}, PARAM)
+    assert "insecure_value" not in secure.outputs                          # never a secret in plaintext
     _, both, _ = engine.preview(ParameterProvider(), "p2", {"name": "/app/b", "type": "String", "value": "a",
                                                              "insecure_value": "b"}, PARAM)
     assert both == [("insecure_value", "insecure_value: give value or insecure_value (pulumi-aws's name for it), "
@@ -100,7 +110,7 @@ def test_secret_name_prefix_and_pulumi_aws_replica(engine, conn):
                      SECRET)
     name = step.outputs["name"]
     assert re.fullmatch(r"db/[0-9a-f]{26}", name)
-    assert step.outputs["replicas"] == [{"region": "eu-west-1"}]
+    assert step.outputs["replicas"] == step.outputs["replica"] == [{"region": "eu-west-1"}]
     described = conn.client("secretsmanager", region="us-east-1").describe_secret(SecretId=name)
     assert [r["Region"] for r in described["ReplicationStatus"]] == ["eu-west-1"]
     _, both, _ = engine.preview(SecretProvider(), "s2", {"name": "n", "replicas": [], "replica": []}, SECRET)

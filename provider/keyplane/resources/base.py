@@ -429,7 +429,9 @@ class Provider(ResourceProvider):
     def update(self, id_: str, olds: dict, news: dict) -> UpdateResult:
         olds = {k: plain(v) for k, v in olds.items() if k != PROVIDER_KEY}
         inputs = self._inputs(news)
-        changed = {n for n in self.input_names() if not self.same(n, olds.get(n), inputs.get(n))}
+        # pulumi-aws's names are outputs only (check turns them into keyplane's), never a change
+        changed = {n for n in self.input_names()
+                   if n not in self.synonyms and not self.same(n, olds.get(n), inputs.get(n))}
         api = self.api(inputs)
         try:
             self._update(api, id_, olds, inputs, changed)
@@ -474,7 +476,14 @@ class Provider(ResourceProvider):
         outs.update({k: v for k, v in live.items() if v is not None or k not in inputs})
         if self.regional:
             outs.setdefault("region", api.region)
+        outs.update(self.synonym_outputs(outs))
         return outs
+
+    def synonym_outputs(self, outs: dict) -> dict:
+        """pulumi-aws's names read back as well as taken (`secret.replica`, `param.insecure_value`):
+        the value under keyplane's name. A resource whose value under that name would be a secret
+        shown in plaintext leaves it out."""
+        return {theirs: outs.get(ours) for theirs, ours in self.synonyms.items()}
 
     # -- what a resource writes --------------------------------------------------------------
     def _create(self, api: Api, inputs: dict) -> "str | tuple[str, dict]":

@@ -38,6 +38,10 @@ class ParameterProvider(base.Provider):
                 "insecure_value", "insecure_value: a SecureString's value is secret: give it as `value`")])
         return super().check(olds, news)
 
+    def synonym_outputs(self, outs):
+        # pulumi-aws's insecure_value is the value shown in plaintext: a SecureString has none
+        return {} if outs.get("type") == "SecureString" else super().synonym_outputs(outs)
+
     def normalize(self, inputs):
         policies = inputs.get("policies")
         if isinstance(policies, list) and not base.contains_unknown(policies):
@@ -112,7 +116,9 @@ class ParameterProvider(base.Provider):
         return outs
 
     def _update(self, api, id_, olds, news, changed):
-        if changed - {"tags", "overwrite"}:
+        # an optional input left out (tier, policies...) is no change, as in diff: the live value
+        # stands; a change of tags alone is tagging, not a new version of the value
+        if {n for n in changed if n in news} - {"tags", "overwrite"}:
             self._put(api, news, overwrite=True, tags=False)
         if "tags" in changed:
             self._set_tags(api, id_, olds.get("tags") or {}, news.get("tags") or {})
