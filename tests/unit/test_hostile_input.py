@@ -131,3 +131,16 @@ def test_members_the_model_leaves_optional_but_an_element_needs_are_a_4xx(engine
     assert status == 400 and err["__type"] == code, err
     names = [s["Name"] for s in keyplane.connect(engine=engine).client("secretsmanager").list_secrets()["SecretList"]]
     assert names == ["fuzz"]
+
+
+def test_a_call_refused_by_validation_is_recorded_with_its_operations_read_only_flag(engine, call):
+    """CloudTrail's readOnly "identifies whether this operation is a read-only operation"
+    (https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-event-reference-record-contents.html):
+    it belongs to the operation, refused or not. A CreateGrant refused by validation was recorded
+    as a read."""
+    assert call("TrentService.CreateGrant", {"KeyId": "alias/x", "Operations": ["Frobnicate"]})[0] == 400
+    assert call("TrentService.ListGrants", {"KeyId": "x" * 3000})[0] == 400
+    engine.audit.flush()
+    records = engine.audit.query(engine.store_for("us-east-1"))
+    flags = {r["eventName"]: (r["readOnly"], r["errorCode"]) for r in records}
+    assert flags == {"CreateGrant": (False, "ValidationException"), "ListGrants": (True, "ValidationException")}

@@ -243,8 +243,10 @@ class Engine:
             raise err from exc
 
     def reject(self, service: str, operation: str, ctx: RequestContext, err: AwsError) -> None:
-        """Audit a call refused before it reached its operation (validation, unknown operation)."""
-        spec = registry.OperationSpec(service, operation, None, True)
+        """Audit a call refused before it reached its operation (validation, unknown operation).
+        Its readOnly is the operation's, as CloudTrail's is: a refused CreateGrant is no read."""
+        served = self.services.OPERATIONS.get((service, operation))
+        spec = registry.OperationSpec(service, operation, None, served.readonly if served else True)
         store = self.store_for(ctx.region)
         self._record_failure(Call(self, ctx, spec, store, {}), store, err)
 
