@@ -13,7 +13,8 @@ AUTH = logging.getLogger("keyplane.auth")
 FORMATS = ("text", "json")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s"
 # the request fields an access line carries (also a JSON line's members)
-FIELDS = ("operation", "status", "error", "caller", "request_id", "latency_ms", "access_key_id", "source_ip")
+FIELDS = ("operation", "status", "error", "caller", "request_id", "latency_ms", "access_key_id", "source_ip",
+          "unrecorded")
 
 
 class JsonFormatter(logging.Formatter):
@@ -79,8 +80,11 @@ def access(operation: str, status: int, error: str | None, caller: str | None, r
                        "request_id": request_id, "latency_ms": latency, "source_ip": source_ip})
 
 
-def refused(access_key_id: str | None, error: str, reason: str, request_id: str, source_ip: str | None) -> None:
-    AUTH.warning("authentication refused: access key %s from %s: %s: %s (request %s)", access_key_id or "-",
+def refused(access_key_id: str | None, error: str, reason: str, request_id: str, source_ip: str | None,
+            unrecorded: int = 0) -> None:
+    """`unrecorded`: refusals before this one that were neither logged nor audited (rate bound)."""
+    AUTH.warning("authentication refused: access key %s from %s: %s: %s (request %s)%s", access_key_id or "-",
                  source_ip or "-", error, reason, request_id,
+                 f"; {unrecorded} earlier refusal(s) not logged" if unrecorded else "",
                  extra={"access_key_id": access_key_id, "error": error, "request_id": request_id,
-                        "source_ip": source_ip})
+                        "source_ip": source_ip, "unrecorded": unrecorded or None})

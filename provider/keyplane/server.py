@@ -267,12 +267,15 @@ class KeyplaneApp:
 
     def _refused(self, admitted: "admission.Admitted", err: AwsError, request_id: str) -> None:
         """A request authentication refused: a warning naming the access key id (never the
-        secret) and the reason, and a record in the audit trail."""
+        secret) and the reason, and a record in the audit trail; both at a bounded rate, the
+        next of each saying how many refusals went unrecorded before it."""
         access_key_id, region = _claimed_credential(admitted.headers, admitted.query_string)
         source_ip = (admitted.scope.get("client") or (None,))[0]
-        logs.refused(access_key_id, err.code, err.message[:200], request_id, source_ip)
-        self.engine.refused_authentication(admitted.service, region, access_key_id, source_ip,
-                                           admitted.headers.first("user-agent") if admitted.headers else None, err)
+        unrecorded = self.engine.refused_authentication(
+            admitted.service, region, access_key_id, source_ip,
+            admitted.headers.first("user-agent") if admitted.headers else None, err)
+        if unrecorded is not None:
+            logs.refused(access_key_id, err.code, err.message[:200], request_id, source_ip, unrecorded)
 
     def _error(self, err: AwsError, service, query_protocol: bool, request_id: str):
         if query_protocol:

@@ -257,3 +257,34 @@ def test_on_postgresql_a_live_writer_is_no_gap_and_a_killed_one_is(postgres_url)
         assert [(g.exact, g.missing) for g in gaps] == [(False, 1000)]
     finally:
         eng.close()
+
+
+def test_refused_authentications_are_recorded_at_a_bounded_rate_and_counted_beyond_it(engine, clock):
+    """A client with no credentials sent 2,144 refused requests a second, a ~750-byte record each:
+    1.6 MB a second of trail for the whole retention. Per source address at most 10 a second are
+    recorded (100 from all addresses); the rest are counted, and the next record carries the count
+    in additionalEventData, the member CloudTrail keeps for "additional data about the event that
+    was not part of the request or response"
+    (https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-event-reference-record-contents.html)."""
+    from keyplane.engine.errors import error_type
+    refused = error_type("UnrecognizedClientException")("The security token included in the request is invalid.")
+
+    def refuse(n, address):
+        return [engine.refused_authentication("kms", "us-east-1", "AKIAFORGED", address, "x", refused)
+                for _ in range(n)]
+
+    def records():
+        found = engine.audit.query(engine.store_for("us-east-1"), event_name="RefusedAuthentication", limit=10_000)
+        return [r.get("additionalEventData", {}).get("unrecordedRefusals", 0) for r in found]
+
+    outcome = refuse(1000, "203.0.113.7")
+    assert outcome[:10] == [0] * 10 and outcome[10:] == [None] * 990
+    assert len(records()) == 10
+    clock.advance(seconds=1)
+    assert refuse(1, "203.0.113.7") == [990]           # the next record says how many it stands for
+    outcome = sum((refuse(3, f"198.51.100.{i}") for i in range(200)), [])
+    assert sum(n is not None for n in outcome) == 99    # 100 a second from all addresses, one taken
+    clock.advance(seconds=1)
+    assert refuse(1, "198.51.100.250") == [501]
+    # every refusal is either a record or counted in one: 1000 + 1 + 600 + 1 made
+    assert len(records()) == 10 + 1 + 99 + 1 and sum(1 + n for n in records()) == 1602

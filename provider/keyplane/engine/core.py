@@ -21,6 +21,7 @@ from .calls import DEFAULT_REGION, Call, RequestContext  # noqa: F401  (RequestC
 from .clock import Clock
 from .errors import AwsError, UnknownOperationException, internal_error
 from .identity import DEFAULT_ACCOUNT, Principal
+from .refusals import RefusalRecords
 from .root_keys import load_root_key
 from .sealing import ROOT_KEY_FILE, RootKey, RootKeyError
 from .store import Store
@@ -140,6 +141,7 @@ class Engine:
             cache_ttl = float(os.environ.get(CACHE_TTL_ENV) or DEFAULT_CACHE_TTL)
         self.cache = TTLCache(cache_ttl)
         self.quotas = None    # request quotas (engine.quotas.Quotas); `keyplane serve` turns them on
+        self.refusals = RefusalRecords(self.clock)   # how many refused authentications are recorded
         # where the audit trail is delivered and how long delivered records stay in the store
         # (engine/audit_delivery.py); None: KEYPLANE_AUDIT_DIR / KEYPLANE_AUDIT_RETENTION, else defaults
         self.audit_dir: str | None = None
@@ -271,10 +273,16 @@ class Engine:
         return _build_event(*args)
 
     def refused_authentication(self, service: str | None, region: str | None, access_key_id: str | None,
-                               source_ip: str | None, user_agent: str | None, err: AwsError) -> None:
+                               source_ip: str | None, user_agent: str | None, err: AwsError) -> int | None:
         """Record a request refused by authentication (bad signature, unknown or expired key), as
         CloudTrail records failed sign-ins: who claimed to call (the access key id, never a
-        secret), from where, and why. Claimed Regions and key ids are bounded before they are kept."""
+        secret), from where, and why. Claimed Regions and key ids are bounded before they are kept.
+        At most so many a second are recorded (engine.refusals); None if this one is only counted,
+        else the number of refusals before it that were not recorded (the record carries it)."""
+        unrecorded = self.refusals.admit(source_ip)
+        if unrecorded is None:
+            return None
+
         def bounded(text):
             return None if text is None else "".join(c for c in str(text)[:128] if c.isprintable())
         region = region if region in self.regions else DEFAULT_REGION
@@ -293,9 +301,11 @@ class Engine:
                 "eventID": str(uuid.uuid4()), "readOnly": True, "resources": [], "eventType": "AwsApiCall",
                 "managementEvent": True, "eventCategory": "Management", "errorCode": err.code,
                 "errorMessage": bounded(err.message), "recipientAccountId": None, "_time": now.timestamp(),
+                **({"additionalEventData": {"unrecordedRefusals": unrecorded}} if unrecorded else {}),
             })
         except Exception:
             log.exception("could not audit a refused authentication")
+        return unrecorded
 
     def service_event(self, store: Store, service: str, name: str, region: str, account: str,
                       resources: list[tuple[str, str]], details: dict | None = None) -> None:
