@@ -86,3 +86,17 @@ def test_null_in_a_list_is_a_validation_error(wire):
 def test_timestamp_out_of_every_calendar_is_a_serialization_error(wire):
     r = wire.call("ssm", "UpdateOpsItem", {"OpsItemId": "oi-1", "ActualEndTime": 1e12})
     assert r.status == 400 and r.error_type == "SerializationException"
+
+
+@pytest.mark.parametrize("escaped", ["%ED%A0%80", "%FF%FE", "%C3"], ids=["surrogate", "not-utf8", "cut-short"])
+def test_a_query_parameter_that_is_not_utf8_is_malformed_and_assumes_nothing(wire, escaped):
+    """The Query protocol's values are percent-encoded UTF-8 (RFC 3986 section 2.5,
+    https://www.rfc-editor.org/rfc/rfc3986#section-2.5; SigV4 encodes them so,
+    https://docs.aws.amazon.com/IAM/latest/UserGuide/create-signed-request.html). Bytes that are not
+    UTF-8 became U+FFFD and AssumeRole made a session named by them; they are refused as the JSON
+    services refuse a body that is not UTF-8, with the Query protocol's MalformedQueryString."""
+    form = ("Action=AssumeRole&Version=2011-06-15&RoleArn=arn:aws:iam::111122223333:role/any"
+            f"&RoleSessionName=s{escaped}s")
+    headers = {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}
+    answer = wire.send(body=form.encode(), headers=headers, signing_service="sts")
+    assert answer.status == 400 and b"<Code>MalformedQueryString</Code>" in answer.raw

@@ -40,13 +40,16 @@ _QUERY_CODES = {
 
 
 def form_params(method: str, query_string: str, content_type: str | None, body: bytes) -> dict[str, str]:
-    """The flat Query parameters: the query string, plus a form body on POST."""
-    params = dict(parse_qsl(query_string or "", keep_blank_values=True))
-    if body and (content_type or FORM_TYPE).split(";")[0].strip().lower() == FORM_TYPE:
-        try:
-            params.update(parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False))
-        except UnicodeDecodeError:
-            raise AwsError("The request body is not valid UTF-8.", code="SerializationException") from None
+    """The flat Query parameters: the query string, plus a form body on POST. A percent-escape
+    that is not UTF-8 (%FF, or %ED%A0%80: a surrogate, which UTF-8 may not encode) is refused as
+    the JSON services refuse such a body; parse_qsl's default turned it into U+FFFD and went on."""
+    try:
+        params = dict(parse_qsl(query_string or "", keep_blank_values=True, errors="strict"))
+        if body and (content_type or FORM_TYPE).split(";")[0].strip().lower() == FORM_TYPE:
+            params.update(parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False,
+                                    errors="strict"))
+    except UnicodeDecodeError:
+        raise AwsError("The request is not valid UTF-8.", code="SerializationException") from None
     return {k: v for k, v in params.items() if not k.startswith("X-Amz-")}
 
 
