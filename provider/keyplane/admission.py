@@ -5,6 +5,8 @@
   all, or PER_CLIENT from one address, the connection silent longest (of all, or of that address)
   makes room, and if none is silent the new one is closed at once. uvicorn closes idle
   kept-alive connections after a request but never one that sends nothing, hence `GuardedProtocol`.
+- Headers: a request's line and headers may take MAX_HEADER_BYTES; past that it is answered 431
+  and closed (uvicorn and httptools keep every header byte they are sent until the last arrives).
 - Bodies: a Content-Length over MAX_BODY is refused before a byte of the body is read; at most
   UNVERIFIED_BODIES bodies whose signature is not yet settled are read at a time, each within
   BODY_TIMEOUT. A body declared no larger than uvicorn's flow-control window (SMALL_BODY: nearly
@@ -33,6 +35,7 @@ from keyplane.engine.errors import AwsError, error_type
 
 MAX_BODY = 1024 * 1024          # the largest valid request (a 128 KiB key policy, JSON-escaped) fits
 HEADER_TIMEOUT = 10.0           # seconds for a connection to send a request's headers
+MAX_HEADER_BYTES = 64 * 1024    # a request line and headers (SigV4 with a session token: ~3 KB)
 BODY_TIMEOUT = 10.0             # seconds to send a body once its headers are in
 UNVERIFIED_BODIES = 64          # bodies read at once before their signature is settled
 SMALL_BODY = HIGH_WATER_LIMIT   # what uvicorn buffers of a body before it stops reading (64 KiB)
@@ -45,6 +48,7 @@ _SPARE_FILES = 64               # descriptors kept for the store, logs and the l
 @dataclass
 class Limits:
     header_timeout: float = HEADER_TIMEOUT
+    max_header_bytes: int = MAX_HEADER_BYTES
     body_timeout: float = BODY_TIMEOUT
     max_body: int = MAX_BODY
     unverified_bodies: int = UNVERIFIED_BODIES
@@ -88,6 +92,7 @@ class GuardedProtocol(HttpToolsProtocol):
         self._header_timer = None
         self._header_deadline = None
         self._waiting_since = 0.0
+        self._header_bytes = 0
         peer = self.client[0] if self.client else None
         if peer is not None:
             same_peer = [c for c in self.connections if c.client and c.client[0] == peer]
@@ -111,7 +116,21 @@ class GuardedProtocol(HttpToolsProtocol):
         self.connections.discard(oldest)
         return True
 
+    def data_received(self, data: bytes) -> None:
+        waiting = self._header_deadline is not None
+        super().data_received(data)
+        if waiting and self._header_deadline is not None and not self.transport.is_closing():
+            # the headers are still not complete, so all of `data` was request line and headers:
+            # counted exactly, at most one read (256 KiB) past the limit before the refusal
+            self._header_bytes += len(data)
+            if self._header_bytes > LIMITS.max_header_bytes:
+                self._cancel_header_timer()
+                self.transport.write(b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+                                     b"content-length: 0\r\nconnection: close\r\n\r\n")
+                self.transport.close()
+
     def _arm_header_timer(self) -> None:
+        self._header_bytes = 0
         self._waiting_since = now = self.loop.time()
         self._header_deadline = now + LIMITS.header_timeout
         if self._header_timer is None:
