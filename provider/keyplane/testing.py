@@ -230,7 +230,9 @@ class KeyplaneServer:
         source = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
         env["PYTHONPATH"] = source + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         env.update(self._env)
-        self._log = open(os.path.join(self._dir.name, "serve.log"), "w+")
+        # O_APPEND: the server writes through a descriptor sharing this file's offset, so with "w+"
+        # a line it wrote just after output()'s seek(0) overwrote the log's first lines
+        self._log = open(os.path.join(self._dir.name, "serve.log"), "a+")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "keyplane.cli", "serve", "--dev", "--host", "127.0.0.1",
              "--port", str(self.port), "--state", os.path.join(self._dir.name, "state"), *self.args],
