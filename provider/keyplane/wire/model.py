@@ -34,8 +34,10 @@ _SHAPE_NAMES = {"string": "String", "integer": "Integer", "long": "Long", "boole
 
 @functools.lru_cache(maxsize=4096)
 def _pattern(p: str):
+    """A model's pattern as AWS's services apply it: to the whole value (Java's Matcher.matches,
+    so '[\\w+=,.@-]*' refuses 'a:b'), with Java's ASCII \\w, \\d and \\s; \\p{L} stays Unicode."""
     try:
-        return regex.compile(p)
+        return regex.compile(p, regex.ASCII)
     except regex.error:
         return None
 
@@ -188,7 +190,7 @@ def _string_decoder(shape: Shape):
             length(value, len(value), path, problems)
         if allowed is not None and value not in allowed:
             problems.append(constraint_problem(HIDDEN if sensitive else value, path, enum_problem))
-        if rx is not None and value and rx.search(value) is None:  # Smithy patterns are not anchored
+        if rx is not None and value and rx.fullmatch(value) is None:
             problems.append(constraint_problem(HIDDEN if sensitive else value, path, pattern_problem))
         return value
     return decode
