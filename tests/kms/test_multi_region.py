@@ -160,6 +160,23 @@ def test_second_replica_in_a_region_is_already_exists(regional):
     assert len(east.describe_key(KeyId=key["KeyId"])["KeyMetadata"]["MultiRegionConfiguration"]["ReplicaKeys"]) == 1
 
 
+def test_a_replica_in_a_region_at_the_key_quota_is_limit_exceeded(regional, monkeypatch):
+    """A replica is a customer managed key of its Region and counts against that Region's 100,000
+    (https://docs.aws.amazon.com/kms/latest/developerguide/resource-limits.html); ReplicateKey's
+    reference lists LimitExceededException. No replica is made and the primary lists none."""
+    from keyplane.engine.kms import records
+    monkeypatch.setattr(records, "MAX_CUSTOMER_KEYS", 1)
+    _, kp = regional()
+    east, west = kp.client("kms", region=EAST), kp.client("kms", region=WEST)
+    key = east.create_key(MultiRegion=True)["KeyMetadata"]
+    west.create_key()
+    with pytest.raises(botocore.exceptions.ClientError) as err:
+        replicate(east, key["KeyId"], WEST)
+    assert code(err) == "LimitExceededException"
+    assert east.describe_key(KeyId=key["KeyId"])["KeyMetadata"]["MultiRegionConfiguration"]["ReplicaKeys"] == []
+    assert len(west.list_keys()["Keys"]) == 1
+
+
 def test_replicas_and_single_region_keys_cannot_be_replicated(regional):
     _, kp = regional()
     east, west = kp.client("kms", region=EAST), kp.client("kms", region=WEST)

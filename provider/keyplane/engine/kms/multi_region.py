@@ -63,6 +63,7 @@ from .model import (EPOCH, REPLICAS, Key, is_primary, is_replica, key_arn, repli
 from .multi_region_sync import (AFTER_CREATING, begin_update, copy_materials, drop_replicas, finish_transient,
                                 load_key, push, quietly, store_key_row)
 from .policies import policy_for_new_key
+from .records import require_room_for_a_key
 from .tables import keys as keys_table
 from .tags import validate_tags
 
@@ -198,6 +199,7 @@ def replicate_key(call, p):
     with rcall.store.write() as conn:
         if conn.execute(sa.select(keys_table.c.arn).where(keys_table.c.arn == arn)).first():
             raise AlreadyExistsException(f"Key '{arn}' already exists")
+        require_room_for_a_key(conn, key.account, region)
         conn.execute(keys_table.insert().values(**replica.to_row()))
         copy_materials(call, key, conn, rcall.root_key, arn)
         if tags:

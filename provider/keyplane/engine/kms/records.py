@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 import sqlalchemy as sa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from ..errors import LimitExceededException
 from ..sealing import material_aad
 from ..store.tables import tags
 from . import specs
@@ -172,8 +173,28 @@ def multi_region_configuration(key: Key) -> dict:
 
 
 # ---- persistence ---------------------------------------------------------------------------------
+# "You can have up to 100,000 customer managed keys in each Region of your AWS account. This quota
+# applies to all customer managed keys ... regardless of their key spec or key state"; AWS managed
+# keys do not count. https://docs.aws.amazon.com/kms/latest/developerguide/resource-limits.html
+MAX_CUSTOMER_KEYS = 100_000
+
+
+def require_room_for_a_key(conn, account: str, region: str) -> None:
+    """LimitExceededException when the account already holds MAX_CUSTOMER_KEYS customer managed
+    keys in the Region (checked in the transaction that adds one)."""
+    held = conn.execute(sa.select(sa.func.count()).select_from(keys_table).where(
+        keys_table.c.account == account, keys_table.c.region == region,
+        keys_table.c.key_manager == "CUSTOMER")).scalar()
+    if held >= MAX_CUSTOMER_KEYS:
+        raise LimitExceededException(
+            f"The request would exceed the quota of {MAX_CUSTOMER_KEYS} customer managed KMS keys in "
+            f"{region} for account {account}.")
+
+
 def insert_key(call, key: Key) -> None:
     with call.store.write() as conn:
+        if not key.aws_managed:
+            require_room_for_a_key(conn, key.account, key.region)
         conn.execute(keys_table.insert().values(**key.to_row()))
     call.invalidate(("kms-key", key.arn))
 
