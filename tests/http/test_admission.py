@@ -97,20 +97,8 @@ def _low_file_limit():
 def test_silent_sockets_do_not_lock_out_a_client_under_a_low_open_file_limit(tmp_path):
     """300 sockets that never send a request, against a server allowed 160 open files: a client
     with a request still gets its answer (the longest-silent connection makes room)."""
-    srv = start_server(tmp_path, "--header-timeout", "60", preexec_fn=_low_file_limit)
-    try:
-        idle = []
-        try:
-            for _ in range(300):
-                idle.append(socket.create_connection(_addr(srv)))
-            time.sleep(0.5)   # let the server accept them (a socket's life, not domain time)
-            kms = srv.client("kms", connect_timeout=5, read_timeout=15)
-            assert kms.list_keys()["Keys"] == []
-        finally:
-            for s in idle:
-                s.close()
-    finally:
-        srv.stop()
+    _a_client_is_answered_past_silent_sockets(
+        start_server(tmp_path, "--header-timeout", "60", preexec_fn=_low_file_limit), 300)
 
 
 def test_silent_sockets_from_one_address_do_not_lock_out_a_client_behind_it(tmp_path):
@@ -118,11 +106,15 @@ def test_silent_sockets_from_one_address_do_not_lock_out_a_client_behind_it(tmp_
     same address (a NAT, a container's published port) still gets its answer, as the one silent
     longest makes room; the new connection was closed at once before."""
     from keyplane.admission import PER_CLIENT
-    srv = start_server(tmp_path, "--header-timeout", "60")
+    _a_client_is_answered_past_silent_sockets(start_server(tmp_path, "--header-timeout", "60"), PER_CLIENT + 88)
+
+
+def _a_client_is_answered_past_silent_sockets(srv, silent: int) -> None:
+    """Open `silent` sockets that never send a request, then a client's ListKeys is answered."""
     try:
         idle = []
         try:
-            for _ in range(PER_CLIENT + 88):
+            for _ in range(silent):
                 idle.append(socket.create_connection(_addr(srv)))
             time.sleep(0.5)   # let the server accept them (a socket's life, not domain time)
             kms = srv.client("kms", connect_timeout=5, read_timeout=15)
