@@ -90,12 +90,17 @@ def test_db_credentials_example_on_mariadb_attaches_rotates_and_the_app_connects
     assert run.secret_outputs["Secret/app-db"] == ["secret_string"]
 
     sm = observer(state).client("secretsmanager", region="us-east-1")
-    value = json.loads(sm.get_secret_value(SecretId=f"db/{mysql_user}")["SecretString"])
-    assert value["engine"] == "mariadb" and value["port"] == 3306 and value["dbname"] == "test"
-    assert value["dbInstanceIdentifier"] and value["password"] != "configured-pw"
-    assert not mariadb.can_login(mysql_user, "configured-pw")
-    assert sm.describe_secret(SecretId=f"db/{mysql_user}")["RotationLambdaARN"] == "keyplane:mariadb-single-user"
+    value = _assert_rotated_and_the_app_connects(sm, mariadb, mysql_user)
+    assert value["dbInstanceIdentifier"]
 
+
+def _assert_rotated_and_the_app_connects(sm, mariadb, mysql_user: str) -> dict:
+    """After `up` on MariaDB: the secret holds AWS's fields and a rotated password, the configured
+    one no longer logs in, and the app connects with what the secret holds. The secret's value."""
+    value = json.loads(sm.get_secret_value(SecretId=f"db/{mysql_user}")["SecretString"])
+    assert (value["engine"], value["port"], value["dbname"]) == ("mariadb", 3306, "test")
+    assert value["password"] != "configured-pw" and not mariadb.can_login(mysql_user, "configured-pw")
+    assert sm.describe_secret(SecretId=f"db/{mysql_user}")["RotationLambdaARN"] == "keyplane:mariadb-single-user"
     conn = _app().connect(sm, f"db/{mysql_user}")
     try:
         with conn.cursor() as cur:
@@ -103,6 +108,7 @@ def test_db_credentials_example_on_mariadb_attaches_rotates_and_the_app_connects
             assert cur.fetchone()[0].startswith(mysql_user + "@")
     finally:
         conn.close()
+    return value
 
 
 def _wait_rotated(sm, secret_id: str) -> None:
@@ -162,16 +168,6 @@ def test_db_credentials_example_on_mariadb_runs_remote_against_keyplane_serve(tm
         assert run.secret_outputs["Secret/app-db"] == ["secret_string"]
         sm = server.connect().client("secretsmanager")
         _wait_rotated(sm, f"db/{mysql_user}")
-        value = json.loads(sm.get_secret_value(SecretId=f"db/{mysql_user}")["SecretString"])
-        assert (value["engine"], value["port"], value["dbname"]) == ("mariadb", 3306, "test")
-        assert value["password"] != "configured-pw" and not mariadb.can_login(mysql_user, "configured-pw")
-        assert sm.describe_secret(SecretId=f"db/{mysql_user}")["RotationLambdaARN"] == "keyplane:mariadb-single-user"
-        conn = _app().connect(sm, f"db/{mysql_user}")
-        try:
-            with conn.cursor() as cur:
-                cur.execute("SELECT CURRENT_USER()")
-                assert cur.fetchone()[0].startswith(mysql_user + "@")
-        finally:
-            conn.close()
+        _assert_rotated_and_the_app_connects(sm, mariadb, mysql_user)
     finally:
         server.stop()
