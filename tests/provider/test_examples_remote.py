@@ -192,19 +192,7 @@ def test_up_sh_runs_the_quickstart_against_the_server_it_starts(tmp_path):
 def test_up_sh_refuses_a_port_any_server_listens_on(tmp_path):
     """Not only a keyplane: a server answering 404 to /_keyplane/health (LocalStack's port is 4566
     too) is refused before keyplane serve starts and fails to bind next to it."""
-    port = http_fixtures().free_port()
-    other = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
-                             cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        _listening(port, other)
-        env = {**http_fixtures().keyplane_env(), "PATH": f"{_standin_pulumi(tmp_path / 'bin')}{os.pathsep}{os.environ['PATH']}",
-               "KEYPLANE_VENV": str(_venv(tmp_path / "venv")), "KEYPLANE_STATE": str(tmp_path / "state"),
-               "KEYPLANE_PORT": str(port), "STANDIN_HOME": str(tmp_path)}
-        done = subprocess.run(["bash", str(TREE / "examples" / "up.sh")], env=env, capture_output=True, text=True,
-                              timeout=120, cwd=tmp_path)
-    finally:
-        other.terminate()
-        other.wait(30)
+    done, port = _up_sh_on_a_port_another_server_holds(tmp_path, _venv(tmp_path / "venv"))
     assert done.returncode == 1, done.stderr
     assert f"something already answers on http://127.0.0.1:{port}" in done.stderr
     assert "starting keyplane serve" not in done.stderr
@@ -212,13 +200,8 @@ def test_up_sh_refuses_a_port_any_server_listens_on(tmp_path):
 
 
 def test_up_sh_stops_waiting_when_the_server_it_started_exits(tmp_path):
-    port = http_fixtures().free_port()
-    env = {**http_fixtures().keyplane_env(), "PATH": f"{_standin_pulumi(tmp_path / 'bin')}{os.pathsep}{os.environ['PATH']}",
-           "KEYPLANE_VENV": str(_venv(tmp_path / "venv")), "KEYPLANE_STATE": str(tmp_path / "state"),
-           "KEYPLANE_PORT": str(port), "STANDIN_HOME": str(tmp_path),
-           "KEYPLANE_QUOTAS": str(tmp_path / "no-such-quotas.yaml")}      # serve refuses to start
-    done = subprocess.run(["bash", str(TREE / "examples" / "up.sh")], env=env, capture_output=True, text=True,
-                          timeout=120, cwd=tmp_path)
+    done = _up_sh(tmp_path, _venv(tmp_path / "venv"), http_fixtures().free_port(),
+                  KEYPLANE_QUOTAS=str(tmp_path / "no-such-quotas.yaml"))      # serve refuses to start
     assert done.returncode == 1, done.stderr
     assert "no-such-quotas.yaml" in done.stderr                            # serve's own reason
     assert "keyplane serve (pid " in done.stderr and "exited before it answered" in done.stderr
@@ -235,21 +218,32 @@ def test_up_sh_adds_the_extras_to_a_virtualenv_that_lacks_them(tmp_path):
     (venv / "bin" / "pip").write_text(f"#!/bin/sh\nprintf '%s\\n' \"$@\" > {tmp_path / 'pip-argv'}\n")
     for name in ("python", "pip"):
         (venv / "bin" / name).chmod(0o755)
+    # a taken port ends the run right after the virtualenv step
+    done, _ = _up_sh_on_a_port_another_server_holds(tmp_path, venv)
+    assert "adding what the examples need" in done.stderr, done.stderr
+    assert (tmp_path / "pip-argv").read_text().split() == ["install", "-q", "-e", f"{TREE}[pulumi,postgres,mysql]"]
+
+
+def _up_sh(tmp_path, venv, port: int, **extra_env):
+    """examples/up.sh run as a user runs it, with the stand-in pulumi first on PATH."""
+    env = {**http_fixtures().keyplane_env(), "PATH": f"{_standin_pulumi(tmp_path / 'bin')}{os.pathsep}{os.environ['PATH']}",
+           "KEYPLANE_VENV": str(venv), "KEYPLANE_STATE": str(tmp_path / "state"),
+           "KEYPLANE_PORT": str(port), "STANDIN_HOME": str(tmp_path), **extra_env}
+    return subprocess.run(["bash", str(TREE / "examples" / "up.sh")], env=env, capture_output=True, text=True,
+                          timeout=120, cwd=tmp_path)
+
+
+def _up_sh_on_a_port_another_server_holds(tmp_path, venv):
+    """up.sh with its port held by a plain HTTP server (not a keyplane): (its result, the port)."""
     port = http_fixtures().free_port()
     other = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
                              cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:   # a taken port ends the run right after the virtualenv step
+    try:
         _listening(port, other)
-        env = {**http_fixtures().keyplane_env(), "PATH": f"{_standin_pulumi(tmp_path / 'bin')}{os.pathsep}{os.environ['PATH']}",
-               "KEYPLANE_VENV": str(venv), "KEYPLANE_STATE": str(tmp_path / "state"),
-               "KEYPLANE_PORT": str(port), "STANDIN_HOME": str(tmp_path)}
-        done = subprocess.run(["bash", str(TREE / "examples" / "up.sh")], env=env, capture_output=True, text=True,
-                              timeout=120, cwd=tmp_path)
+        return _up_sh(tmp_path, venv, port), port
     finally:
         other.terminate()
         other.wait(30)
-    assert "adding what the examples need" in done.stderr, done.stderr
-    assert (tmp_path / "pip-argv").read_text().split() == ["install", "-q", "-e", f"{TREE}[pulumi,postgres,mysql]"]
 
 
 def _listening(port, proc):
@@ -266,11 +260,7 @@ def _listening(port, proc):
 
 
 def test_up_sh_refuses_a_port_another_server_answers(tmp_path, server):
-    env = {**http_fixtures().keyplane_env(), "PATH": f"{_standin_pulumi(tmp_path / 'bin')}{os.pathsep}{os.environ['PATH']}",
-           "KEYPLANE_VENV": str(_venv(tmp_path / "venv")), "KEYPLANE_STATE": str(tmp_path / "state"),
-           "KEYPLANE_PORT": server.endpoint.rsplit(":", 1)[1], "STANDIN_HOME": str(tmp_path)}
-    done = subprocess.run(["bash", str(TREE / "examples" / "up.sh")], env=env, capture_output=True, text=True,
-                          timeout=120, cwd=tmp_path)
+    done = _up_sh(tmp_path, _venv(tmp_path / "venv"), int(server.endpoint.rsplit(":", 1)[1]))
     assert done.returncode == 1
     assert f"something already answers on {server.endpoint}" in done.stderr
     assert not (tmp_path / "calls.jsonl").exists()                        # pulumi never ran
