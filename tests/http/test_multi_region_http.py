@@ -3,6 +3,7 @@ of their own (regions.yaml), signed boto3 clients in two Regions (the Region com
 scope), and the loss of the primary Region's store across a server restart."""
 from __future__ import annotations
 
+import shutil
 import signal
 import subprocess
 import sys
@@ -29,8 +30,8 @@ def test_replica_in_another_region_store_survives_losing_the_primary_store_over_
         assert (state / "east" / "state.db").exists() and (state / "west" / "state.db").exists()
     finally:
         server.stop(signal.SIGKILL)
-    for path in (state / "east").iterdir():          # the primary Region's store and root key
-        path.unlink()
+    for path in (state / "east").iterdir():          # the primary Region's store, root key and audit files
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
 
     server = _restart(tmp_path, server)
     try:
