@@ -245,18 +245,72 @@ def test_batch_get_secret_value_returns_values_and_per_secret_errors(sm):
 
 
 def test_changing_the_key_encrypts_new_versions_under_it_and_old_ones_stay_readable(sm, kp):
+    """UpdateSecret with a new KmsKeyId and a new value: the version that was AWSCURRENT (now
+    AWSPREVIOUS) is re-encrypted under the new key too and keeps the old one
+    (https://docs.aws.amazon.com/secretsmanager/latest/userguide/manage_update-encryption-key.html)."""
     kms = kp.client("kms")
     first_key = kms.create_key()["KeyMetadata"]["Arn"]
     second_key = kms.create_key()["KeyMetadata"]["Arn"]
     arn = sm.create_secret(Name="app/rekey", SecretString="under-first", KmsKeyId=first_key)["ARN"]
     sm.update_secret(SecretId=arn, KmsKeyId=second_key, SecretString="under-second")
     versions = {v["VersionStages"][0]: v["KmsKeyIds"] for v in sm.list_secret_version_ids(SecretId=arn)["Versions"]}
-    assert versions == {"AWSCURRENT": [second_key], "AWSPREVIOUS": [first_key]}
+    assert versions == {"AWSCURRENT": [second_key], "AWSPREVIOUS": [second_key, first_key]}
     assert sm.describe_secret(SecretId=arn)["KmsKeyId"] == second_key
     assert sm.get_secret_value(SecretId=arn, VersionStage="AWSPREVIOUS")["SecretString"] == "under-first"
     kms.disable_key(KeyId=first_key)
     assert sm.get_secret_value(SecretId=arn)["SecretString"] == "under-second"
-    assert _code(sm.get_secret_value, SecretId=arn, VersionStage="AWSPREVIOUS") == "DecryptionFailure"
+    assert sm.get_secret_value(SecretId=arn, VersionStage="AWSPREVIOUS")["SecretString"] == "under-first"
+
+
+def test_a_key_change_reencrypts_the_labelled_versions_and_leaves_the_others(sm, kp):
+    """"When you change the encryption key, Secrets Manager re-encrypts AWSCURRENT, AWSPENDING, and
+    AWSPREVIOUS versions with the new key. To avoid locking you out of the secret, Secrets Manager
+    keeps all existing versions encrypted with the previous key. That means you can decrypt
+    AWSCURRENT, AWSPENDING, and AWSPREVIOUS versions with the previous key or the new key."
+    https://docs.aws.amazon.com/secretsmanager/latest/userguide/manage_update-encryption-key.html
+    A version with no label is not re-encrypted: only the old key opens it."""
+    kms = kp.client("kms")
+    old_key = kms.create_key()["KeyMetadata"]["Arn"]
+    new_key = kms.create_key()["KeyMetadata"]["Arn"]
+    arn = sm.create_secret(Name="app/rekey-labels", SecretString="v1", KmsKeyId=old_key)["ARN"]
+    first = sm.list_secret_version_ids(SecretId=arn)["Versions"][0]["VersionId"]
+    sm.put_secret_value(SecretId=arn, SecretString="v2")
+    sm.put_secret_value(SecretId=arn, SecretString="v3")          # v1 keeps no label now
+    sm.update_secret(SecretId=arn, KmsKeyId=new_key)
+    keys = {v["VersionId"]: (v.get("VersionStages", []), v["KmsKeyIds"])
+            for v in sm.list_secret_version_ids(SecretId=arn, IncludeDeprecated=True)["Versions"]}
+    assert sorted(keys.values()) == sorted([([], [old_key]), (["AWSPREVIOUS"], [new_key, old_key]),
+                                            (["AWSCURRENT"], [new_key, old_key])])
+    kms.disable_key(KeyId=old_key)                                  # the new key opens the labelled ones
+    assert sm.get_secret_value(SecretId=arn)["SecretString"] == "v3"
+    assert sm.get_secret_value(SecretId=arn, VersionStage="AWSPREVIOUS")["SecretString"] == "v2"
+    assert _code(sm.get_secret_value, SecretId=arn, VersionId=first) == "DecryptionFailure"
+    kms.enable_key(KeyId=old_key)
+    kms.disable_key(KeyId=new_key)                                  # and so does the previous key
+    assert sm.get_secret_value(SecretId=arn)["SecretString"] == "v3"
+    assert sm.get_secret_value(SecretId=arn, VersionId=first)["SecretString"] == "v1"
+
+
+def test_without_kms_encrypt_on_the_new_key_existing_versions_are_not_reencrypted(sm, kp):
+    """UpdateSecret, KmsKeyId: "If you don't have kms:Encrypt permission to the new key, Secrets
+    Manager does not re-encrypt existing secret versions with the new key."
+    https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_UpdateSecret.html
+    The update itself succeeds and new versions go under the new key."""
+    kms = kp.client("kms")
+    old_key = kms.create_key()["KeyMetadata"]["Arn"]
+    account = old_key.split(":")[4]
+    no_encrypt = json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account}:root"}, "NotAction": "kms:Encrypt",
+        "Resource": "*"}]})
+    new_key = kms.create_key(Policy=no_encrypt)["KeyMetadata"]["Arn"]
+    arn = sm.create_secret(Name="app/rekey-denied", SecretString="v1", KmsKeyId=old_key)["ARN"]
+    sm.update_secret(SecretId=arn, KmsKeyId=new_key)
+    assert sm.describe_secret(SecretId=arn)["KmsKeyId"] == new_key
+    (only,) = sm.list_secret_version_ids(SecretId=arn)["Versions"]
+    assert only["KmsKeyIds"] == [old_key]
+    sm.put_secret_value(SecretId=arn, SecretString="v2")
+    current = next(v for v in sm.list_secret_version_ids(SecretId=arn)["Versions"] if "AWSCURRENT" in v["VersionStages"])
+    assert current["KmsKeyIds"] == [new_key]
 
 
 def test_create_secret_retried_with_its_token_succeeds_and_a_new_token_conflicts(sm):

@@ -149,6 +149,12 @@ class Version:
     ciphertext: bytes = b""
     kms_key_arn: str = ""
     last_accessed: float | None = None
+    earlier_keys: list = field(default_factory=list)   # [(key ARN as listed, wrapped data key)]
+
+    @property
+    def kms_key_ids(self) -> list[str]:
+        """ListSecretVersionIds' KmsKeyIds: the key it is under, then those it was under before."""
+        return [self.kms_key_arn, *(arn for arn, _ in self.earlier_keys)]
 
 
 _SECRET_COLUMNS = [f.name for f in fields(Secret)]
@@ -306,15 +312,27 @@ def load_versions(conn, arn: str) -> list[Version]:
                         .order_by(versions_table.c.created, versions_table.c.version_id))
     return [Version(secret_arn=r.secret_arn, version_id=r.version_id, created=r.created,
                     stages=json.loads(r.stages), kind=r.kind, data_key=r.data_key,
-                    ciphertext=r.ciphertext, kms_key_arn=r.kms_key_arn, last_accessed=r.last_accessed)
+                    ciphertext=r.ciphertext, kms_key_arn=r.kms_key_arn, last_accessed=r.last_accessed,
+                    earlier_keys=[(arn, base64.b64decode(k)) for arn, k in json.loads(r.earlier_keys or "[]")])
             for r in rows]
+
+
+def _earlier_keys_json(v: Version) -> str | None:
+    return json.dumps([[arn, base64.b64encode(k).decode()] for arn, k in v.earlier_keys]) if v.earlier_keys else None
 
 
 def insert_version(conn, v: Version) -> None:
     conn.execute(versions_table.insert().values(
         secret_arn=v.secret_arn, version_id=v.version_id, created=v.created, stages=json.dumps(v.stages),
         kind=v.kind, data_key=v.data_key, ciphertext=v.ciphertext, kms_key_arn=v.kms_key_arn,
-        last_accessed=v.last_accessed))
+        last_accessed=v.last_accessed, earlier_keys=_earlier_keys_json(v)))
+
+
+def save_data_keys(conn, v: Version) -> None:
+    """Store the version's wrapped data keys as they are now (after a change of the secret's key)."""
+    conn.execute(versions_table.update().where(versions_table.c.secret_arn == v.secret_arn,
+                                               versions_table.c.version_id == v.version_id)
+                 .values(data_key=v.data_key, kms_key_arn=v.kms_key_arn, earlier_keys=_earlier_keys_json(v)))
 
 
 def save_stages(conn, versions: list[Version]) -> None:
@@ -429,12 +447,21 @@ def encrypt_value(call, arn: str, key_id: str, version_id: str, value: bytes,
 
 
 def decrypt_version(call, v: Version, arn: str | None = None, region: str | None = None) -> bytes:
+    """The version's value. A version re-encrypted when the secret's key changed is readable with
+    the new key or with the one it was under before ("you can decrypt AWSCURRENT, AWSPENDING, and
+    AWSPREVIOUS versions with the previous key or the new key", Change the encryption key for a
+    secret): its data key is unwrapped with the first of its keys that answers."""
     arn = arn or v.secret_arn
-    try:
-        out = kms(call, "Decrypt", {"CiphertextBlob": v.data_key,
-                                    "EncryptionContext": encryption_context(arn, v.version_id)}, region)
-    except AwsError as err:
-        raise _kms_failure(err, DecryptionFailure) from None
+    first_failure = None
+    for data_key in (v.data_key, *(k for _, k in v.earlier_keys)):
+        try:
+            out = kms(call, "Decrypt", {"CiphertextBlob": data_key,
+                                        "EncryptionContext": encryption_context(arn, v.version_id)}, region)
+            break
+        except AwsError as err:
+            first_failure = first_failure or err
+    else:
+        raise _kms_failure(first_failure, DecryptionFailure) from None
     try:
         return AESGCM(out["Plaintext"]).decrypt(v.ciphertext[:12], v.ciphertext[12:], _aad(arn, v.version_id))
     except Exception:

@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from ..registry import operation
 from ..tagging import get_tags, remove_tags, set_tags
-from . import access, cross_account, replication, search
+from . import access, cross_account, rekey, replication, search
 from .errors import (CURRENT_NOT_REMOVABLE, DEFAULT_KEY_CROSS_ACCOUNT, VALUE_REQUIRED, InvalidParameterException,
                      InvalidRequestException, ResourceExistsException, ResourceNotFoundException)
 from .model import (CURRENT, Secret, all_secrets, as_output, attach_labels, changed, decode_token,
@@ -312,6 +312,7 @@ def update_secret(call, p):
         if p.get("KmsKeyId") is not None and (p["KmsKeyId"] or None) != secret.kms_key_id:
             secret.kms_key_id = p["KmsKeyId"] or None
             _check_key_access(call, secret)
+            rekey.reencrypt_labelled_versions(call, conn, secret)
             changed = True
         if changed:
             _touch_changed(call, secret)
@@ -435,7 +436,7 @@ def list_secret_version_ids(call, p):
     page = versions[offset:offset + limit]
     entries = []
     for v in page:
-        e = {"VersionId": v.version_id, "CreatedDate": dt(v.created), "KmsKeyIds": [v.kms_key_arn]}
+        e = {"VersionId": v.version_id, "CreatedDate": dt(v.created), "KmsKeyIds": v.kms_key_ids}
         if v.stages:
             e["VersionStages"] = list(v.stages)
         if v.last_accessed is not None:

@@ -2,7 +2,7 @@
 (each value envelope-encrypted: a KMS-wrapped data key beside the AES-GCM ciphertext)."""
 import sqlalchemy as sa
 
-from ..store import create_tables, metadata
+from ..store import add_column, create_tables, metadata
 
 secrets = sa.Table(
     "sm_secrets", metadata,
@@ -41,9 +41,13 @@ versions = sa.Table(
     sa.Column("ciphertext", sa.LargeBinary, nullable=False),         # nonce || AES-GCM(value)
     sa.Column("kms_key_arn", sa.String(2048), nullable=False),
     sa.Column("last_accessed", sa.Float),
+    # JSON [[key ARN as listed, base64 KMS ciphertext of the same data key], ...]: the keys a
+    # version was encrypted under before the secret's key changed (it stays readable with them)
+    sa.Column("earlier_keys", sa.Text),
 )
 
 # name -> migration, applied once per database in name order (store/base.py)
 MIGRATIONS = {
     "secretsmanager.0001_secrets_versions": create_tables(secrets, versions),
+    "secretsmanager.0002_version_earlier_keys": add_column(versions, "earlier_keys"),
 }
