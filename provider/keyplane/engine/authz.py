@@ -128,6 +128,18 @@ def check_session_policy(call, request: AuthzRequest, resource: str) -> None:
         raise access_denied(call, request.action, resource, "no session policy allows")
 
 
+def require_identity_allows(call, request: AuthzRequest, resource: str) -> None:
+    """An action that no resource policy speaks to: the caller's identity policies must allow it
+    without an explicit Deny, and a session policy, if the caller has one, must allow it too.
+    Refusals name `resource`."""
+    identity = identity_decision(call, request)
+    if identity == "Deny":
+        raise access_denied(call, request.action, resource, "with an explicit deny in an identity-based policy")
+    if identity != ALLOW:
+        raise access_denied(call, request.action, resource, "no identity-based policy allows")
+    check_session_policy(call, request, resource)
+
+
 _KEY_POLICIES: dict = {}
 
 
@@ -384,12 +396,7 @@ def _authorize_resource(call, action: str, resource: str, owner: str, context: d
     if principal.account != owner:
         raise access_denied(call, action, resource)
     request = AuthzRequest(principal, action, resource, lambda: LazyConditions(call, action, None, context))
-    identity = identity_decision(call, request)
-    if identity == "Deny":
-        raise access_denied(call, action, resource, "with an explicit deny in an identity-based policy")
-    if identity != ALLOW:
-        raise access_denied(call, action, resource, "no identity-based policy allows")
-    check_session_policy(call, request, resource)
+    require_identity_allows(call, request, resource)
     return POLICY
 
 

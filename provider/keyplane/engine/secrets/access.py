@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 
-from ..authz import access_denied, check_session_policy, identity_decision
+from ..authz import access_denied, check_session_policy, identity_decision, require_identity_allows
 from ..identity import Principal
 from ..policy import ALLOW, AuthzRequest, decide, parse_policy
 from .errors import InvalidParameterException, PublicPolicyException
@@ -90,12 +90,7 @@ def authorize_account(call, action: str, resource: str = "*", extra: dict | None
     if call.ctx.service_event:
         return
     request = AuthzRequest(call.principal, action, resource, request_context(call, None, extra))
-    identity = identity_decision(call, request)
-    if identity == "Deny":
-        raise access_denied(call, action, resource, "with an explicit deny in an identity-based policy")
-    if identity != ALLOW:
-        raise access_denied(call, action, resource, "no identity-based policy allows")
-    check_session_policy(call, request, resource)
+    require_identity_allows(call, request, resource)
 
 
 def _unsuffixed(call, name: str, account: str, region: str) -> str:
@@ -111,12 +106,7 @@ def deny_unknown_unless_allowed(call, action: str, secret_id: str) -> None:
         return
     arn = secret_id if secret_id.startswith("arn:") else _unsuffixed(call, secret_id, call.account, call.region)
     request = AuthzRequest(call.principal, action, arn, request_context(call, None))
-    identity = identity_decision(call, request)
-    if identity == "Deny":
-        raise access_denied(call, action, arn, "with an explicit deny in an identity-based policy")
-    if identity != ALLOW:
-        raise access_denied(call, action, arn, "no identity-based policy allows")
-    check_session_policy(call, request, arn)
+    require_identity_allows(call, request, arn)
 
 
 def assumable_role(call, role_arn: str):
