@@ -50,6 +50,27 @@ def _target(call, target_key_id: str):
     return key
 
 
+def _existing_alias(call, name: str):
+    """The ARN and row of the caller's alias `name` (UpdateAlias, DeleteAlias): a valid name
+    first, then NotFoundException for an alias the account and Region do not have."""
+    _check_name(name)
+    arn = alias_arn(call.region, call.account, name)
+    row = lookup_alias(call, call.account, name)
+    if row is None:
+        raise alias_not_found(arn)
+    return arn, row
+
+
+def _authorize_on_alias(call, action: str, arn: str, row):
+    """Changing an alias needs `action` on the alias and on the key it points at now (that key
+    is returned)."""
+    key = resolve_key(call, row.target_key_id, aliases=False, managed=False)
+    call.resource(key.arn, "AWS::KMS::Key", key.account)
+    authorize(call, action, resource=arn)
+    authorize(call, action, key=key)
+    return key
+
+
 CUSTOMER_MANAGED_ONLY = "An alias can only point to a customer managed key."
 
 
@@ -92,16 +113,9 @@ def create_alias(call, p):
 @operation("kms", "UpdateAlias")
 def update_alias(call, p):
     name = p["AliasName"]
-    _check_name(name)
-    arn = alias_arn(call.region, call.account, name)
-    row = lookup_alias(call, call.account, name)
-    if row is None:
-        raise alias_not_found(arn)
-    new_key = _target(call, p["TargetKeyId"])
-    old_key = resolve_key(call, row.target_key_id, aliases=False, managed=False)
-    call.resource(old_key.arn, "AWS::KMS::Key", old_key.account)
-    authorize(call, "kms:UpdateAlias", resource=arn)
-    authorize(call, "kms:UpdateAlias", key=old_key)
+    arn, row = _existing_alias(call, name)
+    new_key = _target(call, p["TargetKeyId"])  # the new target is resolved before the current one
+    old_key = _authorize_on_alias(call, "kms:UpdateAlias", arn, row)
     authorize(call, "kms:UpdateAlias", key=new_key)
     if new_key.aws_managed:
         raise ValidationException(CUSTOMER_MANAGED_ONLY)
@@ -124,15 +138,8 @@ def update_alias(call, p):
 @operation("kms", "DeleteAlias")
 def delete_alias(call, p):
     name = p["AliasName"]
-    _check_name(name)
-    arn = alias_arn(call.region, call.account, name)
-    row = lookup_alias(call, call.account, name)
-    if row is None:
-        raise alias_not_found(arn)
-    key = resolve_key(call, row.target_key_id, aliases=False, managed=False)
-    call.resource(key.arn, "AWS::KMS::Key", key.account)
-    authorize(call, "kms:DeleteAlias", resource=arn)
-    authorize(call, "kms:DeleteAlias", key=key)
+    arn, row = _existing_alias(call, name)
+    _authorize_on_alias(call, "kms:DeleteAlias", arn, row)
     with call.store.write() as conn:
         conn.execute(aliases_table.delete().where(
             aliases_table.c.account == call.account, aliases_table.c.region == call.region,
