@@ -148,18 +148,22 @@ def verify_with(public, algorithm: SigningAlgorithm, message: bytes, digest: boo
     return True
 
 
-def _sign_context(call, p) -> dict:
-    return _conditions(call, {"kms:SigningAlgorithm": p["SigningAlgorithm"],
-                              "kms:MessageType": p.get("MessageType") or "RAW"})
+def _signature_request(call, p, action: str):
+    """What Sign and Verify check alike, in this order: the key, `action` on it (with the signing
+    algorithm and message type as conditions), its state, the algorithm and message for the key,
+    then DryRun. Returns the key, the algorithm, the message and whether it is a digest."""
+    key = resolve_key(call, p["KeyId"])
+    authorize(call, action, key=key, context=_conditions(call, {
+        "kms:SigningAlgorithm": p["SigningAlgorithm"], "kms:MessageType": p.get("MessageType") or "RAW"}))
+    require_state(key, CRYPTO_STATES)
+    algorithm, message, digest = _signing(call, key, p)
+    dry_run(p)
+    return key, algorithm, message, digest
 
 
 @operation("kms", "Sign", readonly=True, tracks_use=True)
 def sign(call, p):
-    key = resolve_key(call, p["KeyId"])
-    authorize(call, "kms:Sign", key=key, context=_sign_context(call, p))
-    require_state(key, CRYPTO_STATES)
-    algorithm, message, digest = _signing(call, key, p)
-    dry_run(p)
+    key, algorithm, message, digest = _signature_request(call, p, "kms:Sign")
     signature = sign_with(private_key(call, key), algorithm, message, digest)
     call.resource(key.arn, "AWS::KMS::Key", key.account)
     return {"KeyId": key.arn, "Signature": signature, "SigningAlgorithm": algorithm.name}
@@ -167,11 +171,7 @@ def sign(call, p):
 
 @operation("kms", "Verify", readonly=True, tracks_use=True)
 def verify(call, p):
-    key = resolve_key(call, p["KeyId"])
-    authorize(call, "kms:Verify", key=key, context=_sign_context(call, p))
-    require_state(key, CRYPTO_STATES)
-    algorithm, message, digest = _signing(call, key, p)
-    dry_run(p)
+    key, algorithm, message, digest = _signature_request(call, p, "kms:Verify")
     call.resource(key.arn, "AWS::KMS::Key", key.account)
     if not verify_with(public_key(call, key), algorithm, message, digest, p["Signature"]):
         raise KMSInvalidSignatureException("")
