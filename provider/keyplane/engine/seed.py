@@ -249,6 +249,15 @@ def _exists(engine, seed: Seed, path: list, service: str, operation: str, params
         return False
 
 
+def _optional_members(entry: dict, members) -> dict:
+    """The request members a parameter or secret entry gives: each (field, member) of `members`
+    present in the entry, then its tags as the Key/Value list PutParameter and CreateSecret take."""
+    params = {member: entry[name] for name, member in members if name in entry}
+    if entry.get("tags"):
+        params["Tags"] = [{"Key": k, "Value": v} for k, v in entry["tags"].items()]
+    return params
+
+
 def _apply_parameter(engine, seed: Seed, i: int, entry: dict, done: Applied) -> None:
     account, region = _account(seed, entry, engine), _region(seed, entry)
     if _exists(engine, seed, ["parameters", i, "name"], "ssm", "GetParameter", {"Name": entry["name"]},
@@ -256,12 +265,8 @@ def _apply_parameter(engine, seed: Seed, i: int, entry: dict, done: Applied) -> 
         done.kept.append(("parameter", entry["name"]))
         return
     params = {"Name": entry["name"], "Value": entry["value"], "Type": entry.get("type", "String")}
-    for name, member in (("key_id", "KeyId"), ("description", "Description"), ("tier", "Tier"),
-                         ("allowed_pattern", "AllowedPattern"), ("data_type", "DataType")):
-        if name in entry:
-            params[member] = entry[name]
-    if entry.get("tags"):
-        params["Tags"] = [{"Key": k, "Value": v} for k, v in entry["tags"].items()]
+    params.update(_optional_members(entry, (("key_id", "KeyId"), ("description", "Description"), ("tier", "Tier"),
+                                            ("allowed_pattern", "AllowedPattern"), ("data_type", "DataType"))))
     _invoke(engine, seed, ["parameters", i], "ssm", "PutParameter", params, account, region)
     done.created.append(("parameter", entry["name"]))
 
@@ -281,11 +286,7 @@ def _apply_secret(engine, seed: Seed, i: int, entry: dict, done: Applied) -> Non
             params["SecretBinary"] = base64.b64decode(entry["secret_binary"], validate=True)
         except (binascii.Error, ValueError):
             raise SeedError(f"{seed.where(['secrets', i, 'secret_binary'])}: not base64") from None
-    for name, member in (("description", "Description"), ("kms_key_id", "KmsKeyId")):
-        if name in entry:
-            params[member] = entry[name]
-    if entry.get("tags"):
-        params["Tags"] = [{"Key": k, "Value": v} for k, v in entry["tags"].items()]
+    params.update(_optional_members(entry, (("description", "Description"), ("kms_key_id", "KmsKeyId"))))
     _invoke(engine, seed, ["secrets", i], "secretsmanager", "CreateSecret", params, account, region)
     done.created.append(("secret", entry["name"]))
 
