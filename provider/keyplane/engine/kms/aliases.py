@@ -61,6 +61,12 @@ def _existing_alias(call, name: str):
     return arn, row
 
 
+def _named(call, name: str):
+    """The row of the caller's alias `name` in its account and Region."""
+    return sa.and_(aliases_table.c.account == call.account, aliases_table.c.region == call.region,
+                   aliases_table.c.name == name)
+
+
 def _authorize_on_alias(call, action: str, arn: str, row):
     """Changing an alias needs `action` on the alias and on the key it points at now (that key
     is returned)."""
@@ -127,10 +133,8 @@ def update_alias(call, p):
             f"{_key_type(new_key)} {new_key.key_usage} key: the new key must have the same key type and "
             "key usage.")
     with call.store.write() as conn:
-        conn.execute(aliases_table.update().where(
-            aliases_table.c.account == call.account, aliases_table.c.region == call.region,
-            aliases_table.c.name == name).values(target_key_id=new_key.key_id,
-                                                  last_updated_date=ts(call.now)))
+        conn.execute(aliases_table.update().where(_named(call, name)).values(
+            target_key_id=new_key.key_id, last_updated_date=ts(call.now)))
     call.invalidate(("kms-alias", call.account, call.region, name))
     return {}
 
@@ -141,9 +145,7 @@ def delete_alias(call, p):
     arn, row = _existing_alias(call, name)
     _authorize_on_alias(call, "kms:DeleteAlias", arn, row)
     with call.store.write() as conn:
-        conn.execute(aliases_table.delete().where(
-            aliases_table.c.account == call.account, aliases_table.c.region == call.region,
-            aliases_table.c.name == name))
+        conn.execute(aliases_table.delete().where(_named(call, name)))
     call.invalidate(("kms-alias", call.account, call.region, name))
     return {}
 
