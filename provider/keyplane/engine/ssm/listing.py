@@ -210,13 +210,15 @@ def metadata_shape(row) -> dict:
            "LastModifiedDate": to_dt(row.last_modified), "LastModifiedUser": row.last_modified_user,
            "Version": row.version, "Tier": row.tier, "DataType": row.data_type,
            "Policies": policy_rules.described(policies, json.loads(row.policy_state), row.last_modified)}
-    if row.key_id:
-        out["KeyId"] = row.key_id
-    if row.description:
-        out["Description"] = row.description
-    if row.allowed_pattern:
-        out["AllowedPattern"] = row.allowed_pattern
+    out.update(_optional_members(row))
     return out
+
+
+def _optional_members(version) -> dict:
+    """The members a parameter (or one of its versions) has only when set: KeyId, Description,
+    AllowedPattern, in that order (DescribeParameters and GetParameterHistory alike)."""
+    return {member: value for member, value in (("KeyId", version.key_id), ("Description", version.description),
+                                                ("AllowedPattern", version.allowed_pattern)) if value}
 
 
 @operation("ssm", "DescribeParameters", readonly=True)
@@ -308,12 +310,7 @@ def get_parameter_history(call, p):
                 "Policies": policy_rules.described(
                     json.loads(v.policies),
                     json.loads(row.policy_state) if v.version == row.version else {}, v.last_modified)}
-        if v.key_id:
-            item["KeyId"] = v.key_id
-        if v.description:
-            item["Description"] = v.description
-        if v.allowed_pattern:
-            item["AllowedPattern"] = v.allowed_pattern
+        item.update(_optional_members(v))
         items.append(item)
     call.resource(row.arn, "AWS::SSM::Parameter")
     out = {"Parameters": items}
