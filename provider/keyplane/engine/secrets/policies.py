@@ -36,6 +36,15 @@ def _authorize(call, action: str, secret, name: str, extra: dict | None = None) 
     access.authorize_secret(call, action, secret, {"secretsmanager:PolicyName": name, **(extra or {})})
 
 
+def _store_policy(call, secret, name: str, text: str | None) -> dict:
+    """Save `text` (None: no policy) as the secret's default policy; PutResourcePolicy's and
+    DeleteResourcePolicy's answer."""
+    with call.store.write() as conn:
+        secret.policy = text
+        save_secret(conn, secret)
+    return {"ARN": secret.arn, "Name": secret.name, "PolicyName": name}
+
+
 @mutating("PutResourcePolicy")
 def put_resource_policy(call, p):
     secret = resolve_secret(call, p["SecretId"])
@@ -49,10 +58,7 @@ def put_resource_policy(call, p):
     access.validate_policy(text)
     if block:
         access.check_public(text)
-    with call.store.write() as conn:
-        secret.policy = text
-        save_secret(conn, secret)
-    return {"ARN": secret.arn, "Name": secret.name, "PolicyName": name}
+    return _store_policy(call, secret, name, text)
 
 
 @operation("secretsmanager", "GetResourcePolicy", readonly=True)
@@ -83,10 +89,7 @@ def delete_resource_policy(call, p):
     _authorize(call, "secretsmanager:DeleteResourcePolicy", secret, name)
     require_not_deleted(secret, "DeleteResourcePolicy")
     _only_default(name)
-    with call.store.write() as conn:
-        secret.policy = None
-        save_secret(conn, secret)
-    return {"ARN": secret.arn, "Name": secret.name, "PolicyName": name}
+    return _store_policy(call, secret, name, None)
 
 
 @operation("secretsmanager", "ListResourcePolicies", readonly=True)
