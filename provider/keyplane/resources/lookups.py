@@ -52,6 +52,11 @@ def _iso(value) -> Optional[str]:
 
 
 # ---- KMS -------------------------------------------------------------------------------------
+def _key_params(key_id, grant_tokens) -> dict:
+    """DescribeKey's and GetPublicKey's request: the key, with the grant tokens when there are any."""
+    return {"KeyId": key_id, **({"GrantTokens": list(grant_tokens)} if grant_tokens else {})}
+
+
 @dataclass(frozen=True)
 class GetKeyResult:
     """aws.kms.get_key's result."""
@@ -76,8 +81,7 @@ class GetKeyResult:
 
 
 def _get_key(key_id, grant_tokens, region, account) -> GetKeyResult:
-    params = {"KeyId": key_id, **({"GrantTokens": list(grant_tokens)} if grant_tokens else {})}
-    m = _client("kms", region, account).describe_key(**params)["KeyMetadata"]
+    m = _client("kms", region, account).describe_key(**_key_params(key_id, grant_tokens))["KeyMetadata"]
     return GetKeyResult(
         id=m["KeyId"], key_id=m["KeyId"], arn=m["Arn"], aws_account_id=m["AWSAccountId"],
         description=m.get("Description", ""), enabled=m["Enabled"], key_state=m["KeyState"],
@@ -140,8 +144,7 @@ class GetPublicKeyResult:
 
 
 def _get_public_key(key_id, grant_tokens, region, account) -> GetPublicKeyResult:
-    params = {"KeyId": key_id, **({"GrantTokens": list(grant_tokens)} if grant_tokens else {})}
-    out = _client("kms", region, account).get_public_key(**params)
+    out = _client("kms", region, account).get_public_key(**_key_params(key_id, grant_tokens))
     der = base64.b64encode(out["PublicKey"]).decode()
     pem = "-----BEGIN PUBLIC KEY-----\n" + "\n".join(der[i:i + 64] for i in range(0, len(der), 64)) + \
         "\n-----END PUBLIC KEY-----\n"
