@@ -83,11 +83,8 @@ class KeyProvider(base.Provider):
             "KeySpec": inputs["key_spec"],
             "Origin": inputs["origin"],
             "MultiRegion": inputs["multi_region"],
-            "BypassPolicyLockoutSafetyCheck": inputs["bypass_policy_lockout_safety_check"],
-            "Tags": [{"TagKey": k, "TagValue": v} for k, v in sorted(inputs.get("tags", {}).items())],
+            **policy_and_tags(inputs),
         }
-        if inputs.get("policy") is not None:
-            params["Policy"] = inputs["policy"]
         if inputs.get("custom_key_store_id"):
             params["CustomKeyStoreId"] = inputs["custom_key_store_id"]
         key_id = api.kms.create_key(**params)["KeyMetadata"]["KeyId"]
@@ -131,9 +128,7 @@ class KeyProvider(base.Provider):
             outs["public_key"] = _public_key_pem(api, id_)
         if meta["KeyState"] in PENDING:
             return outs  # policy, rotation and tags are unreadable until deletion is cancelled
-        policy = _facet(api.kms.get_key_policy, KeyId=id_, PolicyName="default")
-        if policy is not None:
-            outs["policy"] = base.live_document(inputs.get("policy"), policy["Policy"])
+        read_policy(api, id_, inputs, outs)
         # (KMS answers no rotation status for a key whose material it did not make: imported
         # material or a custom key store -- UnsupportedOperationException "... origin is EXTERNAL
         # which is not valid for this operation.", as AWS does)
@@ -149,18 +144,12 @@ class KeyProvider(base.Provider):
 
     def _update(self, api, id_, olds, news, changed):
         kms = api.kms
-        if olds.get("key_state") in PENDING:
-            kms.cancel_key_deletion(KeyId=id_)  # leaves the key Disabled
-            changed = changed | {"is_enabled"}
+        changed = cancel_pending_deletion(kms, id_, olds, changed, "is_enabled")
         if news.get("key_material_base64") and ("valid_to" in changed or _state(api, id_) == "PendingImport"):
             _import_material(api, id_, news)    # the same material: new expiry, or back after expiry
         if news["is_enabled"] and "is_enabled" in changed:
             kms.enable_key(KeyId=id_)
-        if "description" in changed:
-            kms.update_key_description(KeyId=id_, Description=news.get("description", ""))
-        if "policy" in changed and news.get("policy") is not None:
-            kms.put_key_policy(KeyId=id_, PolicyName="default", Policy=news["policy"],
-                               BypassPolicyLockoutSafetyCheck=news["bypass_policy_lockout_safety_check"])
+        update_description_and_policy(kms, id_, news, changed)
         if changed & {"enable_key_rotation", "rotation_period_in_days"}:
             if news["enable_key_rotation"]:
                 self._enable_rotation(api, id_, news)
@@ -314,6 +303,40 @@ class Key(base.Resource, module="keyplane", name="Key"):
 
             inputs["key_material_base64"] = pulumi.Output.secret(inputs["key_material_base64"])
         super().__init__(resource_name, opts, **inputs)
+
+
+def policy_and_tags(inputs) -> dict:
+    """CreateKey's and ReplicateKey's policy members: the lockout check, the tags and the policy
+    when one is declared (Key and MultiRegionReplica)."""
+    params = {"BypassPolicyLockoutSafetyCheck": inputs["bypass_policy_lockout_safety_check"],
+              "Tags": [{"TagKey": k, "TagValue": v} for k, v in sorted(inputs.get("tags", {}).items())]}
+    if inputs.get("policy") is not None:
+        params["Policy"] = inputs["policy"]
+    return params
+
+
+def read_policy(api, key_id: str, inputs: dict, outs: dict) -> None:
+    """The key's live policy into `outs` (as declared when it means the same), if it can be read."""
+    policy = _facet(api.kms.get_key_policy, KeyId=key_id, PolicyName="default")
+    if policy is not None:
+        outs["policy"] = base.live_document(inputs.get("policy"), policy["Policy"])
+
+
+def cancel_pending_deletion(kms, key_id: str, olds: dict, changed, enabled: str):
+    """A key scheduled for deletion outside Pulumi comes back: CancelKeyDeletion leaves it
+    Disabled, so the `enabled` input counts as changed (returns the changed inputs)."""
+    if olds.get("key_state") in PENDING:
+        kms.cancel_key_deletion(KeyId=key_id)
+        changed = changed | {enabled}
+    return changed
+
+
+def update_description_and_policy(kms, key_id: str, news: dict, changed) -> None:
+    if "description" in changed:
+        kms.update_key_description(KeyId=key_id, Description=news.get("description", ""))
+    if "policy" in changed and news.get("policy") is not None:
+        kms.put_key_policy(KeyId=key_id, PolicyName="default", Policy=news["policy"],
+                           BypassPolicyLockoutSafetyCheck=news["bypass_policy_lockout_safety_check"])
 
 
 def update_key_tags(kms, key_id: str, old: dict, new: dict) -> None:

@@ -15,7 +15,8 @@ from typing import Optional
 from pulumi.dynamic import CheckFailure
 
 from keyplane.resources import base
-from keyplane.resources.key import PENDING, _facet, _iso, _tags, schedule_deletion, update_key_tags
+from keyplane.resources.key import (PENDING, _iso, _tags, cancel_pending_deletion, policy_and_tags, read_policy,
+                                    schedule_deletion, update_description_and_policy, update_key_tags)
 
 
 def _region_of(arn: str) -> str:
@@ -53,11 +54,8 @@ class MultiRegionReplicaProvider(base.Provider):
             "KeyId": primary,
             "ReplicaRegion": api.region,
             "Description": inputs.get("description", ""),
-            "BypassPolicyLockoutSafetyCheck": inputs["bypass_policy_lockout_safety_check"],
-            "Tags": [{"TagKey": k, "TagValue": v} for k, v in sorted(inputs.get("tags", {}).items())],
+            **policy_and_tags(inputs),
         }
-        if inputs.get("policy") is not None:
-            params["Policy"] = inputs["policy"]
         meta = api.client("kms", region=_region_of(primary)).replicate_key(**params)["ReplicaKeyMetadata"]
         key_id = meta["KeyId"]
         api.on_failure(lambda: api.kms.schedule_key_deletion(KeyId=key_id, PendingWindowInDays=7))
@@ -86,24 +84,16 @@ class MultiRegionReplicaProvider(base.Provider):
         }
         if meta["KeyState"] in PENDING:
             return outs
-        policy = _facet(api.kms.get_key_policy, KeyId=id_, PolicyName="default")
-        if policy is not None:
-            outs["policy"] = base.live_document(inputs.get("policy"), policy["Policy"])
+        read_policy(api, id_, inputs, outs)
         outs["tags"] = _tags(api, id_)
         return outs
 
     def _update(self, api, id_, olds, news, changed):
         kms = api.kms
-        if olds.get("key_state") in PENDING:
-            kms.cancel_key_deletion(KeyId=id_)  # leaves the key Disabled
-            changed = changed | {"enabled"}
+        changed = cancel_pending_deletion(kms, id_, olds, changed, "enabled")
         if news["enabled"] and "enabled" in changed:
             kms.enable_key(KeyId=id_)
-        if "description" in changed:
-            kms.update_key_description(KeyId=id_, Description=news.get("description", ""))
-        if "policy" in changed and news.get("policy") is not None:
-            kms.put_key_policy(KeyId=id_, PolicyName="default", Policy=news["policy"],
-                               BypassPolicyLockoutSafetyCheck=news["bypass_policy_lockout_safety_check"])
+        update_description_and_policy(kms, id_, news, changed)
         if "tags" in changed:
             update_key_tags(kms, id_, olds.get("tags") or {}, news.get("tags") or {})
         if not news["enabled"] and "enabled" in changed:
