@@ -203,6 +203,12 @@ class Api:
                 pass
 
 
+def tag_changes(old: dict, new: dict) -> tuple[list, dict]:
+    """What brings a resource's tags from `old` to `new` with the fewest calls: the keys to
+    remove (sorted), then the tags to add or change (Key, Parameter, Secret alike)."""
+    return sorted(set(old) - set(new)), {k: v for k, v in new.items() if old.get(k) != v}
+
+
 def error_code(exc: BaseException) -> Optional[str]:
     """The AWS error code of a client error (botocore's or the engine's), else None."""
     response = getattr(exc, "response", None)

@@ -341,10 +341,9 @@ def update_description_and_policy(kms, key_id: str, news: dict, changed) -> None
 
 def update_key_tags(kms, key_id: str, old: dict, new: dict) -> None:
     """Bring a key's tags from `old` to `new` with the fewest calls (Key and MultiRegionReplica)."""
-    gone = sorted(set(old) - set(new))
+    gone, put = base.tag_changes(old, new)
     if gone:
         kms.untag_resource(KeyId=key_id, TagKeys=gone)
-    put = {k: v for k, v in new.items() if old.get(k) != v}
     if put:
         kms.tag_resource(KeyId=key_id, Tags=[{"TagKey": k, "TagValue": v} for k, v in sorted(put.items())])
 

@@ -129,10 +129,9 @@ class ParameterProvider(base.Provider):
         if replace_all:
             old = {t["Key"]: t["Value"] for t in
                    ssm.list_tags_for_resource(ResourceType="Parameter", ResourceId=name)["TagList"]}
-        gone = sorted(set(old) - set(new))
+        gone, put = base.tag_changes(old, new)
         if gone:
             ssm.remove_tags_from_resource(ResourceType="Parameter", ResourceId=name, TagKeys=gone)
-        put = {k: v for k, v in new.items() if old.get(k) != v}
         if put:
             ssm.add_tags_to_resource(ResourceType="Parameter", ResourceId=name,
                                      Tags=[{"Key": k, "Value": v} for k, v in sorted(put.items())])

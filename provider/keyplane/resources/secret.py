@@ -220,11 +220,9 @@ class SecretProvider(base.Provider):
             else:
                 sm.delete_resource_policy(SecretId=id_)
         if "tags" in changed:
-            old, new = olds.get("tags") or {}, news.get("tags") or {}
-            gone = sorted(set(old) - set(new))
+            gone, put = base.tag_changes(olds.get("tags") or {}, news.get("tags") or {})
             if gone:
                 sm.untag_resource(SecretId=id_, TagKeys=gone)
-            put = {k: v for k, v in new.items() if old.get(k) != v}
             if put:
                 sm.tag_resource(SecretId=id_, Tags=[{"Key": k, "Value": v} for k, v in sorted(put.items())])
         if "replicas" in changed:
