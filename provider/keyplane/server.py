@@ -360,9 +360,14 @@ class KeyplaneApp:
 
 def reset_state(engine) -> None:
     """Empty every table but the schema bookkeeping and the root-key check, in one transaction per
-    store, so every worker sharing the store sees the reset at once."""
+    store, so every worker sharing the store sees the reset at once; the audit trail's delivered
+    log and digest files go with the records they hold, so the trail that starts again verifies
+    (they named records and digests the store no longer has)."""
+    import shutil
+
     import sqlalchemy as sa
 
+    from keyplane.engine.audit_delivery import audit_dir
     from keyplane.engine.store.base import metadata
     keep = {"keyplane_migrations", "keyplane_meta"}
     engine.audit.flush()  # records of calls made before the reset must not land after it
@@ -371,6 +376,9 @@ def reset_state(engine) -> None:
             for table in reversed(metadata.sorted_tables):
                 if table.name not in keep and sa.inspect(conn).has_table(table.name):
                     conn.execute(table.delete())
+        folder = audit_dir(engine, store)
+        if folder:
+            shutil.rmtree(os.path.join(folder, "AWSLogs"), ignore_errors=True)
     engine.cache.clear()
     sessions = getattr(engine.identities, "sessions", None)
     if hasattr(sessions, "cache_clear"):

@@ -361,3 +361,27 @@ def test_digests_removed_from_the_store_are_noticed_from_the_files(engine, kms, 
     problems = audit_verify.verify(engine, store).problems
     assert sum("is not in the store: the store has lost digests" in p for p in problems) == 3
     assert any("do not reach seq" in p for p in problems)
+
+
+def test_a_dev_reset_takes_the_delivered_files_with_the_records_and_the_new_trail_verifies(engine, kms, clock,
+                                                                                          tmp_path):
+    """`POST /_keyplane/reset` (dev mode) empties the store, audit records and digests included; the
+    log and digest files delivered from them go too. They were left behind, and `keyplane audit
+    --verify` then failed on the trail that started again ("digest file ... is not in the store")."""
+    from keyplane.server import reset_state
+    folder = tmp_path / "state" / "audit"
+    store = engine.store_for("us-east-1")
+    key = kms.create_key()["KeyMetadata"]["KeyId"]
+    _encrypts(engine, key, 3)
+    clock.advance(hours=1, minutes=6)
+    engine.run_due()
+    assert _files(folder) and _files(folder, "CloudTrail-Digest")
+    reset_state(engine)
+    assert _files(folder) == [] and _files(folder, "CloudTrail-Digest") == []
+    key = kms.create_key()["KeyMetadata"]["KeyId"]
+    _encrypts(engine, key, 2)
+    clock.advance(hours=1, minutes=6)
+    engine.run_due()
+    assert _files(folder) and _files(folder, "CloudTrail-Digest")
+    report = audit_verify.verify(engine, store)
+    assert report.problems == [], report.problems
