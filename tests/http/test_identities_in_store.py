@@ -9,6 +9,7 @@ request is invalid" (KMS common errors: https://docs.aws.amazon.com/kms/latest/A
 """
 from __future__ import annotations
 
+import json
 import re
 import time
 
@@ -103,3 +104,43 @@ def test_a_bad_identities_change_is_refused_and_changes_nothing(tmp_path):
         assert out.returncode == 2 and out.stderr.startswith("keyplane identities: "), (args, out)
         assert "Traceback" not in out.stderr
     assert _identities(tmp_path, state, "export") == before
+
+
+def test_identities_changes_are_in_the_audit_trail_as_iam_records_them(tmp_path):
+    """Each change made with `keyplane identities` is recorded, in the transaction that stores it,
+    as CloudTrail records the IAM call that makes the same change on AWS: CreateUser, PutUserPolicy,
+    CreateAccessKey (its responseElements name the key, never its secret), UpdateAccessKey with
+    status Inactive; eventSource iam.amazonaws.com, awsRegion us-east-1.
+    https://docs.aws.amazon.com/IAM/latest/UserGuide/cloudtrail-integration.html
+    A refused change records nothing; the trail still verifies."""
+    from keyplane.engine.core import Engine
+    state = str(tmp_path / "st")
+    assert keyplane("init", "--state", state).returncode == 0
+    _identities(tmp_path, state, "import", str(tmp_path / "st" / "identities.yaml"))
+    _identities(tmp_path, state, "add-user", "carol", "--admin")
+    added = _identities(tmp_path, state, "add-key", "carol")
+    akid, secret = re.search(r"AWS_ACCESS_KEY_ID=(\S+) AWS_SECRET_ACCESS_KEY=(\S+)", added).groups()
+    _identities(tmp_path, state, "deactivate-key", akid)
+    assert keyplane("identities", "--state", state, "add-user", "CAROL", cwd=tmp_path).returncode == 2
+
+    engine = Engine(state)
+    try:
+        store = engine.default_store()
+        records = list(reversed(engine.audit.query(store, limit=20)))
+        iam = [r for r in records if r["eventSource"] == "iam.amazonaws.com"]
+        assert [r["eventName"] for r in iam] == ["ImportIdentities", "ImportIdentities", "CreateUser",
+                                                  "PutUserPolicy", "CreateAccessKey", "UpdateAccessKey"]
+        create_user, put_policy, create_key, update_key = iam[2:]
+        account = create_user["recipientAccountId"]
+        assert create_user["requestParameters"] == {"userName": "carol"}
+        assert create_user["resources"] == [{"accountId": account, "type": "AWS::IAM::User",
+                                             "ARN": f"arn:aws:iam::{account}:user/carol"}]
+        assert put_policy["requestParameters"]["policyName"] == "AdministratorAccess"
+        assert create_key["responseElements"]["accessKey"]["accessKeyId"] == akid
+        assert update_key["requestParameters"] == {"accessKeyId": akid, "status": "Inactive", "userName": "carol"}
+        assert all(r["awsRegion"] == "us-east-1" and r["userIdentity"]["invokedBy"] == "keyplane identities"
+                   for r in iam)
+        assert secret not in json.dumps(records)
+        assert engine.audit.verify(store)[0]
+    finally:
+        engine.close()

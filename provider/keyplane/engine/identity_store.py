@@ -11,6 +11,8 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import uuid
+from datetime import datetime
 from typing import Callable
 
 import sqlalchemy as sa
@@ -79,10 +81,11 @@ class StoredIdentities:
         """Make `data` the identities of this store; returns the new version."""
         return self.change(lambda _current: data, create=True)
 
-    def change(self, edit: Callable[[dict | None], dict], create: bool = False, dev: bool = False) -> int:
+    def change(self, edit: Callable[[dict | None], dict], create: bool = False, dev: bool = False,
+               record: Callable[[dict], None] | None = None) -> int:
         """Apply `edit` to the current document (None when there is none and `create`) and store
         what it returns; the document is validated first (`dev`: as a dev-mode server takes it), so a
-        bad change stores nothing."""
+        bad change stores nothing. `record(data)` audits the change in the same transaction."""
         with self.store.write() as conn:
             row = conn.execute(sa.select(table.c.version, table.c.document).where(table.c.id == ROW)).first()
             if row is None and not create:
@@ -90,9 +93,33 @@ class StoredIdentities:
             current = None if row is None else unseal_document(row.document, self.root)
             data = edit(current)
             validate_document(data, dev=dev)
+            if record is not None:
+                record(data)
             document = seal_document(data, self.root)
             if row is None:
                 conn.execute(table.insert().values(id=ROW, version=1, document=document))
                 return 1
             conn.execute(table.update().where(table.c.id == ROW).values(version=row.version + 1, document=document))
             return row.version + 1
+
+
+def change_event(now: datetime, account: str, name: str, request: dict, response: dict | None = None,
+                 resources: list[tuple[str, str]] = ()) -> dict:
+    """The audit record of a change made with `keyplane identities`, shaped as CloudTrail records
+    the IAM call that makes the same change on AWS (CreateUser, PutUserPolicy, CreateAccessKey,
+    UpdateAccessKey; IAM's events are recorded in us-east-1). It is made by whoever holds the store,
+    not through a signed call: the account's root acting outside the API, so its eventType is
+    AwsConsoleAction ("an action ... that was not an API call"). No secret is ever in it.
+    https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-event-reference-record-contents.html"""
+    return {
+        "eventVersion": "1.08",
+        "userIdentity": {"type": "Root", "principalId": account, "arn": f"arn:aws:iam::{account}:root",
+                         "accountId": account, "invokedBy": "keyplane identities"},
+        "eventTime": now.strftime("%Y-%m-%dT%H:%M:%SZ"), "eventSource": "iam.amazonaws.com",
+        "eventName": name, "awsRegion": "us-east-1", "sourceIPAddress": "keyplane identities",
+        "userAgent": "keyplane identities", "requestParameters": request, "responseElements": response,
+        "requestID": str(uuid.uuid4()), "eventID": str(uuid.uuid4()), "readOnly": False,
+        "resources": [{"accountId": account, "type": t, "ARN": arn} for t, arn in resources],
+        "eventType": "AwsConsoleAction", "managementEvent": True, "eventCategory": "Management",
+        "recipientAccountId": account, "_time": now.timestamp(),
+    }
