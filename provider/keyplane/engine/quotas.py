@@ -110,6 +110,16 @@ class Throttled(ThrottlingException):
         self.retry_after = retry_after
 
 
+def take_token(bucket: list, rate: float, capacity: float, now: float) -> float:
+    """One token bucket step: `bucket` ([tokens, when last seen]) refills at `rate` a second up to
+    `capacity` and gives one token if it holds one. Returns the tokens it held: below 1.0, none was
+    taken. A clock that went back refills nothing. (Quotas, and engine/refusals.py's records.)"""
+    tokens = min(capacity, bucket[0] + max(0.0, now - bucket[1]) * rate)
+    bucket[1] = now
+    bucket[0] = tokens - 1.0 if tokens >= 1.0 else tokens
+    return tokens
+
+
 class Quotas:
     """Token buckets per (account, Region, quota) on `clock`. `rates` overrides DEFAULTS by quota
     name; `share` divides every rate (each of N server processes enforces 1/N of the quota)."""
@@ -140,12 +150,9 @@ class Quotas:
                 if len(self._buckets) > 100_000:   # bounded: idle buckets are full anyway
                     self._buckets.clear()
                 bucket = self._buckets[key] = [capacity, now]
-            tokens = min(capacity, bucket[0] + max(0.0, now - bucket[1]) * rate)
-            bucket[1] = now
+            tokens = take_token(bucket, rate, capacity, now)
             if tokens < 1.0:
-                bucket[0] = tokens
                 raise Throttled(MESSAGES.get(service, "Rate exceeded"), (1.0 - tokens) / rate)
-            bucket[0] = tokens - 1.0
 
 
 def load(spec: str | None, clock, *, share: float = 1.0) -> Quotas | None:

@@ -13,6 +13,8 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 
+from .quotas import take_token
+
 PER_ADDRESS = 10.0      # records a second from one source address
 TOTAL = 100.0           # records a second from all of them
 ADDRESSES = 10_000      # source addresses whose buckets are kept
@@ -24,7 +26,7 @@ class RefusalRecords:
         self.clock = clock
         self.per_address, self.total, self.addresses = per_address, total, addresses
         self._buckets: OrderedDict[str, list[float]] = OrderedDict()   # address -> [tokens, at]
-        self._all = [total, None]
+        self._all = [total, clock.now().timestamp()]
         self._unrecorded = 0
         self._lock = threading.Lock()
 
@@ -36,20 +38,9 @@ class RefusalRecords:
             self._buckets[source or "-"] = bucket
             if len(self._buckets) > self.addresses:
                 self._buckets.popitem(last=False)
-            if not (_take(bucket, self.per_address, now) and _take(self._all, self.total, now)):
+            if not (take_token(bucket, self.per_address, self.per_address, now) >= 1.0
+                    and take_token(self._all, self.total, self.total, now) >= 1.0):
                 self._unrecorded += 1
                 return None
             unrecorded, self._unrecorded = self._unrecorded, 0
             return unrecorded
-
-
-def _take(bucket: list, rate: float, now: float) -> bool:
-    tokens, at = bucket
-    if at is not None:
-        tokens = min(rate, tokens + (now - at) * rate)
-    bucket[1] = now
-    if tokens < 1:
-        bucket[0] = tokens
-        return False
-    bucket[0] = tokens - 1
-    return True
