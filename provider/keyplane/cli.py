@@ -230,11 +230,12 @@ def _seconds(text: str) -> float:
     return parse_seconds(text)
 
 
+TRUE_WORDS = ("1", "true", "yes", "on")
+FALSE_WORDS = ("0", "false", "no", "off", "")
+
+
 def _truthy(text: str) -> bool:
-    return text.strip().lower() in ("1", "true", "yes", "on")
-
-
-BOOLEAN_WORDS = ("1", "true", "yes", "on", "0", "false", "no", "off", "")
+    return text.strip().lower() in TRUE_WORDS
 
 
 def _option(p: argparse.ArgumentParser, flag: str, default=None, *, kind=str, help: str, flag_only=False,
@@ -246,7 +247,7 @@ def _option(p: argparse.ArgumentParser, flag: str, default=None, *, kind=str, he
     env = "KEYPLANE_" + flag.lstrip("-").replace("-", "_").upper()
     raw = None if flag_only else os.environ.get(env)
     if kind is bool:
-        if raw is not None and raw.strip().lower() not in BOOLEAN_WORDS:
+        if raw is not None and raw.strip().lower() not in TRUE_WORDS + FALSE_WORDS:
             p.error(f"{env}={raw!r} is not on or off (1/true/yes/on, 0/false/no/off)")
         value = _truthy(raw) if raw is not None else default
         p.add_argument(flag, action=argparse.BooleanOptionalAction, default=value,
