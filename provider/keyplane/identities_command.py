@@ -150,11 +150,11 @@ def _add_key(stored, args, record) -> int:
         return data
 
     def audit(data):      # the secret is never in the record
-        account = _account(data, args.account)["id"]
-        name = _user(_account(data, args.account), args.user)["name"]
-        record(account, "CreateAccessKey", {"userName": name}, {"accessKey": {
+        account = _account(data, args.account)
+        name = _user(account, args.user)["name"]
+        record(account["id"], "CreateAccessKey", {"userName": name}, {"accessKey": {
             "accessKeyId": key["id"], "status": "Active", "userName": name, "createDate": key["created"]}},
-            [("AWS::IAM::User", f"arn:aws:iam::{account}:user/{name}")])
+            [("AWS::IAM::User", f"arn:aws:iam::{account['id']}:user/{name}")])
     version = stored.change(edit, record=audit)
     print(f"# access key of {args.user} (identities version {version}); the secret is shown only now")
     print(f"export AWS_ACCESS_KEY_ID={key['id']} AWS_SECRET_ACCESS_KEY={key['secret']}")

@@ -452,11 +452,11 @@ def decrypt_version(call, v: Version, arn: str | None = None, region: str | None
     AWSPREVIOUS versions with the previous key or the new key", Change the encryption key for a
     secret): its data key is unwrapped with the first of its keys that answers."""
     arn = arn or v.secret_arn
+    context = encryption_context(arn, v.version_id)
     first_failure = None
     for data_key in (v.data_key, *(k for _, k in v.earlier_keys)):
         try:
-            out = kms(call, "Decrypt", {"CiphertextBlob": data_key,
-                                        "EncryptionContext": encryption_context(arn, v.version_id)}, region)
+            out = kms(call, "Decrypt", {"CiphertextBlob": data_key, "EncryptionContext": context}, region)
             break
         except AwsError as err:
             first_failure = first_failure or err
