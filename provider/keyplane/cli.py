@@ -40,9 +40,10 @@ def _init(p: argparse.ArgumentParser) -> None:
 
     def run(args):
         from .engine.core import resolve_state
+        from .engine.private_dirs import make_private_dirs
         url, folder = resolve_state(args.state)
         if folder:
-            os.makedirs(folder, mode=0o700, exist_ok=True)
+            make_private_dirs(folder)
         engine = _engine(args, root_key=args.root_key)
         store = engine.store_for("us-east-1")
         print(f"keyplane state: {url}")

@@ -7,12 +7,14 @@ import configparser
 import os
 from pathlib import Path
 
+from keyplane.engine.private_dirs import make_private_dirs
+
 # the service identifiers AWS's shared config files use in a services section
 SERVICE_KEYS = ("kms", "ssm", "secrets_manager", "sts")
 
 
 def _write(path: Path, parser: configparser.ConfigParser, mode: int) -> None:
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    make_private_dirs(path.parent)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     with os.fdopen(fd, "w") as f:
         parser.write(f)

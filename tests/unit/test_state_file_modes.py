@@ -58,3 +58,19 @@ def test_delivered_audit_files_and_every_folder_above_them_are_private(tmp_path,
         assert _mode(tmp_path / "trail") == 0o700
     finally:
         os.umask(old)
+
+
+def test_every_folder_made_on_the_way_to_a_private_file_is_0700(tmp_path):
+    """make_private_dirs (state folders, identities, audit log files, AWS profiles): os.makedirs'
+    mode reaches the last folder only; here each folder made is 0700 and one that existed keeps its
+    mode."""
+    import os
+
+    from keyplane.engine.private_dirs import make_private_dirs
+    from keyplane.engine.identity import write_private
+    os.chmod(tmp_path, 0o755)
+    write_private(tmp_path / "a" / "b" / "identities.yaml", "x: 1\n")
+    make_private_dirs(tmp_path / "c" / "d")
+    for made in ("a", "a/b", "c", "c/d"):
+        assert (tmp_path / made).stat().st_mode & 0o777 == 0o700, made
+    assert tmp_path.stat().st_mode & 0o777 == 0o755

@@ -24,6 +24,8 @@ import string
 from datetime import datetime, timezone
 from typing import Iterator
 
+from .private_dirs import make_private_dirs
+
 _HEAD = b'{"Records":[\n'
 _TAIL = b"\n]}\n"
 _UNIQUE = string.ascii_letters + string.digits
@@ -61,18 +63,9 @@ def digest_object(account: str, region: str, trail: str, when: datetime) -> str:
 
 
 def _private_dirs(folder: str, obj: str) -> str:
-    """The path of `obj` in `folder`, every folder on the way made 0700 (os.makedirs gives its mode
-    only to the last one: AWSLogs/<account>/... were 0755 and named accounts and Regions to anyone)."""
+    """The path of `obj` in `folder`, every folder on the way made 0700."""
     path = os.path.join(folder, obj)
-    missing, parent = [], os.path.dirname(path)
-    while parent and not os.path.isdir(parent):
-        missing.append(parent)
-        parent = os.path.dirname(parent)
-    for d in reversed(missing):
-        try:
-            os.mkdir(d, 0o700)
-        except FileExistsError:     # another deliverer made it meanwhile
-            pass
+    make_private_dirs(os.path.dirname(path))
     return path
 
 

@@ -27,6 +27,7 @@ from typing import Callable, Iterable
 import yaml
 
 from keyplane.engine.errors import UnrecognizedClientException, error_type
+from keyplane.engine.private_dirs import make_private_dirs
 
 DEFAULT_ACCOUNT = "111122223333"
 
@@ -323,7 +324,7 @@ def _parse(data) -> tuple[Account, ...]:
 def write_private(path: Path, text: str) -> None:
     """Write `text` to `path` readable by the owner only, atomically (a reader never sees half)."""
     path = Path(path)
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)   # a state folder, as init makes it
+    make_private_dirs(path.parent)   # a state folder, as init makes it
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:

@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.pool import StaticPool
 
 from .. import extras
+from ..private_dirs import make_private_dirs
 
 metadata = sa.MetaData()
 
@@ -117,7 +118,7 @@ class Store:
                 self._reader = self._writer
                 self._prepare_sqlite(self._writer, immediate=True)
             else:
-                os.makedirs(os.path.dirname(os.path.abspath(path)), mode=0o700, exist_ok=True)
+                make_private_dirs(os.path.dirname(os.path.abspath(path)))
                 _keep_private(path)
                 self.path = path
                 args = {"check_same_thread": False, "timeout": 30}
